@@ -1,0 +1,3 @@
+"""nvr_gstreamer: a network video recorder on GStreamer."""
+
+__version__ = "0.1.0"

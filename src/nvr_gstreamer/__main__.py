@@ -1,0 +1,3 @@
+from nvr_gstreamer.cli import main
+
+raise SystemExit(main())

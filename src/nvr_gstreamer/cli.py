@@ -1,0 +1,128 @@
+"""The ``nvr`` command: run, gui, demo, check-config, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nvr_gstreamer import __version__
+from nvr_gstreamer.config import ConfigError, NvrConfig, load_config
+from nvr_gstreamer.core.logsetup import setup_logging
+from nvr_gstreamer.core.redact import redact_url
+
+EXIT_OK = 0
+EXIT_CONFIG = 1
+EXIT_USAGE = 2
+
+
+def _summary(config: NvrConfig, source: str) -> str:
+    cams = config.cameras
+    recording = sum(1 for c in cams if c.enabled and c.record)
+    disabled = sum(1 for c in cams if not c.enabled)
+    st = config.storage
+    lines = [
+        f"{source}: OK",
+        f"  cameras: {len(cams)} ({recording} recording continuously, {disabled} disabled)",
+        f"  storage: {st.path} (segments {st.segment_seconds} s, retention "
+        f"{st.retention_days or 'until space runs out'}"
+        f"{' days' if st.retention_days else ''}, keep {st.min_free_percent:g}% free)",
+        f"  reconnect: {config.reconnect.initial_delay_seconds:g} s doubling to "
+        f"{config.reconnect.max_delay_seconds:g} s, stall after "
+        f"{config.reconnect.stall_timeout_seconds:g} s",
+        f"  api: http://{config.api.host}:{config.api.port}"
+        f"{' (token required)' if config.api.token else ''}",
+    ]
+    for c in cams:
+        flags = [c.transport]
+        if not c.enabled:
+            flags.append("disabled")
+        elif c.record:
+            flags.append("record")
+        lines.append(f"  - {c.id} ({c.display_name}): {redact_url(c.url)} [{', '.join(flags)}]")
+    return "\n".join(lines)
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        n = len(exc.problems)
+        print(f"{exc.source}: {n} problem{'s' if n != 1 else ''}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(_summary(config, args.config))
+    return EXIT_OK
+
+
+def _not_yet(what: str, issue: str) -> int:
+    print(f"nvr {what}: not available yet (comes with the {issue} issue)", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _not_yet("run", "Service")
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    return _not_yet("gui", "Desktop app")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from nvr_gstreamer.demo import run_demo
+
+    return run_demo(args)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from nvr_gstreamer.simulator import cli as sim_cli
+
+    return sim_cli.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nvr", description="nvr_gstreamer: a network video recorder on GStreamer."
+    )
+    parser.add_argument("--version", action="version", version=f"nvr {__version__}")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the recorder service (cameras, recording, HTTP API)")
+    p.add_argument("-c", "--config", required=True, help="config file (YAML)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("gui", help="open the desktop app (live grid, recording, playback)")
+    p.add_argument("-c", "--config", help="config file (YAML); without it, offers demo cameras")
+    p.set_defaults(func=_cmd_gui)
+
+    p = sub.add_parser("demo", help="simulated cameras recorded into ./demo-recordings")
+    p.add_argument("--cameras", type=int, default=4, help="number of simulated cameras")
+    p.add_argument("--port", type=int, default=8554, help="RTSP port of the simulator")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("check-config", help="validate a config file and summarise it")
+    p.add_argument("config", help="config file (YAML)")
+    p.set_defaults(func=_cmd_check_config)
+
+    from nvr_gstreamer.simulator import cli as sim_cli
+
+    p = sub.add_parser("simulate", help="serve simulated RTSP cameras for tests and demos")
+    sim_cli.add_arguments(p)
+    p.set_defaults(func=_cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(getattr(logging, args.log_level))
+    try:
+        result: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return result
