@@ -12,6 +12,7 @@ in a problem: values are never echoed, and known secrets are masked on top.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -146,9 +147,7 @@ def _check_rtsp_url(value: str, key: str) -> str:
 
 class CameraConfig(_Strict):
     id: CameraId
-    name: str = Field(
-        default="", description="Display name; the id when empty.", max_length=100
-    )
+    name: str = Field(default="", description="Display name; the id when empty.", max_length=100)
     # username and password come before the URLs: their validators read them.
     username: str | None = Field(default=None, description="RTSP user name.")
     password: SecretStr | None = Field(
@@ -322,10 +321,8 @@ def _register_secrets(raw: dict[str, Any]) -> None:
             for key in ("url", "live_url"):
                 url = cam.get(key)
                 if isinstance(url, str):
-                    try:
+                    with contextlib.suppress(ValueError):
                         register_secret(urlsplit(url).password)
-                    except ValueError:
-                        pass
     api = raw.get("api")
     if isinstance(api, dict) and isinstance(api.get("token"), str):
         register_secret(api["token"])
@@ -426,7 +423,7 @@ def _allowed_keys_hint(problems: list[ConfigProblem]) -> list[ConfigProblem]:
 def parse_config(text: str, source: str, base_dir: Path, env: dict[str, str]) -> NvrConfig:
     """Validate config text; relative storage paths are taken from ``base_dir``."""
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -437,9 +434,8 @@ def parse_config(text: str, source: str, base_dir: Path, env: dict[str, str]) ->
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(
-            source, [ConfigProblem("", "expected a mapping with keys storage, reconnect, api, cameras")]
-        )
+        expected = "expected a mapping with keys storage, reconnect, api, cameras"
+        raise ConfigError(source, [ConfigProblem("", expected)])
     problems: list[ConfigProblem] = []
     raw = _expand_env(raw, (), env, problems)
     _register_secrets(raw)

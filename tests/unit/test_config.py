@@ -85,7 +85,10 @@ def test_defaults_documented_and_bounded() -> None:
             "nvr.yaml: cameras[2].url: expected an rtsp:// or rtsps:// URL",
         ),
         ("cameras: [{id: a, url: 'rtsp:///x'}]", "nvr.yaml: cameras[0].url: expected a host"),
-        ("cameras: [{id: a, url: 'rtsp://h:70000/x'}]", "nvr.yaml: cameras[0].url: expected a port number"),
+        (
+            "cameras: [{id: a, url: 'rtsp://h:70000/x'}]",
+            "nvr.yaml: cameras[0].url: expected a port number",
+        ),
         (
             "cameras: [{id: a, url: 'rtsp://u:pw1234@h/x', username: u, password: pw1234}]",
             "nvr.yaml: cameras[0].url: credentials are embedded in url and also given",
@@ -98,8 +101,14 @@ def test_defaults_documented_and_bounded() -> None:
             "storage: {segment_seconds: 1}\ncameras: [{id: a, url: rtsp://h/x}]",
             "nvr.yaml: storage.segment_seconds: expected a number from 2 to 3600",
         ),
-        ("cameras: [{id: Front Door, url: rtsp://h/x}]", "nvr.yaml: cameras[0].id: expected a slug"),
-        ("cameras: [{id: a, url: rtsp://h/x, transport: sctp}]", "nvr.yaml: cameras[0].transport: expected 'tcp' or 'udp'"),
+        (
+            "cameras: [{id: Front Door, url: rtsp://h/x}]",
+            "nvr.yaml: cameras[0].id: expected a slug",
+        ),
+        (
+            "cameras: [{id: a, url: rtsp://h/x, transport: sctp}]",
+            "nvr.yaml: cameras[0].transport: expected 'tcp' or 'udp'",
+        ),
         ("cameras: []", "nvr.yaml: cameras: expected at least 1 entry"),
         ("storage: {}", "nvr.yaml: cameras: required key is missing"),
         (

@@ -1,0 +1,1 @@
+"""The GStreamer layer: the only place (with the simulator) that imports ``gi``."""

@@ -1,0 +1,53 @@
+"""Bus messages to :class:`~nvr_gstreamer.camera.errors.Fault` values: the boundary where
+GStreamer's errors are translated once, then classified by the pure table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nvr_gstreamer.camera.errors import Fault, Origin
+from nvr_gstreamer.core.redact import redact
+
+# Names of the bins that hold each branch of a camera pipeline.
+RECORDER_BIN = "recorder"
+LIVE_BIN = "live"
+
+
+def origin_of(element: Any) -> Origin:
+    """Which branch an element belongs to, by walking up to the bin that holds it."""
+    obj = element
+    while obj is not None:
+        name = obj.get_name() if hasattr(obj, "get_name") else ""
+        if name == RECORDER_BIN:
+            return Origin.RECORDER
+        if name == LIVE_BIN:
+            return Origin.LIVE
+        parent = obj.get_parent()
+        if parent is None:
+            # Reached the top: the pipeline itself posted it, or an element directly in it.
+            return Origin.OTHER if obj is element else Origin.SOURCE
+        obj = parent
+    return Origin.OTHER  # pragma: no cover
+
+
+def fault_from_gerror(origin: Origin, element: str, error: Any, debug: str | None) -> Fault:
+    """A Fault from a ``GLib.Error`` (as ``message.parse_error()`` gives it)."""
+    return Fault(
+        origin=origin,
+        element=element,
+        domain=str(error.domain),
+        code=int(error.code),
+        message=redact(str(error.message)),
+        debug=redact(debug or ""),
+    )
+
+
+def fault_from_error_message(message: Any) -> Fault:
+    """A Fault from an ERROR (or WARNING) bus message."""
+    if message.type == message.type.__class__.WARNING:
+        error, debug = message.parse_warning()
+    else:
+        error, debug = message.parse_error()
+    src = message.src
+    name = src.get_name() if src is not None else "?"
+    return fault_from_gerror(origin_of(src), name, error, debug)

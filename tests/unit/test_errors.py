@@ -1,0 +1,108 @@
+"""The classification table, fed with real GLib.Error values as GStreamer posts them."""
+
+from __future__ import annotations
+
+import gi
+import pytest
+
+gi.require_version("Gst", "1.0")
+from gi.repository import GLib, Gst  # noqa: E402
+
+from nvr_gstreamer.camera.errors import (  # noqa: E402
+    RECOVERY,
+    ErrorKind,
+    Origin,
+    Recovery,
+    classify,
+    recovery_for,
+    source_eos,
+    source_timeout,
+    stall,
+)
+from nvr_gstreamer.gst.faults import fault_from_gerror  # noqa: E402
+
+Gst.init(None)
+R, S, C, L = Gst.ResourceError, Gst.StreamError, Gst.CoreError, Gst.LibraryError
+
+CASES = [
+    # (origin, element, domain enum, code, message, expected) — from the seed document,
+    # GSTREAMER_NOTES.md and gstrtspsrc.c.
+    (Origin.SOURCE, "source", R, R.READ, "Could not read from resource.", ErrorKind.NETWORK),
+    (Origin.SOURCE, "source", S, S.FAILED, "Internal data stream error.", ErrorKind.NETWORK),
+    (Origin.SOURCE, "source", R, R.WRITE, "Could not write to resource.", ErrorKind.NETWORK),
+    (Origin.SOURCE, "source", R, R.OPEN_READ_WRITE,
+     "Could not open resource for reading and writing.", ErrorKind.NETWORK),
+    (Origin.SOURCE, "source", R, R.OPEN_READ, "Could not open resource for reading.",
+     ErrorKind.NETWORK),
+    (Origin.SOURCE, "source", R, R.SETTINGS, "Could not get/set settings.", ErrorKind.NETWORK),
+    (Origin.SOURCE, "source", R, R.NOT_AUTHORIZED, "Unauthorized", ErrorKind.UNAUTHORIZED),
+    (Origin.SOURCE, "source", R, R.NOT_FOUND, "Not Found (404)", ErrorKind.NOT_FOUND),
+    (Origin.SOURCE, "depay", S, S.DECODE, "Could not decode stream.", ErrorKind.UNKNOWN),
+    (Origin.SOURCE, "parse", S, S.FORMAT, "bad format", ErrorKind.UNKNOWN),
+    (Origin.RECORDER, "sink", R, R.NO_SPACE_LEFT, "No space left on the resource.",
+     ErrorKind.DISK_FULL),
+    (Origin.RECORDER, "sink", R, R.WRITE, "Error while writing to file: No space left on device",
+     ErrorKind.DISK_FULL),
+    (Origin.RECORDER, "sink", R, R.WRITE, "Could not write to resource.",
+     ErrorKind.STORAGE_DISCONNECTED),
+    (Origin.RECORDER, "sink", R, R.OPEN_WRITE, "Could not open file for writing.",
+     ErrorKind.STORAGE_DISCONNECTED),
+    (Origin.RECORDER, "sink", R, R.SEEK, "Error while seeking in file.",
+     ErrorKind.STORAGE_DISCONNECTED),
+    (Origin.RECORDER, "splitmuxsink", R, R.SETTINGS, "Could not get/set settings.",
+     ErrorKind.STORAGE_DISCONNECTED),
+    (Origin.RECORDER, "muxer", S, S.MUX, "Could not multiplex stream.", ErrorKind.UNKNOWN),
+    (Origin.LIVE, "decoder", S, S.DECODE, "Could not decode stream.", ErrorKind.DECODER),
+    (Origin.LIVE, "avdec_h264-0", L, L.FAILED, "Library error", ErrorKind.DECODER),
+    (Origin.LIVE, "videosink", R, R.NOT_FOUND, "Output window was closed",
+     ErrorKind.VIDEO_SINK),
+    (Origin.LIVE, "convert", C, C.NEGOTIATION, "not negotiated", ErrorKind.UNKNOWN),
+    (Origin.OTHER, "pipeline0", C, C.STATE_CHANGE, "state change failed", ErrorKind.UNKNOWN),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("origin", "element", "domain", "code", "message", "expected"),
+    CASES,
+    ids=[f"{c[0].value}-{c[1]}-{c[2].__name__}-{int(c[3])}-{c[5].value}" for c in CASES],
+)
+def test_classification_table(
+    origin: Origin,
+    element: str,
+    domain: type,
+    code: int,
+    message: str,
+    expected: ErrorKind,
+) -> None:
+    error = GLib.Error.new_literal(domain.quark(), message, int(code))
+    fault = fault_from_gerror(origin, element, error, "gst debug text")
+    assert classify(fault) is expected
+
+
+@pytest.mark.parametrize("fault", [source_eos(), source_timeout(), stall(5.2)])
+def test_eos_timeout_and_stall_are_network(fault: object) -> None:
+    assert classify(fault) is ErrorKind.NETWORK  # type: ignore[arg-type]
+
+
+def test_every_kind_has_a_recovery() -> None:
+    assert set(RECOVERY) == set(ErrorKind)
+    for kind in ErrorKind:
+        for origin in Origin:
+            assert isinstance(recovery_for(kind, origin), Recovery)
+
+
+def test_unknown_recovers_by_the_branch_it_came_from() -> None:
+    assert recovery_for(ErrorKind.UNKNOWN, Origin.SOURCE) is Recovery.RESTART_PIPELINE
+    assert recovery_for(ErrorKind.UNKNOWN, Origin.OTHER) is Recovery.RESTART_PIPELINE
+    assert recovery_for(ErrorKind.UNKNOWN, Origin.RECORDER) is Recovery.REBUILD_RECORDER
+    assert recovery_for(ErrorKind.UNKNOWN, Origin.LIVE) is Recovery.REBUILD_LIVE
+
+
+def test_fault_texts_are_redacted() -> None:
+    error = GLib.Error.new_literal(
+        R.quark(), "Could not open rtsp://admin:pw1@cam/1", int(R.OPEN_READ)
+    )
+    fault = fault_from_gerror(
+        Origin.SOURCE, "source", error, "gstrtspsrc.c: rtsp://admin:pw1@cam/1"
+    )
+    assert "pw1" not in fault.describe()
