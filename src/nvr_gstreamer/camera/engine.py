@@ -1,0 +1,167 @@
+"""The camera engine: every camera's runtime on one GStreamer loop thread.
+
+Thread-safe facade for the service and the desktop app: start/stop cameras from any thread,
+read immutable :class:`CameraStatus` snapshots from any thread, subscribe to state changes
+(listeners run on the loop thread and must hand work to their own thread themselves).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from nvr_gstreamer.camera.backoff import Backoff
+from nvr_gstreamer.camera.probe import probe_rtsp
+from nvr_gstreamer.camera.runtime import CameraRuntime, RuntimeSettings
+from nvr_gstreamer.camera.status import CameraStateChanged, CameraStatus
+from nvr_gstreamer.camera.supervisor import SupervisorSettings
+from nvr_gstreamer.config import NvrConfig, ReconnectConfig
+from nvr_gstreamer.core.clock import Clock, SystemClock
+from nvr_gstreamer.gst.loop import GstLoop, Timer
+
+logger = logging.getLogger(__name__)
+
+Listener = Callable[[CameraStateChanged], None]
+
+
+class ThreadProber:
+    """Runs reachability probes on a small pool, never on the loop thread."""
+
+    def __init__(self, workers: int = 4) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nvr-probe")
+
+    def submit(self, url: str, timeout_s: float, done: Callable[[bool], None]) -> None:
+        def run() -> None:
+            done(probe_rtsp(url, timeout_s))
+
+        self._pool.submit(run)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def runtime_settings(reconnect: ReconnectConfig) -> RuntimeSettings:
+    backoff = Backoff(
+        initial_s=reconnect.initial_delay_seconds,
+        cap_s=reconnect.max_delay_seconds,
+        max_retries=reconnect.max_retries,
+    )
+    stall_s = reconnect.stall_timeout_seconds
+    return RuntimeSettings(
+        supervisor=SupervisorSettings(
+            backoff=backoff,
+            probe_interval_s=reconnect.probe_interval_seconds,
+            connect_timeout_s=max(10.0, 2 * stall_s),
+        ),
+        stall_timeout_s=stall_s,
+        probe_timeout_s=min(2.0, max(0.5, reconnect.probe_interval_seconds)),
+    )
+
+
+class CameraEngine:
+    def __init__(
+        self,
+        config: NvrConfig,
+        clock: Clock | None = None,
+        prober: ThreadProber | None = None,
+    ) -> None:
+        self._config = config
+        self._clock = clock or SystemClock()
+        self.loop = GstLoop()
+        self._prober = prober or ThreadProber()
+        self._teardown = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nvr-teardown")
+        settings = runtime_settings(config.reconnect)
+        self._poll_interval_s = min(0.5, settings.stall_timeout_s / 2)
+        self._listeners: list[Listener] = []
+        self._listeners_lock = threading.Lock()
+        self._statuses: dict[str, CameraStatus] = {}
+        self.runtimes: dict[str, CameraRuntime] = {
+            cam.id: CameraRuntime(
+                cam,
+                self.loop,
+                self._clock,
+                settings,
+                self._prober,
+                self._teardown,
+                self._publish,
+            )
+            for cam in config.cameras
+        }
+        self._statuses = {cid: rt.status for cid, rt in self.runtimes.items()}
+        self._poll_timer: Timer | None = None
+        self._running = False
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.loop.start()
+        self.loop.call_sync(self._start_all)
+        self._running = True
+
+    def _start_all(self) -> None:
+        for rt in self.runtimes.values():
+            rt.start()
+        self._poll_timer = self.loop.every(self._poll_interval_s, self._poll_all)
+
+    def stop(self) -> None:
+        """Stop every camera and the loop. Idempotent."""
+        if not self._running:
+            return
+        self._running = False
+        self.loop.call_sync(self._stop_all)
+        self._teardown.shutdown(wait=True)
+        self._prober.shutdown()
+        self.loop.stop()
+
+    def _stop_all(self) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.cancel()
+            self._poll_timer = None
+        for rt in self.runtimes.values():
+            rt.stop()
+
+    def _poll_all(self) -> None:
+        for rt in self.runtimes.values():
+            rt.poll()
+
+    # ---- per camera, from any thread -------------------------------------------------------
+
+    def start_camera(self, camera_id: str) -> None:
+        self.loop.call(self.runtimes[camera_id].start)
+
+    def stop_camera(self, camera_id: str) -> None:
+        self.loop.call(self.runtimes[camera_id].stop)
+
+    # ---- status and events ----------------------------------------------------------------
+
+    def status(self, camera_id: str) -> CameraStatus:
+        return self._statuses[camera_id]
+
+    def statuses(self) -> dict[str, CameraStatus]:
+        return dict(self._statuses)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._listeners_lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _publish(self, status: CameraStatus, event: CameraStateChanged | None) -> None:
+        # A fresh dict each time: readers on other threads always see a whole snapshot.
+        self._statuses = {**self._statuses, status.camera_id: status}
+        if event is None:
+            return
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("state listener %r failed", listener)

@@ -1,0 +1,61 @@
+"""A cheap reachability check for a camera that is away: one RTSP OPTIONS request.
+
+A TCP connect alone is not enough: a hung camera's kernel still accepts connections (into the
+listen backlog) while the camera answers nothing. A camera counts as reachable when it answers
+OPTIONS with any RTSP status but a 5xx (401 means it is there and wants credentials).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from urllib.parse import urlsplit, urlunsplit
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RTSP_PORT = 554
+DEFAULT_RTSPS_PORT = 322
+
+
+def _strip_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def probe_rtsp(url: str, timeout_s: float) -> bool:
+    """True when the camera at ``url`` answers an RTSP OPTIONS request in time."""
+    parts = urlsplit(url)
+    secure = parts.scheme.lower() == "rtsps"
+    port = parts.port or (DEFAULT_RTSPS_PORT if secure else DEFAULT_RTSP_PORT)
+    host = parts.hostname
+    if not host:
+        return False
+    request = (
+        f"OPTIONS {_strip_userinfo(url)} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: nvr-probe\r\n\r\n"
+    ).encode()
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as raw:
+            raw.settimeout(timeout_s)
+            sock: socket.socket = raw
+            if secure:
+                tls = ssl.create_default_context()
+                tls.check_hostname = False
+                tls.verify_mode = ssl.CERT_NONE
+                sock = tls.wrap_socket(raw, server_hostname=host)
+            sock.sendall(request)
+            reply = sock.recv(256)
+    except (OSError, ssl.SSLError):
+        return False
+    status_line = reply.split(b"\r\n", 1)[0].split()
+    if len(status_line) < 2 or not status_line[0].startswith(b"RTSP/"):
+        return False
+    try:
+        status = int(status_line[1])
+    except ValueError:
+        return False
+    return status < 500

@@ -1,0 +1,240 @@
+"""One camera pipeline generation: rtspsrc → depay → parse → stats → tee.
+
+:class:`CameraPipeline` owns its pipeline, bus watch and probes and frees them all in
+:meth:`CameraPipeline.release`. It decides nothing: it reports the first frame and every
+fault to its owner on the loop thread, tagged with its generation, and answers stats queries.
+
+The depayloader and parser are chosen from the stream's caps (H.264 or H.265) when rtspsrc
+adds its pad. Only video streams are set up (``select-stream``), so a camera's audio track
+never leaves a pad unlinked. The tee has ``allow-not-linked``: with nobody recording or
+watching, nothing downstream of it exists and nothing is decoded.
+
+Threading: ``pad-added``, ``select-stream`` and the probes run on streaming threads; they
+only build links and hand events to the loop (:meth:`GstLoop.call`). State changes happen on
+the loop thread — except the final NULL, which runs on a teardown worker so that a camera that
+hangs during teardown cannot stall the loop that serves every other camera.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import GLib, Gst  # noqa: E402
+
+from nvr_gstreamer.camera.errors import Fault, Origin, source_eos, source_timeout  # noqa: E402
+from nvr_gstreamer.core.logsetup import camera_logger  # noqa: E402
+from nvr_gstreamer.core.redact import redact  # noqa: E402
+from nvr_gstreamer.gst.faults import fault_from_error_message  # noqa: E402
+from nvr_gstreamer.gst.loop import GstLoop  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+_CODECS = {
+    "H264": ("h264", "rtph264depay", "h264parse"),
+    "H265": ("h265", "rtph265depay", "h265parse"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSpec:
+    camera_id: str
+    url: str
+    credentials: tuple[str, str] | None
+    transport: str = "tcp"
+    latency_ms: int = 200
+    tcp_timeout_s: float = 5.0
+
+
+def location_without_credentials(url: str) -> str:
+    """rtspsrc gets credentials through properties; its location carries none."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class CameraPipeline:
+    def __init__(
+        self,
+        loop: GstLoop,
+        spec: PipelineSpec,
+        generation: int,
+        on_first_frame: Callable[[int], None],
+        on_fault: Callable[[int, Fault], None],
+        teardown: Executor,
+    ) -> None:
+        self._loop = loop
+        self._spec = spec
+        self.generation = generation
+        self._on_first_frame = on_first_frame
+        self._on_fault = on_fault
+        self._teardown = teardown
+        self._log = camera_logger(logger, spec.camera_id)
+        self._released = False
+        self._lock = threading.Lock()
+        self._stats: Any = None  # the identity element, once the video pad is linked
+        self.codec: str | None = None
+        self.caps: str | None = None
+
+        self.pipeline = Gst.Pipeline.new(f"cam-{spec.camera_id}-g{generation}")
+        src = Gst.ElementFactory.make("rtspsrc", "source")
+        src.set_property("location", location_without_credentials(spec.url))
+        if spec.credentials:
+            src.set_property("user-id", spec.credentials[0])
+            src.set_property("user-pw", spec.credentials[1])
+        Gst.util_set_object_arg(src, "protocols", spec.transport)
+        src.set_property("latency", spec.latency_ms)
+        src.set_property("tcp-timeout", int(spec.tcp_timeout_s * 1_000_000))
+        src.set_property("teardown-timeout", 100 * Gst.MSECOND)
+        self.tee = Gst.ElementFactory.make("tee", "tee")
+        self.tee.set_property("allow-not-linked", True)
+        self.pipeline.add(src)
+        self.pipeline.add(self.tee)
+        self._source = src
+        self._handlers = [
+            src.connect("select-stream", self._select_stream_cb),
+            src.connect("pad-added", self._pad_added_cb),
+        ]
+        self._watching = False
+
+    # ---- control (loop thread) ------------------------------------------------------------
+
+    def start(self) -> None:
+        # add_watch attaches to the thread-default context: the loop's own, on its thread.
+        self.pipeline.get_bus().add_watch(GLib.PRIORITY_DEFAULT, self._bus_cb)
+        self._watching = True
+        if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            # rtspsrc posts the reason on the bus; this is the backstop.
+            self._report(
+                Fault(Origin.OTHER, self.pipeline.get_name(), "", 0, "could not start pipeline")
+            )
+
+    def stats(self) -> tuple[int, int]:
+        """(buffers, bytes) that passed the parser in this generation."""
+        ident = self._stats
+        if ident is None:
+            return 0, 0
+        st = ident.get_property("stats")
+        return int(st.get_value("num-buffers")), int(st.get_value("num-bytes"))
+
+    def release(self) -> None:
+        """Stop reporting, then take the pipeline to NULL on a teardown worker. Idempotent."""
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        if self._watching:
+            self.pipeline.get_bus().remove_watch()
+            self._watching = False
+        pipeline, source, handlers = self.pipeline, self._source, self._handlers
+        self._handlers = []
+        log = self._log
+
+        def _to_null() -> None:
+            ret = pipeline.set_state(Gst.State.NULL)
+            if ret == Gst.StateChangeReturn.FAILURE:
+                log.warning("pipeline %s did not stop cleanly", pipeline.get_name())
+            for h in handlers:
+                source.disconnect(h)
+
+        self._teardown.submit(_to_null)
+        self._stats = None
+
+    # ---- streaming-thread callbacks -------------------------------------------------------
+
+    def _report(self, fault: Fault) -> None:
+        if not self._released:
+            self._loop.call(self._deliver_fault, fault)
+
+    def _deliver_fault(self, fault: Fault) -> None:
+        if not self._released:
+            self._on_fault(self.generation, fault)
+
+    def _deliver_first_frame(self) -> None:
+        if not self._released:
+            self._on_first_frame(self.generation)
+
+    def _select_stream_cb(self, _src: Any, _num: int, caps: Any) -> bool:
+        s = caps.get_structure(0)
+        return bool(s.get_string("media") == "video")
+
+    def _pad_added_cb(self, _src: Any, pad: Any) -> None:
+        caps = pad.get_current_caps() or pad.query_caps(None)
+        s = caps.get_structure(0)
+        if s.get_string("media") != "video":
+            return
+        encoding = (s.get_string("encoding-name") or "").upper()
+        choice = _CODECS.get(encoding)
+        if choice is None:
+            self._report(
+                Fault(Origin.SOURCE, "source", "", 0, f"unsupported video encoding {encoding!r}")
+            )
+            return
+        codec, depay_name, parse_name = choice
+        if self._stats is not None:
+            return  # one video stream is recorded; a second one is ignored
+        depay = Gst.ElementFactory.make(depay_name, "depay")
+        parse = Gst.ElementFactory.make(parse_name, "parse")
+        parse.set_property("config-interval", -1)  # parameter sets before every keyframe
+        ident = Gst.ElementFactory.make("identity", "stats")
+        ident.set_property("silent", True)
+        for el in (depay, parse, ident):
+            self.pipeline.add(el)
+        ok = depay.link(parse) and parse.link(ident) and ident.link(self.tee)
+        if not ok or pad.link(depay.get_static_pad("sink")) != Gst.PadLinkReturn.OK:
+            self._report(Fault(Origin.SOURCE, "source", "", 0, "could not link the video stream"))
+            return
+        for el in (depay, parse, ident):
+            el.sync_state_with_parent()
+        out = ident.get_static_pad("src")
+        out.add_probe(Gst.PadProbeType.BUFFER, self._first_buffer_cb)
+        out.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, self._eos_cb)
+        self.codec = codec
+        self.caps = caps.to_string()
+        self._stats = ident
+
+    def _first_buffer_cb(self, _pad: Any, _info: Any) -> Any:
+        if not self._released:
+            self._loop.call(self._deliver_first_frame)
+        return Gst.PadProbeReturn.REMOVE
+
+    def _eos_cb(self, _pad: Any, info: Any) -> Any:
+        event = info.get_event()
+        if event is not None and event.type == Gst.EventType.EOS:
+            self._report(source_eos())
+        return Gst.PadProbeReturn.OK
+
+    # ---- bus (loop thread) ----------------------------------------------------------------
+
+    def _bus_cb(self, _bus: Any, message: Any) -> bool:
+        if self._released:
+            return False
+        t = message.type
+        if t == Gst.MessageType.ERROR:
+            self._deliver_fault(fault_from_error_message(message))
+        elif t == Gst.MessageType.WARNING:
+            warning = fault_from_error_message(message)
+            self._log.debug("warning: %s", warning.describe())
+        elif t == Gst.MessageType.EOS:
+            self._deliver_fault(source_eos())
+        elif t == Gst.MessageType.ELEMENT:
+            s = message.get_structure()
+            if s is not None and s.get_name() == "GstRTSPSrcTimeout":
+                self._deliver_fault(source_timeout())
+        elif t == Gst.MessageType.LATENCY:
+            self.pipeline.recalculate_latency()
+        return True
+
+    def __repr__(self) -> str:
+        return redact(f"<CameraPipeline {self._spec.camera_id} g{self.generation}>")
