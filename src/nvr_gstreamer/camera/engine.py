@@ -19,6 +19,7 @@ from nvr_gstreamer.camera.status import CameraStateChanged, CameraStatus
 from nvr_gstreamer.camera.supervisor import SupervisorSettings
 from nvr_gstreamer.config import NvrConfig, ReconnectConfig
 from nvr_gstreamer.core.clock import Clock, SystemClock
+from nvr_gstreamer.gst.live import FrameCallback
 from nvr_gstreamer.gst.loop import GstLoop, Timer
 
 logger = logging.getLogger(__name__)
@@ -133,6 +134,14 @@ class CameraEngine:
 
     def stop_camera(self, camera_id: str) -> None:
         self.loop.call(self.runtimes[camera_id].stop)
+
+    def add_viewer(self, camera_id: str, callback: FrameCallback) -> int:
+        """Decode this camera's video for ``callback`` (called on a streaming thread)."""
+        runtime = self.runtimes[camera_id]
+        return self.loop.call_sync(lambda: runtime.add_viewer(callback))
+
+    def remove_viewer(self, camera_id: str, token: int) -> None:
+        self.loop.call(self.runtimes[camera_id].remove_viewer, token)
 
     # ---- status and events ----------------------------------------------------------------
 

@@ -45,6 +45,7 @@ from nvr_gstreamer.config import CameraConfig
 from nvr_gstreamer.core.clock import Clock
 from nvr_gstreamer.core.logsetup import camera_logger
 from nvr_gstreamer.core.redact import redact
+from nvr_gstreamer.gst.live import FrameCallback, LiveBranch, LiveFormat, LiveFrame
 from nvr_gstreamer.gst.loop import GstLoop, Timer
 from nvr_gstreamer.gst.pipeline import CameraPipeline, PipelineSpec
 
@@ -98,6 +99,10 @@ class CameraRuntime:
         self._last_frame_at: float | None = None
         self._samples: deque[tuple[float, int, int]] = deque()
         self._other_errors: dict[ErrorKind, int] = {}
+        self._viewers: dict[int, FrameCallback] = {}
+        self._next_viewer = 0
+        self._live: LiveBranch | None = None
+        self._live_format = LiveFormat()
         self.status = self._snapshot()
 
     # ---- commands from outside (loop thread) ----------------------------------------------
@@ -107,6 +112,41 @@ class CameraRuntime:
 
     def stop(self) -> None:
         self._handle(StopRequested())
+
+    def add_viewer(self, callback: FrameCallback) -> int:
+        """Start delivering decoded frames to ``callback`` (on a streaming thread)."""
+        self._next_viewer += 1
+        self._viewers[self._next_viewer] = callback
+        self._attach_live()
+        return self._next_viewer
+
+    def remove_viewer(self, token: int) -> None:
+        self._viewers.pop(token, None)
+        if not self._viewers:
+            self._detach_live()
+
+    # ---- live branch ----------------------------------------------------------------------
+
+    def _deliver_frame(self, frame: LiveFrame) -> None:
+        for callback in list(self._viewers.values()):
+            callback(frame)
+
+    def _attach_live(self) -> None:
+        if self._live is not None or self.pipeline is None or not self._viewers:
+            return
+        self._live = LiveBranch(self.camera.id, self._live_format, self._deliver_frame)
+        self._live.attach(self.pipeline.pipeline, self.pipeline.tee)
+        self._log.debug("live view on")
+
+    def _detach_live(self) -> None:
+        if self._live is not None:
+            self._live.detach()
+            self._live = None
+            self._log.debug("live view off: nothing decoded")
+
+    @property
+    def live_attached(self) -> bool:
+        return self._live is not None
 
     # ---- supervisor plumbing --------------------------------------------------------------
 
@@ -167,10 +207,12 @@ class CameraRuntime:
         )
         self._log.debug("starting pipeline generation %d", generation)
         self.pipeline.start()
+        self._attach_live()
 
     def _release_pipeline(self) -> None:
         if self.pipeline is not None:
             self._collect_stats()
+            self._live = None  # goes down with its pipeline
             self.pipeline.release()
             self.pipeline = None
 
@@ -193,6 +235,9 @@ class CameraRuntime:
         # Faults of the recording and live branches never restart the camera.
         self._other_errors[kind] = self._other_errors.get(kind, 0) + 1
         self._log.warning("%s fault (%s): %s", kind.value, recovery.value, fault.describe())
+        if recovery is Recovery.REBUILD_LIVE and generation == self.supervisor.generation:
+            self._detach_live()
+            self._attach_live()
         self.status = self._snapshot()
         self._publish(self.status, None)
 

@@ -1,0 +1,154 @@
+"""The live view branch: exists only while someone watches.
+
+``tee → queue (leaky) → decodebin → videoconvert → videoscale → videorate → RGB caps → appsink``
+in a bin named ``live`` (faults from it are classified as live-branch faults and never restart
+the camera). Frames go to the viewer callbacks on the appsink's streaming thread: a viewer
+hands them to its own thread (Qt: a queued signal). With no viewer, the branch is removed and
+nothing is decoded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst  # noqa: E402
+
+from nvr_gstreamer.gst.faults import LIVE_BIN  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFrame:
+    camera_id: str
+    width: int
+    height: int
+    rgb: bytes  # packed RGB, width * height * 3 bytes
+    pts_s: float | None
+
+
+FrameCallback = Callable[[LiveFrame], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFormat:
+    width: int = 640
+    height: int = 360
+    fps: int = 10
+
+
+class LiveBranch:
+    """One live branch attached to one pipeline generation's tee."""
+
+    def __init__(
+        self, camera_id: str, fmt: LiveFormat, deliver: Callable[[LiveFrame], None]
+    ) -> None:
+        self._camera_id = camera_id
+        self._deliver = deliver
+        self.bin = Gst.Bin.new(LIVE_BIN)
+        queue = Gst.ElementFactory.make("queue", "live-queue")
+        queue.set_property("leaky", 2)  # downstream: drop old frames, never block the tee
+        queue.set_property("max-size-buffers", 5)
+        queue.set_property("max-size-time", 0)
+        queue.set_property("max-size-bytes", 0)
+        self._decode = Gst.ElementFactory.make("decodebin", "decoder")
+        self._convert = Gst.ElementFactory.make("videoconvert", "convert")
+        scale = Gst.ElementFactory.make("videoscale", "scale")
+        rate = Gst.ElementFactory.make("videorate", "rate")
+        rate.set_property("drop-only", True)
+        caps = Gst.ElementFactory.make("capsfilter", "caps")
+        caps.set_property(
+            "caps",
+            Gst.Caps.from_string(
+                f"video/x-raw,format=RGB,width={fmt.width},height={fmt.height},"
+                f"pixel-aspect-ratio=1/1,framerate={fmt.fps}/1"
+            ),
+        )
+        sink = Gst.ElementFactory.make("appsink", "videosink")
+        sink.set_property("emit-signals", True)
+        sink.set_property("drop", True)
+        sink.set_property("max-buffers", 1)
+        sink.set_property("sync", False)
+        for el in (queue, self._decode, self._convert, scale, rate, caps, sink):
+            self.bin.add(el)
+        queue.link(self._decode)
+        self._convert.link(scale)
+        scale.link(rate)
+        rate.link(caps)
+        caps.link(sink)
+        self._decode.connect("pad-added", self._decoded_pad_cb)
+        sink.connect("new-sample", self._new_sample_cb)
+        ghost = Gst.GhostPad.new("sink", queue.get_static_pad("sink"))
+        self.bin.add_pad(ghost)
+        self._tee_pad: Any = None
+        self._pipeline: Any = None
+        self._detached = threading.Event()
+
+    def attach(self, pipeline: Any, tee: Any) -> None:
+        """Link to the tee of a running pipeline (loop thread)."""
+        self._pipeline = pipeline
+        pipeline.add(self.bin)
+        self._tee_pad = tee.request_pad_simple("src_%u")
+        self._tee_pad.link(self.bin.get_static_pad("sink"))
+        self.bin.sync_state_with_parent()
+
+    def detach(self, done: Callable[[], None] | None = None) -> None:
+        """Unlink at an idle moment of the tee pad, then remove the bin (loop thread)."""
+        pad, pipeline, tee_bin = self._tee_pad, self._pipeline, self.bin
+        if pad is None:
+            return
+        self._tee_pad = None
+
+        def unlink_cb(tee_pad: Any, _info: Any) -> Any:
+            if self._detached.is_set():
+                return Gst.PadProbeReturn.REMOVE
+            self._detached.set()
+            tee_pad.unlink(tee_bin.get_static_pad("sink"))
+            tee = tee_pad.get_parent_element()
+            if tee is not None:
+                tee.release_request_pad(tee_pad)
+
+            def finish() -> None:
+                tee_bin.set_state(Gst.State.NULL)
+                pipeline.remove(tee_bin)
+                if done is not None:
+                    done()
+
+            # Never change state from a streaming thread: the GLib side does it.
+            tee_bin.call_async(lambda _el: finish())
+            return Gst.PadProbeReturn.REMOVE
+
+        pad.add_probe(Gst.PadProbeType.IDLE, unlink_cb)
+
+    def _decoded_pad_cb(self, _decodebin: Any, pad: Any) -> None:
+        caps = pad.get_current_caps() or pad.query_caps(None)
+        if caps.get_structure(0).get_name().startswith("video/"):
+            pad.link(self._convert.get_static_pad("sink"))
+
+    def _new_sample_cb(self, sink: Any) -> Any:
+        sample = sink.emit("pull-sample")
+        if sample is None:
+            return Gst.FlowReturn.OK
+        buf = sample.get_buffer()
+        s = sample.get_caps().get_structure(0)
+        ok, info = buf.map(Gst.MapFlags.READ)
+        if not ok:
+            return Gst.FlowReturn.OK
+        try:
+            data = bytes(info.data)
+        finally:
+            buf.unmap(info)
+        pts = None if buf.pts == Gst.CLOCK_TIME_NONE else buf.pts / Gst.SECOND
+        frame = LiveFrame(self._camera_id, s.get_value("width"), s.get_value("height"), data, pts)
+        try:
+            self._deliver(frame)
+        except Exception:
+            logger.exception("live viewer failed")
+        return Gst.FlowReturn.OK
