@@ -204,6 +204,10 @@ def test_reachable_all_along_keeps_the_backoff() -> None:
     """A camera that answers probes but fails to stream must not be retried every second."""
     h = streaming_harness()
     h.fail()
+    h.advance(1.0)
+    h.send(ProbeFinished(h.probes[-1], reachable=True))
+    assert len(h.starts()) == 2, "losing a streaming camera earns one quick retry"
+    h.fail()
     n = len(h.starts())
     for _ in range(4):
         h.advance(1.0)

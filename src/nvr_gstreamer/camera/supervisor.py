@@ -10,7 +10,7 @@ retry; events from an older generation are ignored, as are faults while already 
 While waiting out a backoff after a network fault, a cheap reachability probe runs every
 ``probe_interval_s``; when the camera goes from unreachable to reachable the retry happens at
 once, so a camera that comes back is recording again about a second later however long it
-was gone. Unauthorized and not-found are permanent until someone fixes something: they show
+was gone. The loss of a streaming camera counts as "unreachable" for its first probe. Unauthorized and not-found are permanent until someone fixes something: they show
 as such, are retried at the backoff cap, and are not probed.
 """
 
@@ -297,7 +297,11 @@ class CameraSupervisor:
         else:
             delay = backoff.delay(self._failures, self._rng)
             new_state = CameraState.RECONNECTING
-            self._start_probing(now)
+            # The loss of a streaming camera is itself evidence that it was unreachable: its
+            # first good probe retries at once. Later failures of the same outage need an
+            # observed unreachable probe first, so a camera that answers but cannot stream
+            # gets one quick retry per outage, never a storm.
+            self._start_probing(now, assume_unreachable=was_streaming)
         self._retry_at = now + delay
         out += self._move(new_state, f"{message}; retry in {delay:.1f} s")
         out.append(self._next_wake(now))
@@ -373,10 +377,10 @@ class CameraSupervisor:
         self._attempt_deadline = None
         return [StopPipeline(self._generation)]
 
-    def _start_probing(self, now: float) -> None:
+    def _start_probing(self, now: float, assume_unreachable: bool) -> None:
         if not self._probing:
             self._probing = True
-            self._seen_unreachable = False
+            self._seen_unreachable = assume_unreachable
             self._probe_in_flight = False
             self._probe_id += 1  # results of earlier probes are stale
         if not self._probe_in_flight:
