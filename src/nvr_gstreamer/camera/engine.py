@@ -15,16 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from nvr_gstreamer.camera.backoff import Backoff
 from nvr_gstreamer.camera.probe import probe_rtsp
 from nvr_gstreamer.camera.runtime import CameraRuntime, RuntimeSettings
-from nvr_gstreamer.camera.status import CameraStateChanged, CameraStatus
+from nvr_gstreamer.camera.status import CameraStatus, EngineEvent
 from nvr_gstreamer.camera.supervisor import SupervisorSettings
 from nvr_gstreamer.config import NvrConfig, ReconnectConfig
 from nvr_gstreamer.core.clock import Clock, SystemClock
 from nvr_gstreamer.gst.live import FrameCallback
 from nvr_gstreamer.gst.loop import GstLoop, Timer
+from nvr_gstreamer.storage.service import StorageService
+from nvr_gstreamer.storage.volume import VolumeCheck
 
 logger = logging.getLogger(__name__)
 
-Listener = Callable[[CameraStateChanged], None]
+Listener = Callable[[EngineEvent], None]
 
 
 class ThreadProber:
@@ -67,9 +69,11 @@ class CameraEngine:
         config: NvrConfig,
         clock: Clock | None = None,
         prober: ThreadProber | None = None,
+        storage: StorageService | None = None,
     ) -> None:
         self._config = config
         self._clock = clock or SystemClock()
+        self.storage = storage
         self.loop = GstLoop()
         self._prober = prober or ThreadProber()
         self._teardown = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nvr-teardown")
@@ -87,9 +91,12 @@ class CameraEngine:
                 self._prober,
                 self._teardown,
                 self._publish,
+                storage,
             )
             for cam in config.cameras
         }
+        if storage is not None:
+            storage.subscribe(self._storage_changed)
         self._statuses = {cid: rt.status for cid, rt in self.runtimes.items()}
         self._poll_timer: Timer | None = None
         self._running = False
@@ -123,6 +130,11 @@ class CameraEngine:
         for rt in self.runtimes.values():
             rt.stop()
 
+    def _storage_changed(self, check: VolumeCheck) -> None:
+        # On the storage worker: hand over to the loop.
+        for rt in self.runtimes.values():
+            self.loop.call(rt.on_storage_checked, check)
+
     def _poll_all(self) -> None:
         for rt in self.runtimes.values():
             rt.poll()
@@ -143,6 +155,13 @@ class CameraEngine:
     def remove_viewer(self, camera_id: str, token: int) -> None:
         self.loop.call(self.runtimes[camera_id].remove_viewer, token)
 
+    def start_recording(self, camera_id: str, timeout_s: float = 5.0) -> bool:
+        runtime = self.runtimes[camera_id]
+        return self.loop.call_sync(runtime.start_recording, timeout_s)
+
+    def stop_recording(self, camera_id: str) -> None:
+        self.loop.call(self.runtimes[camera_id].stop_recording)
+
     # ---- status and events ----------------------------------------------------------------
 
     def status(self, camera_id: str) -> CameraStatus:
@@ -162,7 +181,7 @@ class CameraEngine:
 
         return unsubscribe
 
-    def _publish(self, status: CameraStatus, event: CameraStateChanged | None) -> None:
+    def _publish(self, status: CameraStatus, event: EngineEvent | None) -> None:
         # A fresh dict each time: readers on other threads always see a whole snapshot.
         self._statuses = {**self._statuses, status.camera_id: status}
         if event is None:

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from nvr_gstreamer.camera.errors import (
@@ -22,7 +23,12 @@ from nvr_gstreamer.camera.errors import (
     recovery_for,
     stall,
 )
-from nvr_gstreamer.camera.status import CameraStateChanged, CameraStatus
+from nvr_gstreamer.camera.status import (
+    CameraStateChanged,
+    CameraStatus,
+    EngineEvent,
+    RecordingChanged,
+)
 from nvr_gstreamer.camera.supervisor import (
     CameraState,
     CameraSupervisor,
@@ -48,6 +54,10 @@ from nvr_gstreamer.core.redact import redact
 from nvr_gstreamer.gst.live import FrameCallback, LiveBranch, LiveFormat, LiveFrame
 from nvr_gstreamer.gst.loop import GstLoop, Timer
 from nvr_gstreamer.gst.pipeline import CameraPipeline, PipelineSpec
+from nvr_gstreamer.gst.recorder import FragmentClosed, FragmentOpened, RecorderBranch
+from nvr_gstreamer.storage.catalog import GapReason
+from nvr_gstreamer.storage.service import StorageService
+from nvr_gstreamer.storage.volume import StorageState, VolumeCheck
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +84,8 @@ class CameraRuntime:
         settings: RuntimeSettings,
         prober: Prober,
         teardown: Executor,
-        publish: Callable[[CameraStatus, CameraStateChanged | None], None],
+        publish: Callable[[CameraStatus, EngineEvent | None], None],
+        storage: StorageService | None = None,
     ) -> None:
         self.camera = camera
         self._loop = loop
@@ -103,15 +114,160 @@ class CameraRuntime:
         self._next_viewer = 0
         self._live: LiveBranch | None = None
         self._live_format = LiveFormat()
+        self._storage = storage
+        self._record_wanted = bool(camera.record and storage is not None and camera.enabled)
+        self._recorder: RecorderBranch | None = None
+        self._finishing: tuple[RecorderBranch, ...] = ()
+        self._recording_reported = False
+        self._storage_state = storage.state.state if storage is not None else None
+        self._awaiting_storage_check = False
         self.status = self._snapshot()
 
     # ---- commands from outside (loop thread) ----------------------------------------------
 
     def start(self) -> None:
+        if self._storage is not None and not self._record_wanted and self.camera.enabled:
+            self._storage.interruption(self.camera.id, GapReason.RECORDING_OFF)
         self._handle(StartRequested())
 
     def stop(self) -> None:
         self._handle(StopRequested())
+
+    # ---- recording (loop thread) ----------------------------------------------------------
+
+    def start_recording(self) -> bool:
+        """Switch recording on; False when storage cannot take it now (it stays off)."""
+        if self._storage is None:
+            return False
+        if self._storage_state is not StorageState.OK:
+            return False
+        self._record_wanted = True
+        self._sync_recorder("recording switched on")
+        return True
+
+    def stop_recording(self) -> None:
+        """Switch recording off; the "off" event goes out once the file is final."""
+        if not self._record_wanted:
+            return
+        self._record_wanted = False
+        if self._storage is not None:
+            self._storage.interruption(self.camera.id, GapReason.RECORDING_OFF)
+        self._sync_recorder("recording switched off")
+
+    def on_storage_checked(self, check: VolumeCheck) -> None:
+        old = self._storage_state
+        self._storage_state = check.state
+        self._awaiting_storage_check = False
+        if old is not check.state and check.state is not StorageState.OK and self._record_wanted:
+            reason = (
+                GapReason.DISK_FULL if check.state is StorageState.FULL
+                else GapReason.STORAGE_UNAVAILABLE
+            )  # fmt: skip
+            if self._storage is not None:
+                self._storage.interruption(self.camera.id, reason)
+        self._sync_recorder(f"storage {check.state.value}: {check.reason}")
+
+    def _recording_possible(self) -> bool:
+        return (
+            self._record_wanted
+            and self.pipeline is not None
+            and self._storage is not None
+            and self._storage_state is StorageState.OK
+            and not self._awaiting_storage_check
+        )
+
+    def _sync_recorder(self, reason: str) -> None:
+        if self._recording_possible():
+            if self._recorder is None:
+                self._attach_recorder(reason)
+        elif self._recorder is not None:
+            self._finish_recorder(reason)
+        self._refresh()
+
+    def _attach_recorder(self, reason: str) -> None:
+        storage, pipeline = self._storage, self.pipeline
+        assert storage is not None and pipeline is not None
+        cam = self.camera.id
+        meta: dict[Path, tuple[float, float, int]] = {}
+        clock = self._clock
+
+        def opened(_rec: RecorderBranch, ev: FragmentOpened) -> None:
+            start_utc = clock.wall().timestamp()
+            meta[ev.path] = (start_utc, ev.running_time_s, pipeline.stats()[0])
+            storage.segment_opened(cam, ev.path, start_utc)
+            self._log.debug("segment opened: %s", ev.path.name)
+            self._loop.call(self._refresh)
+
+        def closed(_rec: RecorderBranch, ev: FragmentClosed) -> None:
+            start_utc, rt0, frames0 = meta.pop(ev.path, (clock.wall().timestamp(), 0.0, 0))
+            frames = max(0, pipeline.stats()[0] - frames0)
+            storage.segment_closed(
+                cam, ev.path, start_utc, max(0.0, ev.running_time_s - rt0), frames
+            )
+            self._log.debug("segment closed: %s", ev.path.name)
+            self._loop.call(self._refresh)
+
+        rec = RecorderBranch(
+            storage.config.segment_seconds,
+            lambda _idx: storage.new_segment_path(cam),
+            opened,
+            closed,
+        )
+        pipeline.sync_observer = self._sync_message
+        rec.attach(pipeline.pipeline, pipeline.tee)
+        self._recorder = rec
+        self._log.info("recording on: %s", reason)
+
+    def _sync_message(self, message: object) -> bool:
+        """Runs on the posting thread (see CameraPipeline.sync_observer)."""
+        src = getattr(message, "src", None)
+        for rec in (self._recorder, *self._finishing):
+            if rec is not None and rec.owns(src):
+                return rec.handle_sync_message(message)
+        return False
+
+    def _finish_recorder(self, reason: str, pipeline_going: bool = False) -> None:
+        """End the recording session; "recording off" is published once the file is final."""
+        rec = self._recorder
+        if rec is None:
+            return
+        self._recorder = None
+        self._finishing = (*self._finishing, rec)
+        if pipeline_going:
+            return  # _release_pipeline finishes it on the teardown worker before NULL
+        log = self._log
+
+        def work() -> None:
+            ok = rec.finish_blocking(3.0)
+            rec.dispose()
+            self._loop.call(self._recorder_finished, rec, ok, reason)
+
+        log.debug("finishing recording: %s", reason)
+        self._teardown.submit(work)
+
+    def _recorder_finished(self, rec: RecorderBranch, ok: bool, reason: str) -> None:
+        self._finishing = tuple(r for r in self._finishing if r is not rec)
+        if not ok:
+            self._log.warning(
+                "recording did not finalise its file in time; it is repaired at the next start"
+            )
+        self._log.info("recording off: %s", reason)
+        self._refresh()
+        # A branch rebuilt after a fault, or storage that came back meanwhile.
+        self._sync_recorder("recording resumed")
+
+    def _refresh(self) -> None:
+        """Publish a fresh status, and a RecordingChanged when recording flipped."""
+        self.status = self._snapshot()
+        recording = self.status.recording
+        if recording != self._recording_reported:
+            self._recording_reported = recording
+            why = "recording" if recording else "recording stopped"
+            self._publish(
+                self.status, RecordingChanged(self.camera.id, recording, why, self.status)
+            )
+        else:
+            self._publish(self.status, None)
 
     def add_viewer(self, callback: FrameCallback) -> int:
         """Start delivering decoded frames to ``callback`` (on a streaming thread)."""
@@ -174,12 +330,10 @@ class CameraRuntime:
         for ch in changes:
             self._log.info("%s -> %s: %s", ch.old.value, ch.new.value, redact(ch.reason))
         self.status = self._snapshot()
-        if changes:
-            for ch in changes:
-                event = CameraStateChanged(self.camera.id, ch.old, ch.new, ch.reason, self.status)
-                self._publish(self.status, event)
-        else:
-            self._publish(self.status, None)
+        for ch in changes:
+            event = CameraStateChanged(self.camera.id, ch.old, ch.new, ch.reason, self.status)
+            self._publish(self.status, event)
+        self._refresh()
 
     def _wake_cb(self) -> None:
         self._timer = None
@@ -208,12 +362,24 @@ class CameraRuntime:
         self._log.debug("starting pipeline generation %d", generation)
         self.pipeline.start()
         self._attach_live()
+        self._sync_recorder("camera connecting")
 
     def _release_pipeline(self) -> None:
         if self.pipeline is not None:
             self._collect_stats()
             self._live = None  # goes down with its pipeline
-            self.pipeline.release()
+            rec = self._recorder
+            before_null = None
+            if rec is not None:
+                self._finish_recorder("camera down", pipeline_going=True)
+                if self._storage is not None and self._record_wanted:
+                    self._storage.interruption(self.camera.id, GapReason.CAMERA_DOWN)
+
+                def before_null() -> None:
+                    ok = rec.finish_blocking(3.0)
+                    self._loop.call(self._recorder_finished, rec, ok, "camera down")
+
+            self.pipeline.release(before_null)
             self.pipeline = None
 
     def _on_first_frame(self, generation: int) -> None:
@@ -235,11 +401,34 @@ class CameraRuntime:
         # Faults of the recording and live branches never restart the camera.
         self._other_errors[kind] = self._other_errors.get(kind, 0) + 1
         self._log.warning("%s fault (%s): %s", kind.value, recovery.value, fault.describe())
-        if recovery is Recovery.REBUILD_LIVE and generation == self.supervisor.generation:
+        if generation != self.supervisor.generation:
+            return
+        if recovery is Recovery.REBUILD_LIVE:
             self._detach_live()
             self._attach_live()
+        elif recovery is Recovery.REBUILD_RECORDER:
+            self._finish_recorder(f"rebuilding after {fault.describe()}")
+        if recovery in (Recovery.PAUSE_RECORDING_STORAGE, Recovery.PAUSE_RECORDING_DISK_FULL):
+            self._storage_fault(recovery)
         self.status = self._snapshot()
         self._publish(self.status, None)
+
+    def _storage_fault(self, recovery: Recovery) -> None:
+        """A recorder hit a storage error: stop this session (its valve is already closed),
+        let the storage service look, and resume in a new file if it says so."""
+        storage = self._storage
+        if storage is None or self._awaiting_storage_check:
+            return
+        self._awaiting_storage_check = True
+        self._finish_recorder(f"storage error ({recovery.value})")
+
+        def checked(check: VolumeCheck) -> None:
+            self._loop.call(self.on_storage_checked, check)
+
+        if recovery is Recovery.PAUSE_RECORDING_DISK_FULL:
+            storage.report_disk_full(checked)
+        else:
+            storage.check_now(checked)
 
     # ---- stats and stall watch (called by the engine's poll timer) -------------------------
 
@@ -278,6 +467,15 @@ class CameraRuntime:
         self.status = self._snapshot()
         self._publish(self.status, None)
 
+    def _current_segment(self) -> str | None:
+        rec, storage = self._recorder, self._storage
+        if rec is None or rec.current is None or storage is None:
+            return None
+        try:
+            return rec.current.relative_to(storage.root).as_posix()
+        except ValueError:
+            return None
+
     def _rates(self) -> tuple[float, float]:
         if len(self._samples) < 2:
             return 0.0, 0.0
@@ -304,6 +502,10 @@ class CameraRuntime:
             last_error_message=redact(view.last_error_message) if view.last_error_message else None,
             reconnect_attempt=view.reconnect_attempt,
             next_retry_in_s=view.next_retry_in_s,
+            recording=self._recorder is not None,
+            recording_wanted=self._record_wanted,
+            storage_state=self._storage_state.value if self._storage_state else "none",
+            current_segment=self._current_segment(),
             codec=self.pipeline.codec if self.pipeline is not None else None,
             frames=self._frames,
             bytes=self._bytes,

@@ -20,6 +20,10 @@ class CameraStatus:
     last_error_message: str | None  # redacted
     reconnect_attempt: int
     next_retry_in_s: float | None
+    recording: bool  # a recording branch is attached: footage is being (or about to be) written
+    recording_wanted: bool  # recording is switched on (config `record`, or the API/UI)
+    storage_state: str  # ok | unavailable | full | none (no storage configured)
+    current_segment: str | None  # path of the file being written, relative to the storage root
     codec: str | None
     frames: int  # video frames received, over the camera's whole run
     bytes: int
@@ -35,9 +39,22 @@ class CameraStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingChanged:
+    """Recording switched on or off. "Off" goes out only once the last file is final."""
+
+    camera_id: str
+    recording: bool
+    reason: str
+    status: CameraStatus
+
+
+@dataclass(frozen=True, slots=True)
 class CameraStateChanged:
     camera_id: str
     old: CameraState
     new: CameraState
     reason: str
     status: CameraStatus
+
+
+EngineEvent = CameraStateChanged | RecordingChanged

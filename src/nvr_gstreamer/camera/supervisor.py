@@ -10,8 +10,9 @@ retry; events from an older generation are ignored, as are faults while already 
 While waiting out a backoff after a network fault, a cheap reachability probe runs every
 ``probe_interval_s``; when the camera goes from unreachable to reachable the retry happens at
 once, so a camera that comes back is recording again about a second later however long it
-was gone. The loss of a streaming camera counts as "unreachable" for its first probe. Unauthorized and not-found are permanent until someone fixes something: they show
-as such, are retried at the backoff cap, and are not probed.
+was gone. The loss of a streaming camera counts as "unreachable" for its first probe.
+Unauthorized and not-found are permanent until someone fixes something: they show as such,
+are retried at the backoff cap, and are not probed.
 """
 
 from __future__ import annotations

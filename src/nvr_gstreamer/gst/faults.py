@@ -8,7 +8,7 @@ from typing import Any
 from nvr_gstreamer.camera.errors import Fault, Origin
 from nvr_gstreamer.core.redact import redact
 
-# Names of the bins that hold each branch of a camera pipeline.
+# Name prefixes of the bins that hold each branch of a camera pipeline (``recorder-3``).
 RECORDER_BIN = "recorder"
 LIVE_BIN = "live"
 
@@ -18,9 +18,9 @@ def origin_of(element: Any) -> Origin:
     obj = element
     while obj is not None:
         name = obj.get_name() if hasattr(obj, "get_name") else ""
-        if name == RECORDER_BIN:
+        if name.startswith(RECORDER_BIN):
             return Origin.RECORDER
-        if name == LIVE_BIN:
+        if name.startswith(LIVE_BIN):
             return Origin.LIVE
         parent = obj.get_parent()
         if parent is None:

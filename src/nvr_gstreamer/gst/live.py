@@ -47,12 +47,15 @@ class LiveFormat:
 class LiveBranch:
     """One live branch attached to one pipeline generation's tee."""
 
+    _count = 0
+
     def __init__(
         self, camera_id: str, fmt: LiveFormat, deliver: Callable[[LiveFrame], None]
     ) -> None:
         self._camera_id = camera_id
         self._deliver = deliver
-        self.bin = Gst.Bin.new(LIVE_BIN)
+        LiveBranch._count += 1
+        self.bin = Gst.Bin.new(f"{LIVE_BIN}-{LiveBranch._count}")
         queue = Gst.ElementFactory.make("queue", "live-queue")
         queue.set_property("leaky", 2)  # downstream: drop old frames, never block the tee
         queue.set_property("max-size-buffers", 5)

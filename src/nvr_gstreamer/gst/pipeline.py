@@ -107,6 +107,10 @@ class CameraPipeline:
             src.connect("pad-added", self._pad_added_cb),
         ]
         self._watching = False
+        # Called on the posting thread for every message (recorder errors and fragments need
+        # an immediate answer); returns True when it consumed the message.
+        self.sync_observer: Callable[[Any], bool] | None = None
+        self.pipeline.get_bus().set_sync_handler(self._sync_cb)
 
     # ---- control (loop thread) ------------------------------------------------------------
 
@@ -128,8 +132,15 @@ class CameraPipeline:
         st = ident.get_property("stats")
         return int(st.get_value("num-buffers")), int(st.get_value("num-bytes"))
 
-    def release(self) -> None:
-        """Stop reporting, then take the pipeline to NULL on a teardown worker. Idempotent."""
+    def _sync_cb(self, _bus: Any, message: Any) -> Any:
+        observer = self.sync_observer
+        if observer is not None and observer(message):
+            return Gst.BusSyncReply.DROP
+        return Gst.BusSyncReply.PASS
+
+    def release(self, before_null: Callable[[], None] | None = None) -> None:
+        """Stop reporting, then take the pipeline to NULL on a teardown worker. Idempotent.
+        ``before_null`` runs first on that worker (finalising a recording)."""
         with self._lock:
             if self._released:
                 return
@@ -142,11 +153,17 @@ class CameraPipeline:
         log = self._log
 
         def _to_null() -> None:
+            if before_null is not None:
+                try:
+                    before_null()
+                except Exception:
+                    log.exception("finalising before teardown failed")
             ret = pipeline.set_state(Gst.State.NULL)
             if ret == Gst.StateChangeReturn.FAILURE:
                 log.warning("pipeline %s did not stop cleanly", pipeline.get_name())
             for h in handlers:
                 source.disconnect(h)
+            pipeline.get_bus().set_sync_handler(None)
 
         self._teardown.submit(_to_null)
         self._stats = None
@@ -226,8 +243,9 @@ class CameraPipeline:
         elif t == Gst.MessageType.WARNING:
             warning = fault_from_error_message(message)
             self._log.debug("warning: %s", warning.describe())
-        elif t == Gst.MessageType.EOS:
-            self._deliver_fault(source_eos())
+        # No EOS *message* handling: the pipeline posts one when all its sinks are EOS, which
+        # also happens when a recording session ends while nobody watches. The camera's own
+        # EOS is caught by the probe after the parser.
         elif t == Gst.MessageType.ELEMENT:
             s = message.get_structure()
             if s is not None and s.get_name() == "GstRTSPSrcTimeout":

@@ -1,0 +1,217 @@
+"""The recording branch of one camera pipeline: one recording session, one splitmuxsink.
+
+``tee → [bin "recorder": valve → queue → (keyframe gate) → splitmuxsink(matroskamux)]``
+
+* A fresh bin and splitmuxsink per recording session, never reused (a reused splitmuxsink
+  reopened and truncated its previous file).
+* The keyframe gate drops delta frames until the first keyframe, so every file starts with a
+  keyframe; splitmuxsink cuts later segments at keyframes on its own. Until that first
+  keyframe nothing reaches splitmuxsink and no file exists, so stopping early never leaves a
+  header-only file.
+* Matroska survives ``kill -9`` (frames up to the crash stay readable; duration and index are
+  restored by a copy-remux at start-up).
+* :meth:`close_valve` is safe from any thread (sync bus handler included): at the first storage
+  error the valve drops everything so the tee, and with it the live view and other branches,
+  never blocks on a dead disk.
+* :meth:`finish` ends the session properly: EOS into the branch, the file is finalised
+  (``splitmuxsink-fragment-closed``), then the bin is removed. It is bounded by a timeout,
+  after which the bin is dropped anyway (the file is then repaired at the next start-up).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst  # noqa: E402
+
+from nvr_gstreamer.gst.faults import RECORDER_BIN  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+SPLITMUX_NAME = "splitmux"
+
+
+@dataclass(frozen=True, slots=True)
+class FragmentOpened:
+    path: Path
+    running_time_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class FragmentClosed:
+    path: Path
+    running_time_s: float
+
+
+class RecorderBranch:
+    _count = 0
+
+    def __init__(
+        self,
+        segment_s: float,
+        location_for: Callable[[int], Path | None],
+        on_opened: Callable[[RecorderBranch, FragmentOpened], None],
+        on_closed: Callable[[RecorderBranch, FragmentClosed], None],
+    ) -> None:
+        """``location_for(fragment_index)`` names each new file and creates its folder; it
+        runs on a streaming thread and must be quick. None refuses (recording then stops
+        with an error, handled as a storage fault). ``on_opened``/``on_closed`` run on the
+        thread that posted splitmuxsink's message (see :meth:`handle_sync_message`)."""
+        self._location_for = location_for
+        self._on_opened = on_opened
+        self._on_closed = on_closed
+        RecorderBranch._count += 1
+        self.bin = Gst.Bin.new(f"{RECORDER_BIN}-{RecorderBranch._count}")
+        self.valve = Gst.ElementFactory.make("valve", "recording_valve")
+        queue = Gst.ElementFactory.make("queue", "record-queue")
+        # Generous but bounded, and leaky: a slow disk drops old frames here instead of
+        # blocking the tee (which would freeze the live view and starve the connection).
+        queue.set_property("max-size-time", 10 * Gst.SECOND)
+        queue.set_property("max-size-buffers", 0)
+        queue.set_property("max-size-bytes", 64 * 1024 * 1024)
+        queue.set_property("leaky", 2)
+        mux = Gst.ElementFactory.make("matroskamux", "muxer")
+        mux.set_property("offset-to-zero", True)
+        mux.set_property("writing-app", "nvr_gstreamer")
+        filesink = Gst.ElementFactory.make("filesink", "sink")
+        filesink.set_property("async", False)
+        split = Gst.ElementFactory.make("splitmuxsink", SPLITMUX_NAME)
+        # muxer and sink must be set before anything links to splitmuxsink.
+        split.set_property("muxer", mux)
+        split.set_property("sink", filesink)
+        split.set_property("max-size-time", int(segment_s * Gst.SECOND))
+        split.set_property("send-keyframe-requests", False)
+        split.connect("format-location-full", self._format_location_cb)
+        for el in (self.valve, queue, split):
+            self.bin.add(el)
+        self.valve.link(queue)
+        queue.link(split)
+        self.bin.add_pad(Gst.GhostPad.new("sink", self.valve.get_static_pad("sink")))
+        self._queue = queue
+        self._gate_probe = queue.get_static_pad("src").add_probe(
+            Gst.PadProbeType.BUFFER, self._keyframe_gate_cb
+        )
+        self._tee_pad: Any = None
+        self._pipeline: Any = None
+        self._no_file_open = threading.Event()
+        self._no_file_open.set()
+        self._lock = threading.Lock()
+        self.opened_any = False  # a file was opened in this session
+        self.current: Path | None = None
+        self.opened_at: FragmentOpened | None = None
+
+    # ---- wiring (loop thread) -------------------------------------------------------------
+
+    def attach(self, pipeline: Any, tee: Any) -> None:
+        self._pipeline = pipeline
+        pipeline.add(self.bin)
+        self._tee_pad = tee.request_pad_simple("src_%u")
+        self._tee_pad.link(self.bin.get_static_pad("sink"))
+        self.bin.sync_state_with_parent()
+
+    def close_valve(self) -> None:
+        """Drop everything from now on. Safe from any thread."""
+        self.valve.set_property("drop", True)
+
+    @property
+    def valve_closed(self) -> bool:
+        return bool(self.valve.get_property("drop"))
+
+    # ---- messages (the posting thread, via the pipeline's sync bus handler) ----------------
+
+    def owns(self, element: Any) -> bool:
+        obj = element
+        while obj is not None:
+            if obj is self.bin:
+                return True
+            obj = obj.get_parent()
+        return False
+
+    def handle_sync_message(self, message: Any) -> bool:
+        """Handle a message of this branch; True when it was a fragment message."""
+        if message.type == Gst.MessageType.ERROR:
+            self.close_valve()  # at once, from this thread: the tee must never block
+            return False
+        structure = message.get_structure()
+        if message.type != Gst.MessageType.ELEMENT or structure is None:
+            return False
+        name = structure.get_name()
+        if name not in ("splitmuxsink-fragment-opened", "splitmuxsink-fragment-closed"):
+            return False
+        path = Path(structure.get_string("location"))
+        ok, rt = structure.get_uint64("running-time")
+        running_s = rt / Gst.SECOND if ok else 0.0
+        if name == "splitmuxsink-fragment-opened":
+            self.opened_any = True
+            self.current = path
+            self._no_file_open.clear()
+            opened = FragmentOpened(path, running_s)
+            self.opened_at = opened
+            self._on_opened(self, opened)
+        else:
+            if self.current == path:
+                self.current = None
+            self._on_closed(self, FragmentClosed(path, running_s))
+            if self.current is None:
+                self._no_file_open.set()
+        return True
+
+    # ---- ending a session -----------------------------------------------------------------
+
+    def finish_blocking(self, timeout_s: float) -> bool:
+        """End the session from a worker thread (never the loop or a streaming thread):
+        unlink from the tee, push EOS through the branch, wait until splitmuxsink has
+        finalised its file. True when the file was closed properly."""
+        self._unlink_from_tee()
+        if self._no_file_open.is_set():
+            return True  # nothing written yet (no keyframe passed), or already finalised
+        sink_pad = self._queue.get_static_pad("sink")
+        sink_pad.send_event(Gst.Event.new_eos())
+        return self._no_file_open.wait(timeout_s)
+
+    def dispose(self) -> None:
+        """Take the bin to NULL and out of its pipeline (a worker thread, after finish)."""
+        self.bin.set_state(Gst.State.NULL)
+        pipeline = self._pipeline
+        if pipeline is not None and self.bin.get_parent() is pipeline:
+            pipeline.remove(self.bin)
+        self._pipeline = None
+
+    def _unlink_from_tee(self) -> None:
+        with self._lock:
+            pad, self._tee_pad = self._tee_pad, None
+        if pad is None:
+            return
+        unlinked = threading.Event()
+
+        def idle_cb(tee_pad: Any, _info: Any) -> Any:
+            tee_pad.unlink(self.bin.get_static_pad("sink"))
+            unlinked.set()
+            return Gst.PadProbeReturn.REMOVE
+
+        pad.add_probe(Gst.PadProbeType.IDLE, idle_cb)
+        unlinked.wait(2.0)
+        tee = pad.get_parent_element()
+        if tee is not None:
+            tee.release_request_pad(pad)
+
+    # ---- streaming threads ----------------------------------------------------------------
+
+    def _keyframe_gate_cb(self, _pad: Any, info: Any) -> Any:
+        buf = info.get_buffer()
+        if buf is not None and buf.has_flags(Gst.BufferFlags.DELTA_UNIT):
+            return Gst.PadProbeReturn.DROP
+        # First keyframe: from here on splitmuxsink cuts at keyframes itself.
+        return Gst.PadProbeReturn.REMOVE
+
+    def _format_location_cb(self, _split: Any, fragment_id: int, _sample: Any) -> str | None:
+        path = self._location_for(fragment_id)
+        return None if path is None else str(path)

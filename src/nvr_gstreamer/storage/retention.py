@@ -1,0 +1,117 @@
+"""Retention: the planner decides (pure), the janitor deletes.
+
+By age (``retention_days``; 0 = no age limit) and by free space (``min_free_percent``),
+oldest first. A segment being written is never a candidate. The catalog row goes before the
+file, so a crash in between leaves a file the start-up scan adopts again — never a row that
+points at nothing the user could try to play.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from nvr_gstreamer.storage.catalog import Catalog, SegmentRow, SegmentStatus
+from nvr_gstreamer.storage.volume import VolumeUsage
+
+logger = logging.getLogger(__name__)
+
+DAY_S = 86400.0
+
+
+class DeleteReason(Enum):
+    AGE = "age"
+    SPACE = "space"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDelete:
+    segment: SegmentRow
+    reason: DeleteReason
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPlan:
+    deletes: tuple[PlannedDelete, ...]
+    bytes_freed: int
+    short_of_space: bool  # even after these deletions, free space stays under the minimum
+
+
+def plan_retention(
+    segments: Sequence[SegmentRow],
+    now_utc: float,
+    retention_days: int,
+    usage: VolumeUsage | None,
+    min_free_percent: float,
+    protected: Iterable[str] = (),
+) -> RetentionPlan:
+    """Which segments to delete, oldest first. ``segments`` may come in any order."""
+    keep = set(protected)
+    candidates = sorted(
+        (s for s in segments if s.status is not SegmentStatus.RECORDING and s.path not in keep),
+        key=lambda s: (s.start_utc, s.id),
+    )
+    deletes: list[PlannedDelete] = []
+    freed = 0
+    chosen: set[int] = set()
+    if retention_days > 0:
+        cutoff = now_utc - retention_days * DAY_S
+        for s in candidates:
+            end = s.end_utc if s.end_utc is not None else s.start_utc
+            if end < cutoff:
+                deletes.append(PlannedDelete(s, DeleteReason.AGE))
+                chosen.add(s.id)
+                freed += s.size_bytes or 0
+    short = False
+    if usage is not None and usage.total_bytes > 0 and min_free_percent > 0:
+        needed = int(usage.total_bytes * min_free_percent / 100.0) - (usage.free_bytes + freed)
+        for s in candidates:
+            if needed <= 0:
+                break
+            if s.id in chosen:
+                continue
+            deletes.append(PlannedDelete(s, DeleteReason.SPACE))
+            chosen.add(s.id)
+            size = s.size_bytes or 0
+            freed += size
+            needed -= size
+        short = needed > 0
+    return RetentionPlan(tuple(deletes), freed, short)
+
+
+class Janitor:
+    """Carries out a plan: catalog row first, then the file, then empty day folders."""
+
+    def __init__(self, catalog: Catalog, on_deleted: Callable[[PlannedDelete], None]) -> None:
+        self._catalog = catalog
+        self._on_deleted = on_deleted
+
+    def execute(self, plan: RetentionPlan) -> int:
+        done = 0
+        for item in plan.deletes:
+            path = self._catalog.root / item.segment.path
+            self._catalog.remove_segment(item.segment.path)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                logger.warning("could not delete %s: %s", path, exc.strerror)
+                continue
+            self._remove_empty_parents(path.parent)
+            done += 1
+            self._on_deleted(item)
+        return done
+
+    def _remove_empty_parents(self, folder: Path) -> None:
+        root = self._catalog.root
+        while folder != root and root in folder.parents:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                return
+            folder = folder.parent

@@ -1,0 +1,283 @@
+"""The storage service: one storage root, its catalog, its health, its retention.
+
+Slow or blocking work — fsync, catalog writes, volume checks, deletions — runs on one
+storage worker thread, in order, never on the GStreamer loop. The volume is checked every
+``check_interval_s`` and at once when a recorder reports a storage error; state changes
+(ok, unavailable, full) go to the listeners (the camera runtimes), which pause or resume
+recording. Retention runs periodically and whenever space is short.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from nvr_gstreamer.config import StorageConfig
+from nvr_gstreamer.core.clock import Clock
+from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentStatus
+from nvr_gstreamer.storage.layout import segment_path
+from nvr_gstreamer.storage.retention import Janitor, PlannedDelete, plan_retention
+from nvr_gstreamer.storage.volume import (
+    StorageState,
+    VolumeCheck,
+    check_volume,
+    claim_root,
+    fsync_file_and_dir,
+)
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+StateListener = Callable[[VolumeCheck], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StorageCounters:
+    segments_written: int = 0
+    retention_deletions: int = 0
+
+
+class StorageService:
+    def __init__(
+        self,
+        config: StorageConfig,
+        clock: Clock,
+        check_interval_s: float = 2.0,
+        retention_interval_s: float = 300.0,
+    ) -> None:
+        self.config = config
+        self.root = config.path
+        self._clock = clock
+        self._check_interval_s = check_interval_s
+        self._retention_interval_s = retention_interval_s
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvr-storage")
+        self.volume_id = claim_root(self.root)
+        self.catalog = Catalog(self.root)
+        self._janitor = Janitor(self.catalog, self._on_deleted)
+        self._listeners: list[StateListener] = []
+        self._lock = threading.Lock()
+        self._check = check_volume(self.root, self.volume_id)
+        self._open: set[str] = set()  # relative paths being written
+        self._taken: set[Path] = set()
+        self._segments_written = 0
+        self._deletions = 0
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._last_retention = 0.0
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._ticker = threading.Thread(target=self._tick_loop, name="nvr-storage-watch")
+        self._ticker.daemon = True
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(5)
+        self._worker.shutdown(wait=True)
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        return self._worker.submit(fn)
+
+    # ---- health ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> VolumeCheck:
+        return self._check
+
+    def subscribe(self, listener: StateListener) -> None:
+        self._listeners.append(listener)
+
+    def check_now(self, then: StateListener | None = None) -> None:
+        """Re-check the volume soon (after a recorder's storage error); ``then`` gets the
+        result on the storage worker, whether or not the state changed."""
+
+        def run() -> None:
+            self._check_and_act()
+            if then is not None:
+                then(self._check)
+
+        self.submit(run)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(self._check_interval_s):
+            try:
+                self.submit(self._check_and_act).result()
+            except RuntimeError:
+                return  # worker shut down
+            except Exception:
+                logger.exception("storage check failed")
+
+    def _min_free_bytes(self, total: int) -> int:
+        return int(total * self.config.min_free_percent / 100.0)
+
+    def _check_and_act(self) -> None:
+        check = check_volume(self.root, self.volume_id)
+        if check.state is StorageState.OK and check.usage is not None:
+            now = self._clock.monotonic()
+            short = check.usage.free_bytes < self._min_free_bytes(check.usage.total_bytes)
+            if short or now - self._last_retention >= self._retention_interval_s:
+                self._last_retention = now
+                self._run_retention()
+                check = check_volume(self.root, self.volume_id)
+            # "Full": nothing could be freed and less than a segment's worth of room is left.
+            if check.usage is not None and check.usage.free_bytes < self._reserve_bytes():
+                check = VolumeCheck(
+                    StorageState.FULL, f"storage at {self.root} is full", check.usage
+                )
+        self._set(check)
+
+    def _reserve_bytes(self) -> int:
+        # Room for a few seconds of a few cameras; below this, writes would fail at once.
+        return 4 * 1024 * 1024
+
+    def _set(self, check: VolumeCheck) -> None:
+        old = self._check
+        self._check = check
+        if old.state is not check.state:
+            log = logger.info if check.state is StorageState.OK else logger.warning
+            log("storage %s -> %s: %s", old.state.value, check.state.value, check.reason)
+            for listener in list(self._listeners):
+                try:
+                    listener(check)
+                except Exception:
+                    logger.exception("storage listener failed")
+
+    def report_disk_full(self, then: StateListener | None = None) -> None:
+        """A recorder hit ENOSPC: retention at once, then decide (``then`` gets the result)."""
+
+        def act() -> None:
+            self._run_retention(force_space=True)
+            self._check_and_act()
+            if then is not None:
+                then(self._check)
+
+        self.submit(act)
+
+    # ---- retention ------------------------------------------------------------------------
+
+    def _run_retention(self, force_space: bool = False) -> None:
+        check = check_volume(self.root, self.volume_id)
+        if check.state is StorageState.UNAVAILABLE:
+            return  # never delete on a volume we cannot vouch for
+        usage = check.usage
+        min_free = self.config.min_free_percent
+        if force_space and usage is not None:
+            min_free = max(min_free, 100.0 * (self._reserve_bytes() * 4) / usage.total_bytes)
+        with self._lock:
+            protected = set(self._open)
+        plan = plan_retention(
+            self.catalog.segments(),
+            self._clock.wall().timestamp(),
+            self.config.retention_days,
+            usage,
+            min_free,
+            protected,
+        )
+        if plan.deletes:
+            n = self._janitor.execute(plan)
+            logger.info("retention deleted %d segments (%d bytes)", n, plan.bytes_freed)
+        if plan.short_of_space:
+            logger.warning("retention cannot free enough space on %s", self.root)
+
+    def _on_deleted(self, item: PlannedDelete) -> None:
+        self._deletions += 1
+        logger.debug("deleted %s (%s)", item.segment.path, item.reason.value)
+
+    @property
+    def counters(self) -> StorageCounters:
+        return StorageCounters(self._segments_written, self._deletions)
+
+    # ---- segments -------------------------------------------------------------------------
+
+    def new_segment_path(self, camera_id: str) -> Path | None:
+        """Name the next file of a camera and create its folder. Runs on a streaming thread.
+        None when the volume cannot be vouched for: nothing is written to the wrong disk."""
+        if check_volume(self.root, self.volume_id).state is not StorageState.OK:
+            self.check_now()
+            return None
+        local = self._clock.wall().astimezone()
+        with self._lock:
+            path = segment_path(
+                self.root, camera_id, local, lambda p: p in self._taken or p.exists()
+            )
+            self._taken.add(path)
+            self._open.add(self._rel(path))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            logger.warning("cannot create %s: %s", path.parent, exc.strerror)
+            return None
+        return path
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def segment_opened(self, camera_id: str, path: Path, start_utc: float) -> None:
+        rel = self._rel(path)
+
+        def run() -> None:
+            self.catalog.add_segment(camera_id, rel, start_utc)
+            self.catalog.end_interruption(camera_id, start_utc)
+
+        self.submit(run)
+
+    def segment_closed(
+        self,
+        camera_id: str,
+        path: Path,
+        start_utc: float,
+        duration_s: float,
+        frames: int | None,
+        done: Callable[[], Any] | None = None,
+    ) -> None:
+        rel = self._rel(path)
+
+        def run() -> None:
+            try:
+                fsync_file_and_dir(path)
+                size = path.stat().st_size
+            except OSError as exc:
+                logger.warning("segment %s could not be made durable: %s", rel, exc.strerror)
+                size = 0
+            self.catalog.close_segment(
+                rel,
+                end_utc=start_utc + duration_s,
+                duration_s=duration_s,
+                size_bytes=size,
+                frames=frames,
+                status=SegmentStatus.CLOSED,
+                start_utc=start_utc,
+                camera=camera_id,
+            )
+            with self._lock:
+                self._open.discard(rel)
+                self._taken.discard(path)
+                self._segments_written += 1
+            if done is not None:
+                done()
+
+        self.submit(run)
+
+    def interruption(self, camera_id: str, reason: GapReason | None) -> None:
+        """The camera stopped being recorded for ``reason`` (None: it is recorded again)."""
+        now = self._clock.wall().timestamp()
+
+        def run() -> None:
+            if reason is None:
+                self.catalog.end_interruption(camera_id, now)
+            else:
+                self.catalog.begin_interruption(camera_id, reason, now)
+
+        self.submit(run)
+
+    def wait_idle(self, timeout_s: float = 10.0) -> None:
+        """Block until everything submitted so far is done (tests, shutdown)."""
+        self.submit(lambda: None).result(timeout_s)

@@ -1,0 +1,108 @@
+"""Helpers for tests that run the real camera engine: configs for the simulator, and a
+watcher that waits on state events (no sleep-and-hope)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nvr_gstreamer.camera.engine import CameraEngine
+from nvr_gstreamer.camera.status import CameraStateChanged
+from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.config import NvrConfig, parse_config
+
+
+def engine_config(
+    urls: dict[str, str],
+    *,
+    storage: Path | None = None,
+    credentials: dict[str, tuple[str, str]] | None = None,
+    **reconnect: float,
+) -> NvrConfig:
+    """A validated config for cameras at ``urls`` with reconnect settings for tests."""
+    import yaml
+
+    creds = credentials or {}
+    cams = []
+    for cid, url in urls.items():
+        cam: dict[str, object] = {"id": cid, "url": url}
+        if cid in creds:
+            cam["username"], cam["password"] = creds[cid]
+        cams.append(cam)
+    doc: dict[str, object] = {"cameras": cams, "reconnect": dict(reconnect)}
+    if storage is not None:
+        doc["storage"] = {"path": str(storage)}
+    return parse_config(yaml.safe_dump(doc), "<test>", Path.cwd(), {})
+
+
+@dataclass(frozen=True, slots=True)
+class SeenEvent:
+    at: float  # time.monotonic()
+    event: CameraStateChanged
+
+
+class EngineWatch:
+    """Records every state change of an engine and lets a test wait for one."""
+
+    def __init__(self, engine: CameraEngine) -> None:
+        self.engine = engine
+        self.events: list[SeenEvent] = []
+        self._cond = threading.Condition()
+        self._unsubscribe = engine.subscribe(self._on_event)
+
+    def _on_event(self, event: CameraStateChanged) -> None:
+        with self._cond:
+            self.events.append(SeenEvent(time.monotonic(), event))
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def wait_for(
+        self,
+        camera_id: str,
+        states: CameraState | Iterable[CameraState],
+        timeout_s: float,
+        after: float | None = None,
+    ) -> float:
+        """Wait until ``camera_id`` is in one of ``states``; return the monotonic time it got
+        there (the event's time, or now if it already was). Raises AssertionError on timeout."""
+        wanted = {states} if isinstance(states, CameraState) else set(states)
+        since = after if after is not None else -1.0
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                for seen in self.events:
+                    if (
+                        seen.at >= since
+                        and seen.event.camera_id == camera_id
+                        and seen.event.new in wanted
+                    ):
+                        return seen.at
+                status = self.engine.status(camera_id)
+                if after is None and status.state in wanted:
+                    return time.monotonic()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"{camera_id} not in {sorted(s.value for s in wanted)} after "
+                        f"{timeout_s} s; status: {status}"
+                    )
+                self._cond.wait(remaining)
+
+    def changes(self, camera_id: str) -> list[CameraStateChanged]:
+        with self._cond:
+            return [s.event for s in self.events if s.event.camera_id == camera_id]
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
+    """Poll a cheap predicate (for values that have no event, like frame counters)."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout_s:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.02)
+    return time.monotonic() - start

@@ -1,0 +1,233 @@
+"""The camera engine against the simulator, with real faults: kill, SIGSTOP, stop, freeze,
+wrong password. Short reconnect settings from config keep the whole file fast."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import time
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from nvr_gstreamer.camera.engine import CameraEngine
+from nvr_gstreamer.camera.errors import ErrorKind
+from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
+from nvr_gstreamer.testing.simulator import SimulatorProcess
+
+pytestmark = pytest.mark.integration
+
+STREAMING = CameraState.STREAMING
+RECONNECTING = CameraState.RECONNECTING
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorProcess]:
+    with SimulatorProcess(cameras=4, gop_seconds=0.5) as s:
+        yield s
+
+
+def _engine(sim: SimulatorProcess, cams: list[str] | None = None, **reconnect: float):
+    names = cams or list(sim.camera_names)
+    config = engine_config({n: sim.url(n) for n in names}, **reconnect)
+    engine = CameraEngine(config)
+    watch = EngineWatch(engine)
+    engine.start()
+    return engine, watch
+
+
+@pytest.mark.parametrize("outage_s", [3, 30])
+def test_killed_camera_reconnects_within_two_seconds_of_its_return(
+    sim: SimulatorProcess, outage_s: float
+) -> None:
+    engine, watch = _engine(sim, ["cam1"])
+    try:
+        watch.wait_for("cam1", STREAMING, 10)
+        killed = time.monotonic()
+        sim.kill()
+        noticed = watch.wait_for("cam1", RECONNECTING, 5, after=killed)
+        assert noticed - killed <= 1.0
+        status = engine.status("cam1")
+        assert status.next_retry_in_s is not None and status.next_retry_in_s > 0
+        wait_until(lambda: time.monotonic() - killed >= outage_s, outage_s + 1, "the outage")
+        sim.restart()
+        back = time.monotonic()
+        streaming = watch.wait_for("cam1", STREAMING, 10, after=back)
+        print(f"outage {outage_s} s: noticed after {noticed - killed:.2f} s, "
+              f"streaming {streaming - back:.2f} s after the camera's return")
+        assert streaming - back <= 2.0
+        assert engine.status("cam1").disconnects == 1
+    finally:
+        engine.stop()
+
+
+def test_frozen_camera_is_detected_within_stall_timeout_and_recovers(
+    sim: SimulatorProcess,
+) -> None:
+    stall_s = 2.0
+    engine, watch = _engine(sim, ["cam1"], stall_timeout_seconds=stall_s)
+    try:
+        watch.wait_for("cam1", STREAMING, 10)
+        frozen = time.monotonic()
+        sim.sigstop()  # the whole camera hangs: connection open, nothing answers
+        noticed = watch.wait_for("cam1", RECONNECTING, stall_s + 3, after=frozen)
+        print(f"stall detected after {noticed - frozen:.2f} s (timeout {stall_s} s)")
+        assert noticed - frozen <= stall_s + 1.0
+        status = engine.status("cam1")
+        assert status.stalls == 1 and status.last_error_kind is ErrorKind.NETWORK
+        sim.sigcont()
+        resumed = time.monotonic()
+        back = watch.wait_for("cam1", STREAMING, 10, after=resumed)
+        print(f"streaming again {back - resumed:.2f} s after SIGCONT")
+        assert back - resumed <= 2.0
+    finally:
+        engine.stop()
+
+
+def test_wrong_password_is_unauthorized_without_a_storm(nvr_log: io.StringIO) -> None:
+    with SimulatorProcess(cameras=1, auth=("admin", "right-pass")) as sim:
+        bad = sim.url("cam1", with_auth=False).replace("rtsp://", "rtsp://admin:WrongPass9@")
+        config = engine_config({"cam1": bad}, max_delay_seconds=4)
+        engine = CameraEngine(config)
+        watch = EngineWatch(engine)
+        engine.start()
+        try:
+            watch.wait_for("cam1", CameraState.UNAUTHORIZED, 10)
+            window_start = time.monotonic()
+            attempts_before = engine.status("cam1").reconnect_attempts
+            wait_until(lambda: time.monotonic() - window_start >= 12, 13, "12 s")
+            status = engine.status("cam1")
+            attempts = status.reconnect_attempts - attempts_before
+            print(f"unauthorized: {attempts} attempts in 12 s (cap 4 s)")
+            assert status.state is CameraState.UNAUTHORIZED
+            assert 1 <= attempts <= 4
+        finally:
+            engine.stop()
+    log = nvr_log.getvalue()
+    assert "WrongPass9" not in log
+    assert "-> unauthorized" in log
+
+
+def test_fault_on_one_camera_leaves_the_others_streaming_without_a_gap(
+    sim: SimulatorProcess,
+) -> None:
+    engine, watch = _engine(sim, stall_timeout_seconds=2)
+    others = ["cam2", "cam3", "cam4"]
+    try:
+        for cam in sim.camera_names:
+            watch.wait_for(cam, STREAMING, 10)
+        gaps: dict[str, float] = dict.fromkeys(others, 0.0)
+        last: dict[str, tuple[int, float]] = {
+            c: (engine.status(c).frames, time.monotonic()) for c in others
+        }
+        stop_sampling = threading.Event()
+
+        def sample() -> None:
+            while not stop_sampling.wait(0.05):
+                now = time.monotonic()
+                for c in others:
+                    n = engine.status(c).frames
+                    if n > last[c][0]:
+                        last[c] = (n, now)
+                    gaps[c] = max(gaps[c], now - last[c][1])
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        t0 = time.monotonic()
+        sim.stop("cam1")
+        watch.wait_for("cam1", RECONNECTING, 3, after=t0)
+        sim.resume("cam1")
+        watch.wait_for("cam1", STREAMING, 5, after=time.monotonic())
+        t1 = time.monotonic()
+        sim.freeze("cam1")
+        watch.wait_for("cam1", RECONNECTING, 4, after=t1)
+        sim.resume("cam1")
+        watch.wait_for("cam1", STREAMING, 10, after=time.monotonic())
+        stop_sampling.set()
+        sampler.join()
+        print("longest gap per other camera (s):", {c: round(g, 2) for c, g in gaps.items()})
+        for c in others:
+            assert [ch.new for ch in watch.changes(c)] == [CameraState.CONNECTING, STREAMING]
+            assert gaps[c] < 1.0, (c, gaps[c])  # the engine polls stats every 0.5 s
+    finally:
+        engine.stop()
+
+
+def _resources() -> tuple[int, int, int]:
+    proc = psutil.Process()
+    return proc.num_fds(), threading.active_count(), proc.memory_info().rss
+
+
+def test_200_reconnect_cycles_leak_no_descriptors_or_threads(sim: SimulatorProcess) -> None:
+    cams = list(sim.camera_names)
+    engine, watch = _engine(sim, probe_interval_seconds=0.1)
+    try:
+        for cam in cams:
+            watch.wait_for(cam, STREAMING, 10)
+
+        def cycle(cam: str) -> None:
+            t = time.monotonic()
+            sim.stop(cam)
+            watch.wait_for(cam, RECONNECTING, 5, after=t)
+            t = time.monotonic()
+            sim.resume(cam)
+            watch.wait_for(cam, STREAMING, 10, after=t)
+
+        def run(n: int) -> None:
+            threads = [
+                threading.Thread(target=lambda c=c: [cycle(c) for _ in range(n)]) for c in cams
+            ]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+
+        run(5)  # warm-up: pools, caches and plugin loading settle
+        fds0, threads0, rss0 = _resources()
+        started = time.monotonic()
+        run(50)  # 4 cameras x 50 = 200 reconnect cycles
+        wait_until(lambda: _resources()[:2] <= (fds0, threads0), 10, "descriptors to settle")
+        fds1, threads1, rss1 = _resources()
+        total = sum(engine.status(c).reconnect_attempts for c in cams)
+        print(
+            f"200 cycles in {time.monotonic() - started:.1f} s ({total} attempts in all): "
+            f"fds {fds0} -> {fds1}, threads {threads0} -> {threads1}, "
+            f"RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MiB"
+        )
+        assert fds1 <= fds0 and threads1 <= threads0
+        assert rss1 - rss0 < 30 * 2**20
+        assert all(engine.status(c).disconnects == 55 for c in cams)
+    finally:
+        engine.stop()
+
+
+def test_log_has_one_line_per_transition_and_no_traceback_or_password(
+    nvr_log: io.StringIO,
+) -> None:
+    with SimulatorProcess(cameras=1, auth=("admin", "Pa55word-xyz"), gop_seconds=0.5) as sim:
+        engine, watch = _engine(sim, ["cam1"], stall_timeout_seconds=2)
+        try:
+            watch.wait_for("cam1", STREAMING, 10)
+            t = time.monotonic()
+            sim.kill()
+            watch.wait_for("cam1", RECONNECTING, 5, after=t)
+            t = time.monotonic()
+            sim.restart()
+            watch.wait_for("cam1", STREAMING, 10, after=t)
+            t = time.monotonic()
+            sim.freeze("cam1")
+            watch.wait_for("cam1", RECONNECTING, 5, after=t)
+            sim.resume("cam1")
+            watch.wait_for("cam1", STREAMING, 15, after=time.monotonic())
+        finally:
+            engine.stop()
+        changes = watch.changes("cam1")
+    log = nvr_log.getvalue()
+    transitions = re.findall(r"INFO .*\[cam1\] (\w+) -> (\w+): (.+)", log)
+    assert [(a, b) for a, b, _ in transitions] == [(c.old.value, c.new.value) for c in changes]
+    assert all(reason.strip() for _, _, reason in transitions)
+    assert "Traceback" not in log
+    assert "Pa55word-xyz" not in log
