@@ -36,7 +36,7 @@ def _summary(config: NvrConfig, source: str) -> str:
         f"{' (token required)' if config.api.token else ''}",
     ]
     for c in cams:
-        flags = [c.transport]
+        flags: list[str] = [c.transport]
         if not c.enabled:
             flags.append("disabled")
         elif c.record:
@@ -62,8 +62,47 @@ def _not_yet(what: str, issue: str) -> int:
     return EXIT_USAGE
 
 
+def _wait_for_signal() -> int:
+    """Block until SIGTERM or SIGINT; return the signal number."""
+    import signal
+    import threading
+
+    got: list[int] = []
+    done = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        got.append(signum)
+        done.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    while not done.wait(1.0):
+        pass
+    return got[0]
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _not_yet("run", "Service")
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    from nvr_gstreamer.app import NvrApp
+
+    log = logging.getLogger("nvr_gstreamer.run")
+    try:
+        app = NvrApp(config)
+    except OSError as exc:
+        print(
+            f"nvr run: cannot use storage folder {config.storage.path}: " f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    app.start()
+    signum = _wait_for_signal()
+    log.info("signal %d: stopping, finalising open segments", signum)
+    app.stop()
+    return EXIT_OK
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:

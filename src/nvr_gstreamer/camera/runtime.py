@@ -188,22 +188,19 @@ class CameraRuntime:
         storage, pipeline = self._storage, self.pipeline
         assert storage is not None and pipeline is not None
         cam = self.camera.id
-        meta: dict[Path, tuple[float, float, int]] = {}
+        meta: dict[Path, tuple[float, float]] = {}
         clock = self._clock
 
         def opened(_rec: RecorderBranch, ev: FragmentOpened) -> None:
             start_utc = clock.wall().timestamp()
-            meta[ev.path] = (start_utc, ev.running_time_s, pipeline.stats()[0])
+            meta[ev.path] = (start_utc, ev.running_time_s)
             storage.segment_opened(cam, ev.path, start_utc)
             self._log.debug("segment opened: %s", ev.path.name)
             self._loop.call(self._refresh)
 
         def closed(_rec: RecorderBranch, ev: FragmentClosed) -> None:
-            start_utc, rt0, frames0 = meta.pop(ev.path, (clock.wall().timestamp(), 0.0, 0))
-            frames = max(0, pipeline.stats()[0] - frames0)
-            storage.segment_closed(
-                cam, ev.path, start_utc, max(0.0, ev.running_time_s - rt0), frames
-            )
+            start_utc, rt0 = meta.pop(ev.path, (clock.wall().timestamp(), 0.0))
+            storage.segment_closed(cam, ev.path, start_utc, max(0.0, ev.running_time_s - rt0))
             self._log.debug("segment closed: %s", ev.path.name)
             self._loop.call(self._refresh)
 
@@ -371,13 +368,15 @@ class CameraRuntime:
             rec = self._recorder
             before_null = None
             if rec is not None:
-                self._finish_recorder("camera down", pipeline_going=True)
-                if self._storage is not None and self._record_wanted:
+                stopping = self.supervisor.state in (CameraState.STOPPED, CameraState.FAILED)
+                why = "camera stopped" if stopping else "camera down"
+                self._finish_recorder(why, pipeline_going=True)
+                if self._storage is not None and self._record_wanted and not stopping:
                     self._storage.interruption(self.camera.id, GapReason.CAMERA_DOWN)
 
                 def before_null() -> None:
                     ok = rec.finish_blocking(3.0)
-                    self._loop.call(self._recorder_finished, rec, ok, "camera down")
+                    self._loop.call(self._recorder_finished, rec, ok, why)
 
             self.pipeline.release(before_null)
             self.pipeline = None

@@ -49,8 +49,12 @@ class StorageService:
         clock: Clock,
         check_interval_s: float = 2.0,
         retention_interval_s: float = 300.0,
+        count_frames: Callable[[Path], int] | None = None,
     ) -> None:
+        """``count_frames(path)`` reads a closed segment and counts its video frames (the
+        GStreamer layer provides it; without it, the catalog's frame counts stay empty)."""
         self.config = config
+        self._count_frames = count_frames
         self.root = config.path
         self._clock = clock
         self._check_interval_s = check_interval_s
@@ -235,7 +239,6 @@ class StorageService:
         path: Path,
         start_utc: float,
         duration_s: float,
-        frames: int | None,
         done: Callable[[], Any] | None = None,
     ) -> None:
         rel = self._rel(path)
@@ -247,6 +250,12 @@ class StorageService:
             except OSError as exc:
                 logger.warning("segment %s could not be made durable: %s", rel, exc.strerror)
                 size = 0
+            frames = None
+            if self._count_frames is not None and size > 0:
+                try:
+                    frames = self._count_frames(path)
+                except Exception:
+                    logger.exception("could not count the frames of %s", rel)
             self.catalog.close_segment(
                 rel,
                 end_utc=start_utc + duration_s,

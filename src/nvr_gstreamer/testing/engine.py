@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nvr_gstreamer.camera.engine import CameraEngine
-from nvr_gstreamer.camera.status import CameraStateChanged
+from nvr_gstreamer.camera.status import CameraStateChanged, EngineEvent, RecordingChanged
 from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.config import NvrConfig, parse_config
 
@@ -44,19 +44,48 @@ class SeenEvent:
     event: CameraStateChanged
 
 
+@dataclass(frozen=True, slots=True)
+class SeenRecording:
+    at: float
+    event: RecordingChanged
+
+
 class EngineWatch:
     """Records every state change of an engine and lets a test wait for one."""
 
     def __init__(self, engine: CameraEngine) -> None:
         self.engine = engine
         self.events: list[SeenEvent] = []
+        self.recording_events: list[SeenRecording] = []
         self._cond = threading.Condition()
         self._unsubscribe = engine.subscribe(self._on_event)
 
-    def _on_event(self, event: CameraStateChanged) -> None:
+    def _on_event(self, event: EngineEvent) -> None:
         with self._cond:
-            self.events.append(SeenEvent(time.monotonic(), event))
+            if isinstance(event, CameraStateChanged):
+                self.events.append(SeenEvent(time.monotonic(), event))
+            else:
+                self.recording_events.append(SeenRecording(time.monotonic(), event))
             self._cond.notify_all()
+
+    def wait_recording(
+        self, camera_id: str, recording: bool, timeout_s: float, after: float = -1.0
+    ) -> RecordingChanged:
+        """Wait for a RecordingChanged event of ``camera_id`` to ``recording`` after ``after``."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                for seen in self.recording_events:
+                    ev = seen.event
+                    if seen.at >= after and ev.camera_id == camera_id and ev.recording == recording:
+                        return ev
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"{camera_id} recording never became {recording} within {timeout_s} s; "
+                        f"status: {self.engine.status(camera_id)}"
+                    )
+                self._cond.wait(remaining)
 
     def close(self) -> None:
         self._unsubscribe()

@@ -1,0 +1,68 @@
+"""The composition root: builds clock, storage, catalog, engine from the config and runs them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from nvr_gstreamer.camera.engine import CameraEngine
+from nvr_gstreamer.config import NvrConfig
+from nvr_gstreamer.core.clock import Clock, SystemClock
+from nvr_gstreamer.gst.remux import inspect_segment, remux_segment
+from nvr_gstreamer.storage.recovery import FileFacts, RecoveryReport, recover
+from nvr_gstreamer.storage.service import StorageService
+
+logger = logging.getLogger(__name__)
+
+
+def _repair(path: Path) -> FileFacts:
+    info = remux_segment(path)
+    return FileFacts(info.frames, info.duration_s)
+
+
+def _inspect(path: Path) -> FileFacts:
+    info = inspect_segment(path)
+    return FileFacts(info.frames, info.duration_s)
+
+
+class NvrApp:
+    """Storage first (claim the root, recover what a crash left), then the cameras."""
+
+    def __init__(self, config: NvrConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.storage = StorageService(
+            config.storage, self.clock, count_frames=lambda p: inspect_segment(p).frames
+        )
+        self.engine = CameraEngine(config, self.clock, storage=self.storage)
+        self.recovery: RecoveryReport | None = None
+
+    def start(self) -> None:
+        self.recovery = recover(
+            self.storage.catalog, _repair, _inspect, self.clock.wall().timestamp()
+        )
+        r = self.recovery
+        if r.repaired or r.adopted or r.removed_rows or r.unreadable:
+            logger.info(
+                "start-up recovery: %d repaired, %d adopted, %d stale rows removed, "
+                "%d unreadable",
+                r.repaired,
+                r.adopted,
+                r.removed_rows,
+                r.unreadable,
+            )
+        self.storage.start()
+        self.engine.start()
+        logger.info(
+            "recording %d cameras into %s",
+            sum(1 for c in self.config.cameras if c.enabled and c.record),
+            self.storage.root,
+        )
+
+    def stop(self) -> None:
+        """Every camera stopped, every open segment finalised and catalogued."""
+        self.engine.stop()
+        self.storage.wait_idle()
+        self.storage.catalog.close_open_interruptions(self.clock.wall().timestamp())
+        self.storage.stop()
+        logger.info("stopped")

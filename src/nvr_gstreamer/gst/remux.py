@@ -1,0 +1,152 @@
+"""Read and repair Matroska segments offline (start-up recovery), with GStreamer.
+
+:func:`inspect_segment` counts the video frames and measures the duration of a file;
+:func:`remux_segment` copies every frame into a fresh Matroska file (restoring duration and
+cues that a crash left out) and replaces the original atomically. A file truncated by
+``kill -9`` ends in a partial cluster: the demuxer's error at that point ends the copy, and
+every complete frame before it is kept.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst  # noqa: E402
+
+from nvr_gstreamer.gst.loop import init_gstreamer  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+_PARSERS = {"video/x-h264": "h264parse", "video/x-h265": "h265parse"}
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentInfo:
+    frames: int
+    duration_s: float
+    keyframe_first: bool
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.frames = 0
+        self.first_pts: int | None = None
+        self.last_end: int | None = None
+        self.keyframe_first: bool | None = None
+        self.lock = threading.Lock()
+
+    def probe_cb(self, _pad: Any, info: Any) -> Any:
+        buf = info.get_buffer()
+        if buf is None:
+            return Gst.PadProbeReturn.OK
+        with self.lock:
+            self.frames += 1
+            if self.keyframe_first is None:
+                self.keyframe_first = not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)
+            pts = buf.pts
+            if pts != Gst.CLOCK_TIME_NONE:
+                if self.first_pts is None or pts < self.first_pts:
+                    self.first_pts = pts
+                dur = buf.duration if buf.duration != Gst.CLOCK_TIME_NONE else 0
+                end = pts + dur
+                if self.last_end is None or end > self.last_end:
+                    self.last_end = end
+        return Gst.PadProbeReturn.OK
+
+    def info(self, fps_hint: float) -> SegmentInfo:
+        duration = 0.0
+        if self.first_pts is not None and self.last_end is not None:
+            duration = (self.last_end - self.first_pts) / Gst.SECOND
+            if self.frames > 1 and duration <= 0:
+                duration = self.frames / fps_hint
+        return SegmentInfo(self.frames, duration, bool(self.keyframe_first))
+
+
+def _run(source: Path, dest: Path | None, timeout_s: float) -> tuple[SegmentInfo, bool]:
+    """Demux ``source`` (optionally re-muxing into ``dest``); (info, ended cleanly)."""
+    init_gstreamer()
+    pipeline = Gst.Pipeline.new("remux")
+    src = Gst.ElementFactory.make("filesrc", None)
+    src.set_property("location", str(source))
+    demux = Gst.ElementFactory.make("matroskademux", None)
+    pipeline.add(src)
+    pipeline.add(demux)
+    src.link(demux)
+    counter = _Counter()
+
+    def pad_added_cb(_demux: Any, pad: Any) -> None:
+        caps = pad.get_current_caps() or pad.query_caps(None)
+        name = caps.get_structure(0).get_name()
+        parser_name = _PARSERS.get(name)
+        if parser_name is None:
+            return
+        # Reading only: count straight off the demuxer. Copying: parse, then mux.
+        parse = Gst.ElementFactory.make(parser_name if dest is not None else "identity", None)
+        elements = [parse]
+        if dest is not None:
+            mux = Gst.ElementFactory.make("matroskamux", None)
+            mux.set_property("writing-app", "nvr_gstreamer (recovered)")
+            sink = Gst.ElementFactory.make("filesink", None)
+            sink.set_property("location", str(dest))
+            elements += [mux, sink]
+        else:
+            elements.append(Gst.ElementFactory.make("fakesink", None))
+        for el in elements:
+            pipeline.add(el)
+        for a, b in itertools.pairwise(elements):
+            a.link(b)
+        pad.link(parse.get_static_pad("sink"))
+        parse.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, counter.probe_cb)
+        for el in elements:
+            el.sync_state_with_parent()
+
+    demux.connect("pad-added", pad_added_cb)
+    pipeline.set_state(Gst.State.PLAYING)
+    bus = pipeline.get_bus()
+    clean = False
+    msg = bus.timed_pop_filtered(
+        int(timeout_s * Gst.SECOND), Gst.MessageType.EOS | Gst.MessageType.ERROR
+    )
+    if msg is not None and msg.type == Gst.MessageType.EOS:
+        clean = True
+    elif msg is not None and dest is not None:
+        # A truncated end: finish the copy with what was read so far.
+        err, _dbg = msg.parse_error()
+        logger.info("recovering %s: reading stopped at %s", source.name, err.message)
+        for el in pipeline.iterate_elements():
+            if el.get_factory() and el.get_factory().get_name() == "matroskamux":
+                el.send_event(Gst.Event.new_eos())
+                bus.timed_pop_filtered(5 * Gst.SECOND, Gst.MessageType.EOS)
+                break
+    pipeline.set_state(Gst.State.NULL)
+    return counter.info(15.0), clean
+
+
+def inspect_segment(path: Path, timeout_s: float = 60.0) -> SegmentInfo:
+    info, _ = _run(path, None, timeout_s)
+    return info
+
+
+def remux_segment(path: Path, timeout_s: float = 120.0) -> SegmentInfo:
+    """Repair ``path`` in place; returns what the repaired file holds."""
+    tmp = path.with_name(path.name + ".repair")
+    try:
+        info, _clean = _run(path, tmp, timeout_s)
+        if info.frames == 0:
+            tmp.unlink(missing_ok=True)
+            return info
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return inspect_segment(path, timeout_s)
