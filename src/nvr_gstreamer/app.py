@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 from nvr_gstreamer.camera.engine import CameraEngine
@@ -63,6 +64,9 @@ class NvrApp:
         """Every camera stopped, every open segment finalised and catalogued."""
         self.engine.stop()
         self.storage.wait_idle()
-        self.storage.catalog.close_open_interruptions(self.clock.wall().timestamp())
+        try:
+            self.storage.catalog.close_open_interruptions(self.clock.wall().timestamp())
+        except (OSError, sqlite3.Error) as exc:
+            logger.warning("catalog not updated at shutdown (%s); the next start repairs it", exc)
         self.storage.stop()
         logger.info("stopped")

@@ -56,8 +56,10 @@ def test_killed_camera_reconnects_within_two_seconds_of_its_return(
         sim.restart()
         back = time.monotonic()
         streaming = watch.wait_for("cam1", STREAMING, 10, after=back)
-        print(f"outage {outage_s} s: noticed after {noticed - killed:.2f} s, "
-              f"streaming {streaming - back:.2f} s after the camera's return")
+        print(
+            f"outage {outage_s} s: noticed after {noticed - killed:.2f} s, "
+            f"streaming {streaming - back:.2f} s after the camera's return"
+        )
         assert streaming - back <= 2.0
         assert engine.status("cam1").disconnects == 1
     finally:

@@ -77,6 +77,7 @@ class Fault:
     code: int
     message: str
     debug: str = ""
+    branch: str = ""  # name of the recorder or live bin it came from ("recorder-3")
 
     def describe(self) -> str:
         domain = self.domain.removeprefix("gst-").removesuffix("-error-quark") or "-"

@@ -18,6 +18,7 @@ from typing import Protocol
 from nvr_gstreamer.camera.errors import (
     ErrorKind,
     Fault,
+    Origin,
     Recovery,
     classify,
     recovery_for,
@@ -192,7 +193,7 @@ class CameraRuntime:
         clock = self._clock
 
         def opened(_rec: RecorderBranch, ev: FragmentOpened) -> None:
-            start_utc = clock.wall().timestamp()
+            start_utc = clock.wall().timestamp() - ev.age_s
             meta[ev.path] = (start_utc, ev.running_time_s)
             storage.segment_opened(cam, ev.path, start_utc)
             self._log.debug("segment opened: %s", ev.path.name)
@@ -402,6 +403,10 @@ class CameraRuntime:
         self._log.warning("%s fault (%s): %s", kind.value, recovery.value, fault.describe())
         if generation != self.supervisor.generation:
             return
+        if fault.origin is Origin.RECORDER and (
+            self._recorder is None or self._recorder.bin.get_name() != fault.branch
+        ):
+            return  # a late error of a session already being closed
         if recovery is Recovery.REBUILD_LIVE:
             self._detach_live()
             self._attach_live()
@@ -501,7 +506,9 @@ class CameraRuntime:
             last_error_message=redact(view.last_error_message) if view.last_error_message else None,
             reconnect_attempt=view.reconnect_attempt,
             next_retry_in_s=view.next_retry_in_s,
-            recording=self._recorder is not None,
+            # Still "recording" while a closing session finalises its file: "off" is reported
+            # only once the file is final.
+            recording=self._recorder is not None or bool(self._finishing),
             recording_wanted=self._record_wanted,
             storage_state=self._storage_state.value if self._storage_state else "none",
             current_segment=self._current_segment(),

@@ -13,24 +13,27 @@ RECORDER_BIN = "recorder"
 LIVE_BIN = "live"
 
 
-def origin_of(element: Any) -> Origin:
-    """Which branch an element belongs to, by walking up to the bin that holds it."""
+def origin_of(element: Any) -> tuple[Origin, str]:
+    """Which branch an element belongs to (and that branch's bin name), by walking up to
+    the bin that holds it."""
     obj = element
     while obj is not None:
         name = obj.get_name() if hasattr(obj, "get_name") else ""
         if name.startswith(RECORDER_BIN):
-            return Origin.RECORDER
+            return Origin.RECORDER, name
         if name.startswith(LIVE_BIN):
-            return Origin.LIVE
+            return Origin.LIVE, name
         parent = obj.get_parent()
         if parent is None:
             # Reached the top: the pipeline itself posted it, or an element directly in it.
-            return Origin.OTHER if obj is element else Origin.SOURCE
+            return (Origin.OTHER if obj is element else Origin.SOURCE), ""
         obj = parent
-    return Origin.OTHER  # pragma: no cover
+    return Origin.OTHER, ""  # pragma: no cover
 
 
-def fault_from_gerror(origin: Origin, element: str, error: Any, debug: str | None) -> Fault:
+def fault_from_gerror(
+    origin: Origin, element: str, error: Any, debug: str | None, branch: str = ""
+) -> Fault:
     """A Fault from a ``GLib.Error`` (as ``message.parse_error()`` gives it)."""
     return Fault(
         origin=origin,
@@ -39,6 +42,7 @@ def fault_from_gerror(origin: Origin, element: str, error: Any, debug: str | Non
         code=int(error.code),
         message=redact(str(error.message)),
         debug=redact(debug or ""),
+        branch=branch,
     )
 
 
@@ -50,4 +54,5 @@ def fault_from_error_message(message: Any) -> Fault:
         error, debug = message.parse_error()
     src = message.src
     name = src.get_name() if src is not None else "?"
-    return fault_from_gerror(origin_of(src), name, error, debug)
+    origin, branch = origin_of(src)
+    return fault_from_gerror(origin, name, error, debug, branch)

@@ -42,7 +42,8 @@ SPLITMUX_NAME = "splitmux"
 @dataclass(frozen=True, slots=True)
 class FragmentOpened:
     path: Path
-    running_time_s: float
+    running_time_s: float  # of the file's first frame
+    age_s: float  # how long ago that frame was live (splitmuxsink holds a GOP before writing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,9 @@ class RecorderBranch:
         self._on_closed = on_closed
         RecorderBranch._count += 1
         self.bin = Gst.Bin.new(f"{RECORDER_BIN}-{RecorderBranch._count}")
+        # Forward the branch's own EOS (wrapped as "GstBinForwarded"): it tells us the last
+        # file is final, even when other branches keep the pipeline running.
+        self.bin.set_property("message-forward", True)
         self.valve = Gst.ElementFactory.make("valve", "recording_valve")
         queue = Gst.ElementFactory.make("queue", "record-queue")
         # Generous but bounded, and leaky: a slow disk drops old frames here instead of
@@ -83,6 +87,10 @@ class RecorderBranch:
         mux.set_property("writing-app", "nvr_gstreamer")
         filesink = Gst.ElementFactory.make("filesink", "sink")
         filesink.set_property("async", False)
+        # Unbuffered: every muxed block goes to the kernel at once, so kill -9 loses only
+        # what the muxer holds (a frame or so), not filesink's 64 KiB buffer — which is
+        # several seconds at a low bitrate. A few small writes per frame cost little.
+        Gst.util_set_object_arg(filesink, "buffer-mode", "unbuffered")
         split = Gst.ElementFactory.make("splitmuxsink", SPLITMUX_NAME)
         # muxer and sink must be set before anything links to splitmuxsink.
         split.set_property("muxer", mux)
@@ -101,8 +109,8 @@ class RecorderBranch:
         )
         self._tee_pad: Any = None
         self._pipeline: Any = None
-        self._no_file_open = threading.Event()
-        self._no_file_open.set()
+        self._gate_passed = threading.Event()  # data reached splitmuxsink: a file will exist
+        self._eos_done = threading.Event()  # the branch has finished its EOS: files final
         self._lock = threading.Lock()
         self.opened_any = False  # a file was opened in this session
         self.current: Path | None = None
@@ -144,6 +152,11 @@ class RecorderBranch:
         if message.type != Gst.MessageType.ELEMENT or structure is None:
             return False
         name = structure.get_name()
+        if name == "GstBinForwarded":
+            inner = structure.get_value("message")
+            if inner is not None and inner.type == Gst.MessageType.EOS:
+                self._eos_done.set()
+            return True
         if name not in ("splitmuxsink-fragment-opened", "splitmuxsink-fragment-closed"):
             return False
         path = Path(structure.get_string("location"))
@@ -152,16 +165,15 @@ class RecorderBranch:
         if name == "splitmuxsink-fragment-opened":
             self.opened_any = True
             self.current = path
-            self._no_file_open.clear()
-            opened = FragmentOpened(path, running_s)
+            now_rt = self.bin.get_current_running_time()
+            age = (now_rt / Gst.SECOND - running_s) if now_rt != Gst.CLOCK_TIME_NONE else 0.0
+            opened = FragmentOpened(path, running_s, max(0.0, age))
             self.opened_at = opened
             self._on_opened(self, opened)
         else:
             if self.current == path:
                 self.current = None
             self._on_closed(self, FragmentClosed(path, running_s))
-            if self.current is None:
-                self._no_file_open.set()
         return True
 
     # ---- ending a session -----------------------------------------------------------------
@@ -171,11 +183,11 @@ class RecorderBranch:
         unlink from the tee, push EOS through the branch, wait until splitmuxsink has
         finalised its file. True when the file was closed properly."""
         self._unlink_from_tee()
-        if self._no_file_open.is_set():
-            return True  # nothing written yet (no keyframe passed), or already finalised
-        sink_pad = self._queue.get_static_pad("sink")
-        sink_pad.send_event(Gst.Event.new_eos())
-        return self._no_file_open.wait(timeout_s)
+        if not self._gate_passed.is_set():
+            return True  # no keyframe passed: nothing was written, no file exists
+        if not self._eos_done.is_set():  # (the camera's own EOS may have done it already)
+            self._queue.get_static_pad("sink").send_event(Gst.Event.new_eos())
+        return self._eos_done.wait(timeout_s)
 
     def dispose(self) -> None:
         """Take the bin to NULL and out of its pipeline (a worker thread, after finish)."""
@@ -210,6 +222,7 @@ class RecorderBranch:
         if buf is not None and buf.has_flags(Gst.BufferFlags.DELTA_UNIT):
             return Gst.PadProbeReturn.DROP
         # First keyframe: from here on splitmuxsink cuts at keyframes itself.
+        self._gate_passed.set()
         return Gst.PadProbeReturn.REMOVE
 
     def _format_location_cb(self, _split: Any, fragment_id: int, _sample: Any) -> str | None:

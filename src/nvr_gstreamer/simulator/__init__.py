@@ -1,0 +1,77 @@
+"""Camera simulator: many live RTSP cameras from one process, with per-camera faults.
+
+Camera simulator
+================
+
+``nvr simulate`` (or ``python -m nvr_gstreamer.simulator``) serves ``rtsp://127.0.0.1:8554/cam1``
+… ``camN``: live H.264 or H.265 video of a moving test picture (a clock is drawn if the pango
+plugin from Debian's ``gstreamer1.0-x`` is installed), with key frames every ``--gop-seconds``.
+It is cheap: the picture is encoded once per format and the encoded frames are shared by every
+camera, so 16 cameras at 640x360 15 fps take less than a tenth of a core (see
+``bench/bench_simulator.py``).
+
+Options::
+
+    --cameras N            number of cameras cam1..camN (default 4)
+    --port P               RTSP port (default 8554; 0 = any free port)
+    --control-port P       HTTP control port on 127.0.0.1 (default: port + 1; any free if --port 0)
+    --address ADDR         RTSP listen address (default 127.0.0.1)
+    --auth USER:PASS       require basic authentication on every camera
+    --fps F                frames per second (default 15)
+    --size WxH             frame size (default 640x360)
+    --codec h264|h265      codec of every camera (default h264)
+    --camera-codec NAME=C  codec of one camera, e.g. cam2=h265 (repeatable)
+    --bitrate KBPS         encoder target bitrate (default 1000)
+    --gop-seconds S        seconds between key frames (default 1)
+    --pattern NAME         test picture: ball (default), smpte, snow, ...
+    --no-overlay           no clock overlay
+
+When it serves, it prints exactly one machine-readable line to stdout, then human-readable URLs
+(the password is never printed)::
+
+    SIMULATOR READY {"port":8554,"control_port":8555,"pid":1234,"address":"127.0.0.1",
+                     "auth_user":"admin","cameras":[{"name":"cam1","codec":"h264",
+                     "url":"rtsp://127.0.0.1:8554/cam1"}, ...]}
+      rtsp://admin:***@127.0.0.1:8554/cam1  (h264)
+
+It runs until SIGINT/SIGTERM (exit 0). Bad arguments exit with 2, a failure to serve (port in
+use, encoder missing) with 1.
+
+Control endpoint (HTTP on 127.0.0.1, JSON)::
+
+    GET  /cameras                      {"cameras": [{"name": "cam1", "state": "running",
+                                                     "codec": "h264", "clients": 1}, ...]}
+    GET  /cameras/cam1                 {"name": "cam1", "state": "running", ...}
+    POST /cameras/cam1/stop            the camera's new status
+    POST /cameras/cam1/freeze
+    POST /cameras/cam1/resume
+
+    curl -X POST http://127.0.0.1:8555/cameras/cam2/freeze
+
+Unknown camera: 404; unknown action: 400. ``clients`` counts open RTSP connections using it.
+
+Camera states, each independent of the other cameras:
+
+``stop``
+    The camera's connections are closed (rtspsrc: WARNING "server closed the connection", EOS)
+    and new requests for it are refused with ``503 Service Unavailable`` (rtspsrc: ERROR
+    RESOURCE/READ), not 404, so a client sees a transient network fault rather than a
+    misconfigured path. (OPTIONS is still answered; DESCRIBE gets the 503.) The port stays open
+    for the other cameras.
+``freeze``
+    A hung camera: TCP connections stay ESTABLISHED, but no RTP or RTCP flows and its RTSP
+    requests are not answered (new connections included). rtspsrc notices only after ~27 s.
+``resume``
+    Back to normal from stop or freeze; held requests are answered and the video restarts at
+    the next key frame.
+
+Whole-process faults: SIGKILL the simulator (every connection closes), SIGSTOP/SIGCONT it
+(everything goes silent), start it again on the same ports (the camera came back).
+
+From tests, :class:`nvr_gstreamer.testing.simulator.SimulatorProcess` runs it as a subprocess on
+free ports, with ``url()``, ``stop()/freeze()/resume()``, ``status()``, ``kill()``, ``sigstop()``,
+``sigcont()``, ``restart()`` and ``close()``.
+
+Modules: :mod:`.model` (plain values, no GStreamer), :mod:`.encoder` (shared encoders),
+:mod:`.server` (RTSP mounts and faults), :mod:`.control` (HTTP endpoint), :mod:`.cli`.
+"""

@@ -108,13 +108,16 @@ class Catalog:
         self.root = root
         self.path = root / CATALOG_NAME
         self._lock = threading.Lock()
-        with self._connect() as db:
+        with self._connect(create=True) as db:
             db.executescript(_SCHEMA)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, create: bool = False) -> Iterator[sqlite3.Connection]:
+        # Only the constructor may create the file: a storage root that is an empty
+        # mount point now (drive gone) must not get a fresh catalog on the wrong disk.
+        mode = "rwc" if create else "rw"
         with self._lock:
-            db = sqlite3.connect(self.path, timeout=10)
+            db = sqlite3.connect(f"{self.path.as_uri()}?mode={mode}", uri=True, timeout=10)
             try:
                 db.row_factory = sqlite3.Row
                 db.execute("PRAGMA journal_mode=WAL")

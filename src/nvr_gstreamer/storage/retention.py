@@ -3,13 +3,16 @@
 By age (``retention_days``; 0 = no age limit) and by free space (``min_free_percent``),
 oldest first. A segment being written is never a candidate. The catalog row goes before the
 file, so a crash in between leaves a file the start-up scan adopts again — never a row that
-points at nothing the user could try to play.
+points at nothing the user could try to play. The one exception is a disk so full that the
+catalog cannot be written: then the file goes first (freeing the space is what unblocks the
+catalog) and its row is removed as soon as the catalog can be written again.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -86,15 +89,27 @@ def plan_retention(
 class Janitor:
     """Carries out a plan: catalog row first, then the file, then empty day folders."""
 
-    def __init__(self, catalog: Catalog, on_deleted: Callable[[PlannedDelete], None]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        on_deleted: Callable[[PlannedDelete], None],
+        defer_row_removal: Callable[[str], None],
+    ) -> None:
         self._catalog = catalog
         self._on_deleted = on_deleted
+        self._defer_row_removal = defer_row_removal
 
     def execute(self, plan: RetentionPlan) -> int:
         done = 0
         for item in plan.deletes:
             path = self._catalog.root / item.segment.path
-            self._catalog.remove_segment(item.segment.path)
+            try:
+                self._catalog.remove_segment(item.segment.path)
+            except (sqlite3.Error, OSError) as exc:
+                # A disk too full for the catalog's own write: free the space first, the
+                # row follows when it can (start-up recovery prunes it after a crash).
+                logger.warning("catalog busy or full (%s): deleting %s first", exc, path.name)
+                self._defer_row_removal(item.segment.path)
             try:
                 path.unlink()
             except FileNotFoundError:

@@ -10,6 +10,7 @@ recording. Retention runs periodically and whenever space is short.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +28,9 @@ from nvr_gstreamer.storage.volume import (
     VolumeCheck,
     check_volume,
     claim_root,
+    ensure_reserve,
     fsync_file_and_dir,
+    release_reserve,
 )
 
 logger = logging.getLogger(__name__)
@@ -62,7 +65,11 @@ class StorageService:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvr-storage")
         self.volume_id = claim_root(self.root)
         self.catalog = Catalog(self.root)
-        self._janitor = Janitor(self.catalog, self._on_deleted)
+        total = self._check_total()
+        # Ballast for the catalog when the disk fills (see ensure_reserve).
+        self._reserve_size = max(64 * 1024, min(4 * 1024 * 1024, total // 50))
+        ensure_reserve(self.root, self._reserve_size)
+        self._janitor = Janitor(self.catalog, self._on_deleted, self._defer_row_removal)
         self._listeners: list[StateListener] = []
         self._lock = threading.Lock()
         self._check = check_volume(self.root, self.volume_id)
@@ -73,6 +80,7 @@ class StorageService:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._last_retention = 0.0
+        self._pending: list[Callable[[], None]] = []  # catalog work waiting for the volume
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -119,28 +127,58 @@ class StorageService:
             except Exception:
                 logger.exception("storage check failed")
 
+    def _check_total(self) -> int:
+        usage = check_volume(self.root, self.volume_id).usage
+        return usage.total_bytes if usage else 0
+
     def _min_free_bytes(self, total: int) -> int:
         return int(total * self.config.min_free_percent / 100.0)
 
+    def _durable(self, op: Callable[[], None]) -> None:
+        """Run catalog/file work now if the volume is ours, else keep it (in order) until it
+        is back: nothing is written to the wrong disk, and nothing is forgotten."""
+        if not self._pending and check_volume(self.root, self.volume_id).state is not (
+            StorageState.UNAVAILABLE
+        ):
+            try:
+                op()
+                return
+            except (sqlite3.Error, OSError) as exc:
+                logger.warning("storage write deferred: %s", exc)
+        self._pending.append(op)
+
+    def _replay_pending(self) -> None:
+        while self._pending:
+            op = self._pending[0]
+            try:
+                op()
+            except (sqlite3.Error, OSError) as exc:
+                logger.warning("deferred storage write still failing: %s", exc)
+                return
+            self._pending.pop(0)
+
     def _check_and_act(self) -> None:
         check = check_volume(self.root, self.volume_id)
+        if check.state is not StorageState.UNAVAILABLE and self._pending:
+            self._replay_pending()
         if check.state is StorageState.OK and check.usage is not None:
             now = self._clock.monotonic()
             short = check.usage.free_bytes < self._min_free_bytes(check.usage.total_bytes)
-            if short or now - self._last_retention >= self._retention_interval_s:
+            critical = check.usage.free_bytes < self._reserve_size
+            if short or critical or now - self._last_retention >= self._retention_interval_s:
                 self._last_retention = now
-                self._run_retention()
+                self._run_retention(force_space=critical)
                 check = check_volume(self.root, self.volume_id)
+            usage = check.usage
+            roomy = usage is not None and usage.free_bytes >= 3 * self._reserve_size
+            if check.state is StorageState.OK and roomy:
+                ensure_reserve(self.root, self._reserve_size)
             # "Full": nothing could be freed and less than a segment's worth of room is left.
-            if check.usage is not None and check.usage.free_bytes < self._reserve_bytes():
+            if check.usage is not None and check.usage.free_bytes < self._reserve_size:
                 check = VolumeCheck(
                     StorageState.FULL, f"storage at {self.root} is full", check.usage
                 )
         self._set(check)
-
-    def _reserve_bytes(self) -> int:
-        # Room for a few seconds of a few cameras; below this, writes would fail at once.
-        return 4 * 1024 * 1024
 
     def _set(self, check: VolumeCheck) -> None:
         old = self._check
@@ -171,10 +209,15 @@ class StorageService:
         check = check_volume(self.root, self.volume_id)
         if check.state is StorageState.UNAVAILABLE:
             return  # never delete on a volume we cannot vouch for
+        if force_space:
+            freed = release_reserve(self.root)
+            if freed:
+                logger.info("disk full: released the %d-byte reserve for the catalog", freed)
+                check = check_volume(self.root, self.volume_id)
         usage = check.usage
         min_free = self.config.min_free_percent
         if force_space and usage is not None:
-            min_free = max(min_free, 100.0 * (self._reserve_bytes() * 4) / usage.total_bytes)
+            min_free = max(min_free, 100.0 * (self._reserve_size * 4) / usage.total_bytes)
         with self._lock:
             protected = set(self._open)
         plan = plan_retention(
@@ -190,6 +233,10 @@ class StorageService:
             logger.info("retention deleted %d segments (%d bytes)", n, plan.bytes_freed)
         if plan.short_of_space:
             logger.warning("retention cannot free enough space on %s", self.root)
+
+    def _defer_row_removal(self, rel_path: str) -> None:
+        """The catalog could not be written (full disk): the row follows the file later."""
+        self._pending.append(lambda: self.catalog.remove_segment(rel_path))
 
     def _on_deleted(self, item: PlannedDelete) -> None:
         self._deletions += 1
@@ -231,7 +278,7 @@ class StorageService:
             self.catalog.add_segment(camera_id, rel, start_utc)
             self.catalog.end_interruption(camera_id, start_utc)
 
-        self.submit(run)
+        self.submit(lambda: self._durable(run))
 
     def segment_closed(
         self,
@@ -273,7 +320,7 @@ class StorageService:
             if done is not None:
                 done()
 
-        self.submit(run)
+        self.submit(lambda: self._durable(run))
 
     def interruption(self, camera_id: str, reason: GapReason | None) -> None:
         """The camera stopped being recorded for ``reason`` (None: it is recorded again)."""
@@ -285,7 +332,7 @@ class StorageService:
             else:
                 self.catalog.begin_interruption(camera_id, reason, now)
 
-        self.submit(run)
+        self.submit(lambda: self._durable(run))
 
     def wait_idle(self, timeout_s: float = 10.0) -> None:
         """Block until everything submitted so far is done (tests, shutdown)."""

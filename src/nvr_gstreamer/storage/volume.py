@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 
 MARKER_NAME = ".nvr-volume"
+RESERVE_NAME = ".nvr-reserve"
 
 
 class StorageState(Enum):
@@ -100,6 +101,43 @@ def check_volume(root: Path, volume_id: str, min_free_bytes: int = 0) -> VolumeC
     if usage.free_bytes <= min_free_bytes:
         return VolumeCheck(StorageState.FULL, f"storage at {root} is full", usage)
     return VolumeCheck(StorageState.OK, "ok", usage)
+
+
+def ensure_reserve(root: Path, size_bytes: int) -> bool:
+    """Keep a ballast file of ``size_bytes`` in the root, if there is room for it twice over.
+
+    When the disk fills, deleting it gives the catalog room to record retention's deletions
+    (a full disk would otherwise refuse the very database writes that free it)."""
+    path = root / RESERVE_NAME
+    try:
+        if path.exists() and path.stat().st_size >= size_bytes:
+            return True
+        if shutil.disk_usage(root).free < 2 * size_bytes:
+            return False
+        with open(path, "wb") as f:
+            f.truncate(0)
+            chunk = b"\0" * 65536
+            left = size_bytes
+            while left > 0:
+                n = f.write(chunk[: min(left, len(chunk))])
+                left -= n
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+    except OSError:
+        path.unlink(missing_ok=True)
+        return False
+
+
+def release_reserve(root: Path) -> int:
+    """Delete the ballast file; returns the bytes it held."""
+    path = root / RESERVE_NAME
+    try:
+        size = path.stat().st_size
+        path.unlink()
+        return size
+    except OSError:
+        return 0
 
 
 def _fsync_dir(path: Path) -> None:

@@ -19,6 +19,7 @@ def engine_config(
     urls: dict[str, str],
     *,
     storage: Path | None = None,
+    storage_options: dict[str, object] | None = None,
     credentials: dict[str, tuple[str, str]] | None = None,
     **reconnect: float,
 ) -> NvrConfig:
@@ -34,7 +35,7 @@ def engine_config(
         cams.append(cam)
     doc: dict[str, object] = {"cameras": cams, "reconnect": dict(reconnect)}
     if storage is not None:
-        doc["storage"] = {"path": str(storage)}
+        doc["storage"] = {"path": str(storage), **(storage_options or {})}
     return parse_config(yaml.safe_dump(doc), "<test>", Path.cwd(), {})
 
 

@@ -1,0 +1,503 @@
+"""The RTSP side of the simulator: one mount per camera, fed by shared encoders, with faults.
+
+Design
+------
+* **Encode once.** One :class:`~nvr_gstreamer.simulator.encoder.SharedEncoder` per distinct
+  picture (codec, size, fps, ...). Each camera mount is a *shared* media factory whose media is
+  ``appsrc ! rtph26Xpay name=pay0``; on ``media-configure`` the appsrc subscribes to its encoder,
+  on ``unprepared`` it unsubscribes. A camera without clients costs nothing.
+* **One thread per RTSP connection.** The server's thread pool is unbounded, so every client
+  connection has its own thread and main context. That lets a frozen camera leave its requests
+  unanswered (the request handler blocks in that connection's thread) without delaying any other
+  camera.
+* **stop**: the camera's state becomes ``stopped``, the connections that used it are closed with
+  ``client_filter`` (REMOVE), and every later request for it (OPTIONS, DESCRIBE, SETUP, PLAY, ...)
+  is answered ``503 Service Unavailable`` from the ``pre-*-request`` client signals, before
+  authentication. OPTIONS is the exception: it is answered normally, because gst-rtsp-server
+  1.22 crashes after a refused OPTIONS (``handle_options_request`` frees its stack-allocated
+  response); clients send DESCRIBE next and get the 503 there. The listening port stays open
+  for the other cameras.
+* **freeze**: the state becomes ``frozen``: the encoder stops feeding the camera's media (no RTP),
+  a pad probe drops the media's RTCP sender reports, and requests for the camera block in their
+  connection's thread until resume or stop, so they go unanswered. TCP connections stay
+  ESTABLISHED.
+* **resume**: the state becomes ``running``; blocked requests are answered, media restarts at the
+  next key frame.
+
+What ``rtspsrc protocols=tcp`` posts (GStreamer 1.22, as measured)
+------------------------------------------------------------------
+* stop, while streaming: WARNING RESOURCE/READ (9) "Could not read from resource." (debug: "The
+  server closed the connection."), then EOS, about 10 ms after the stop request. No ERROR.
+* connecting to a stopped camera (OPTIONS 200, DESCRIBE 503): one ERROR RESOURCE/READ (9)
+  "Unhandled error", debug "Service Unavailable (503)". For comparison a wrong path gives ERROR
+  RESOURCE/NOT_FOUND (3) "Not found", debug "Not Found (404)".
+* freeze: nothing at all for ~27 s, then the element message ``GstRTSPSrcTimeout`` and EOS, the
+  same as a SIGSTOPped server. The TCP connection stays ESTABLISHED meanwhile. An NVR needs its
+  own stall watchdog.
+* connecting to a frozen camera: TCP connects, OPTIONS is never answered; after ``tcp-timeout``
+  (default 20 s) two ERROR RESOURCE/READ (9) "Could not read from resource.", debug "Could not
+  receive message. (Timeout while waiting for server response)".
+* wrong or missing password: ERROR RESOURCE/NOT_AUTHORIZED (15) "Unauthorized", debug
+  "Unauthorized (401)".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+from nvr_gstreamer.simulator.encoder import (  # noqa: E402
+    EncoderError,
+    EncoderSpec,
+    SharedEncoder,
+    Subscription,
+)
+from nvr_gstreamer.simulator.model import (  # noqa: E402
+    CameraAction,
+    CameraSpec,
+    CameraState,
+    CameraStatus,
+    Codec,
+    SimulatorConfig,
+)
+
+logger = logging.getLogger(__name__)
+
+_ROLE = "camera-user"
+_PAYLOADERS = {Codec.H264: "rtph264pay", Codec.H265: "rtph265pay"}
+_GATED_REQUESTS = (
+    "pre-options-request",
+    "pre-describe-request",
+    "pre-setup-request",
+    "pre-play-request",
+    "pre-pause-request",
+    "pre-teardown-request",
+    "pre-get-parameter-request",
+    "pre-set-parameter-request",
+)
+_SESSION_CLEANUP_INTERVAL_S = 2
+
+
+class SimulatorError(RuntimeError):
+    """The simulator could not start (port in use, encoder failure, ...)."""
+
+
+class UnknownCameraError(SimulatorError, KeyError):
+    """No camera of that name."""
+
+
+class _Camera:
+    """State of one camera, shared by the control thread, connection threads and the encoder.
+
+    ``flowing`` is read on the encoder's streaming thread for every frame, so it is a plain
+    attribute read; every change happens under the condition's lock.
+    """
+
+    def __init__(self, spec: CameraSpec, encoder_spec: EncoderSpec) -> None:
+        self.spec = spec
+        self.encoder_spec = encoder_spec
+        self._cond = threading.Condition()
+        self._state = CameraState.RUNNING
+        self._closing = False
+        self._clients: set[Any] = set()  # GstRtspServer.RTSPClient wrappers
+        self.flowing = True
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def state(self) -> CameraState:
+        return self._state
+
+    def status(self) -> CameraStatus:
+        with self._cond:
+            return CameraStatus(self.name, self._state, self.spec.codec, len(self._clients))
+
+    def set_state(self, state: CameraState) -> tuple[CameraState, set[Any]]:
+        """Change state; return the previous state and, for STOPPED, the clients to close."""
+        with self._cond:
+            previous = self._state
+            self._state = state
+            self.flowing = state is CameraState.RUNNING
+            to_close: set[Any] = set()
+            if state is CameraState.STOPPED:
+                to_close, self._clients = self._clients, set()
+            self._cond.notify_all()
+        return previous, to_close
+
+    def admit(self, client: Any, *, may_refuse: bool = True) -> GstRtsp.RTSPStatusCode:
+        """Decide a request of ``client`` (on its connection thread): block while frozen.
+
+        A stopped camera refuses with 503, unless ``may_refuse`` is false (then it lets the
+        request through without registering the client).
+        """
+        with self._cond:
+            while self._state is CameraState.FROZEN and not self._closing:
+                self._cond.wait()
+            if self._state is CameraState.STOPPED or self._closing:
+                if may_refuse:
+                    return GstRtsp.RTSPStatusCode.SERVICE_UNAVAILABLE
+                return GstRtsp.RTSPStatusCode.OK
+            self._clients.add(client)
+            return GstRtsp.RTSPStatusCode.OK
+
+    def has_client(self, client: Any) -> bool:
+        with self._cond:
+            return client in self._clients
+
+    def forget(self, client: Any) -> None:
+        with self._cond:
+            self._clients.discard(client)
+
+    def release(self) -> set[Any]:
+        """Shutting down: wake blocked requests (they get 503); return the clients."""
+        with self._cond:
+            self._closing = True
+            self.flowing = False
+            clients, self._clients = self._clients, set()
+            self._cond.notify_all()
+        return clients
+
+
+class Simulator:
+    """Serves ``rtsp://ADDRESS:PORT/<camera>`` for every camera of a :class:`SimulatorConfig`.
+
+    Call :meth:`start` from the thread that runs (or will run) the GLib main context given to it;
+    the control methods (:meth:`apply`, :meth:`status`, ...) are thread-safe.
+    """
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self._cameras: dict[str, _Camera] = {}
+        self._encoders: dict[EncoderSpec, SharedEncoder] = {}
+        self._server: GstRtspServer.RTSPServer | None = None
+        self._context: GLib.MainContext | None = None
+        self._sources: list[GLib.Source] = []
+        self._on_fatal: Callable[[str], None] | None = None
+        self._fatal_reported = False
+        for spec in config.cameras:
+            encoder_spec = EncoderSpec(
+                codec=spec.codec,
+                size=config.size,
+                fps=config.fps,
+                bitrate_kbps=config.bitrate_kbps,
+                key_int_frames=config.key_int_frames,
+                pattern=config.pattern,
+                overlay=config.overlay,
+            )
+            self._cameras[spec.name] = _Camera(spec, encoder_spec)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(
+        self,
+        context: GLib.MainContext | None = None,
+        on_fatal: Callable[[str], None] | None = None,
+        ready_timeout_s: float = 10.0,
+    ) -> None:
+        """Start encoders, wait for their first frame, then listen. Raise SimulatorError.
+
+        ``on_fatal`` is called on ``context`` if an encoder fails later.
+        """
+        self._context = context if context is not None else GLib.MainContext.default()
+        self._on_fatal = on_fatal
+        try:
+            for camera in self._cameras.values():
+                if camera.encoder_spec not in self._encoders:
+                    encoder = SharedEncoder(camera.encoder_spec, on_error=self._encoder_error)
+                    self._encoders[camera.encoder_spec] = encoder
+                    encoder.start()
+            for encoder in self._encoders.values():
+                if not encoder.wait_ready(ready_timeout_s):
+                    raise SimulatorError(
+                        f"encoder {encoder.spec} produced no frame in {ready_timeout_s:g} s"
+                    )
+        except EncoderError as exc:
+            self.close()
+            raise SimulatorError(str(exc)) from exc
+        except SimulatorError:
+            self.close()
+            raise
+        self._server = self._build_server()
+        if self._server.attach(self._context) == 0:
+            self._server = None
+            self.close()
+            raise SimulatorError(
+                f"cannot listen on {self.config.address}:{self.config.port} (in use?)"
+            )
+        cleanup = GLib.timeout_source_new_seconds(_SESSION_CLEANUP_INTERVAL_S)
+        cleanup.set_callback(self._session_cleanup_cb)
+        cleanup.attach(self._context)
+        self._sources.append(cleanup)
+        logger.info(
+            "serving %d camera(s) on rtsp://%s:%d/ with %d encoder(s)",
+            len(self._cameras),
+            self.config.address,
+            self.port,
+            len(self._encoders),
+        )
+
+    def close(self) -> None:
+        """Close every connection, stop listening and encoding. Idempotent."""
+        clients: set[Any] = set()
+        for camera in self._cameras.values():
+            clients |= camera.release()
+        for source in self._sources:
+            source.destroy()
+        self._sources.clear()
+        if self._server is not None:
+            self._server.client_filter(self._remove_all_cb)
+            self._server = None
+        for encoder in self._encoders.values():
+            encoder.stop()
+        self._encoders.clear()
+
+    @property
+    def port(self) -> int:
+        """The bound RTSP port (resolves port 0)."""
+        if self._server is None:
+            return self.config.port
+        return int(self._server.get_bound_port())
+
+    # -- control ---------------------------------------------------------------------------------
+
+    @property
+    def camera_names(self) -> tuple[str, ...]:
+        return tuple(self._cameras)
+
+    def status(self) -> list[CameraStatus]:
+        return [camera.status() for camera in self._cameras.values()]
+
+    def camera_status(self, name: str) -> CameraStatus:
+        return self._camera(name).status()
+
+    def apply(self, name: str, action: CameraAction) -> CameraStatus:
+        """Stop, freeze or resume camera ``name``; idempotent. Raise UnknownCameraError."""
+        camera = self._camera(name)
+        target = {
+            CameraAction.STOP: CameraState.STOPPED,
+            CameraAction.FREEZE: CameraState.FROZEN,
+            CameraAction.RESUME: CameraState.RUNNING,
+        }[action]
+        previous, to_close = camera.set_state(target)
+        if previous is not target:
+            logger.info("camera %s: %s -> %s", name, previous.value, target.value)
+        if to_close and self._server is not None:
+            logger.info("camera %s: closing %d connection(s)", name, len(to_close))
+            self._server.client_filter(self._client_filter_cb(to_close))
+        return camera.status()
+
+    def stop_camera(self, name: str) -> CameraStatus:
+        return self.apply(name, CameraAction.STOP)
+
+    def freeze_camera(self, name: str) -> CameraStatus:
+        return self.apply(name, CameraAction.FREEZE)
+
+    def resume_camera(self, name: str) -> CameraStatus:
+        return self.apply(name, CameraAction.RESUME)
+
+    def _camera(self, name: str) -> _Camera:
+        try:
+            return self._cameras[name]
+        except KeyError:
+            raise UnknownCameraError(name) from None
+
+    # -- server construction ---------------------------------------------------------------------
+
+    def _build_server(self) -> GstRtspServer.RTSPServer:
+        server = GstRtspServer.RTSPServer()
+        server.set_address(self.config.address)
+        server.set_service(str(self.config.port))
+        # One thread (and main context) per connection, so a frozen camera can block its own
+        # connections' request handling without touching anyone else's.
+        server.get_thread_pool().set_max_threads(-1)
+        permissions = None
+        if self.config.auth is not None:
+            auth = GstRtspServer.RTSPAuth()
+            token = GstRtspServer.RTSPToken()
+            token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, _ROLE)
+            basic = GstRtspServer.RTSPAuth.make_basic(
+                self.config.auth.user, self.config.auth.password
+            )
+            auth.add_basic(basic, token)
+            server.set_auth(auth)
+            permissions = GstRtspServer.RTSPPermissions()
+            for permission in (
+                GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS,
+                GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT,
+            ):
+                permissions.add_permission_for_role(_ROLE, permission, True)
+        mounts = server.get_mount_points()
+        for camera in self._cameras.values():
+            factory = GstRtspServer.RTSPMediaFactory()
+            factory.set_launch(
+                "( appsrc name=src is-live=true format=time do-timestamp=true "
+                f"! {_PAYLOADERS[camera.spec.codec]} name=pay0 pt=96 )"
+            )
+            factory.set_shared(True)
+            if permissions is not None:
+                factory.set_permissions(permissions)
+            factory.connect("media-configure", self._media_configure_cb, camera)
+            mounts.add_factory(f"/{camera.name}", factory)
+        server.connect("client-connected", self._client_connected_cb)
+        return server
+
+    # -- GLib / GStreamer callbacks --------------------------------------------------------------
+
+    def _client_connected_cb(
+        self, server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient
+    ) -> None:
+        for signal in _GATED_REQUESTS:
+            client.connect(signal, self._pre_request_cb, signal != "pre-options-request")
+        client.connect("closed", self._client_closed_cb)
+
+    def _pre_request_cb(
+        self,
+        client: GstRtspServer.RTSPClient,
+        ctx: GstRtspServer.RTSPContext,
+        may_refuse: bool,
+    ) -> GstRtsp.RTSPStatusCode:
+        # Runs on the connection's own thread: blocking here delays only this connection.
+        # OPTIONS is never refused: gst-rtsp-server 1.22 frees the (stack-allocated) response
+        # after a failed pre-options-request and aborts (munmap_chunk(): invalid pointer).
+        # A stopped camera therefore answers OPTIONS and refuses DESCRIBE and later requests.
+        camera = self._camera_for_request(client, ctx)
+        if camera is None:
+            return GstRtsp.RTSPStatusCode.OK
+        return camera.admit(client, may_refuse=may_refuse)
+
+    def _camera_for_request(
+        self, client: GstRtspServer.RTSPClient, ctx: GstRtspServer.RTSPContext
+    ) -> _Camera | None:
+        uri = ctx.uri
+        path = uri.abspath if uri is not None else None
+        if path:
+            camera = self._cameras.get(path.strip("/").split("/", 1)[0])
+            if camera is not None:
+                return camera
+        # "OPTIONS *" or a session-level request: the camera this connection already uses.
+        return next((c for c in self._cameras.values() if c.has_client(client)), None)
+
+    def _client_closed_cb(self, client: GstRtspServer.RTSPClient) -> None:
+        for camera in self._cameras.values():
+            camera.forget(client)
+
+    def _media_configure_cb(
+        self,
+        factory: GstRtspServer.RTSPMediaFactory,
+        media: GstRtspServer.RTSPMedia,
+        camera: _Camera,
+    ) -> None:
+        encoder = self._encoders.get(camera.encoder_spec)
+        if encoder is None:  # shutting down
+            return
+        appsrc = media.get_element().get_by_name("src")
+        appsrc.set_property("caps", encoder.caps)
+        subscription = encoder.subscribe(appsrc, camera, camera.name)
+        media.connect("prepared", self._media_prepared_cb, camera)
+        media.connect("unprepared", self._media_unprepared_cb, encoder, subscription)
+        logger.debug(
+            "camera %s: media configured (%d on encoder)", camera.name, encoder.subscriptions
+        )
+
+    def _media_prepared_cb(self, media: GstRtspServer.RTSPMedia, camera: _Camera) -> None:
+        # A frozen camera sends no RTCP either: drop sender reports while it does not flow.
+        pay = media.get_element().get_by_name("pay0")
+        peer = _element_peer(pay.get_static_pad("src")) if pay is not None else None
+        rtpbin = peer.get_parent_element() if peer is not None else None
+        if peer is None or rtpbin is None:
+            logger.debug("camera %s: no rtpbin found, RTCP keeps flowing when frozen", camera.name)
+            return
+        rtcp_name = peer.get_name().replace("send_rtp_sink", "send_rtcp_src")
+        rtcp_pad = rtpbin.get_static_pad(rtcp_name)
+        if rtcp_pad is None:
+            logger.debug("camera %s: no pad %s, RTCP keeps flowing", camera.name, rtcp_name)
+            return
+        rtcp_pad.add_probe(
+            Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, self._rtcp_probe_cb, camera
+        )
+
+    @staticmethod
+    def _rtcp_probe_cb(pad: Gst.Pad, info: Gst.PadProbeInfo, camera: _Camera) -> Gst.PadProbeReturn:
+        return Gst.PadProbeReturn.OK if camera.flowing else Gst.PadProbeReturn.DROP
+
+    def _media_unprepared_cb(
+        self,
+        media: GstRtspServer.RTSPMedia,
+        encoder: SharedEncoder,
+        subscription: Subscription,
+    ) -> None:
+        encoder.unsubscribe(subscription)
+        logger.debug(
+            "media unprepared (%d left on encoder %s)", encoder.subscriptions, encoder.spec
+        )
+
+    def _session_cleanup_cb(self, *_args: Any) -> bool:
+        if self._server is not None:
+            self._server.get_session_pool().cleanup()
+        return GLib.SOURCE_CONTINUE
+
+    @staticmethod
+    def _remove_all_cb(
+        server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient
+    ) -> GstRtspServer.RTSPFilterResult:
+        return GstRtspServer.RTSPFilterResult.REMOVE
+
+    @staticmethod
+    def _client_filter_cb(
+        clients: set[Any],
+    ) -> Callable[[GstRtspServer.RTSPServer, GstRtspServer.RTSPClient], Any]:
+        def filter_cb(
+            server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient
+        ) -> GstRtspServer.RTSPFilterResult:
+            if client in clients:
+                return GstRtspServer.RTSPFilterResult.REMOVE
+            return GstRtspServer.RTSPFilterResult.KEEP
+
+        return filter_cb
+
+    def _encoder_error(self, text: str) -> None:
+        # On a streaming thread: hand over to the main context once.
+        if self._fatal_reported or self._on_fatal is None or self._context is None:
+            return
+        self._fatal_reported = True
+        on_fatal = self._on_fatal
+
+        def report_cb(*_args: Any) -> bool:
+            on_fatal(text)
+            return GLib.SOURCE_REMOVE
+
+        source = GLib.idle_source_new()
+        source.set_callback(report_cb)
+        source.attach(self._context)
+
+
+def _element_peer(pad: Gst.Pad) -> Gst.Pad | None:
+    """The pad of the next element downstream of ``pad``, looking through ghost pads."""
+    peer = pad.get_peer()
+    for _ in range(8):  # bins nest only a few levels deep
+        if peer is None or peer.get_parent_element() is not None:
+            return peer
+        # The internal pad of a ghost pad: continue from the ghost pad itself.
+        ghost = peer.get_internal() if isinstance(peer, Gst.ProxyPad) else None
+        peer = ghost.get_peer() if ghost is not None else None
+    return None
+
+
+def iter_camera_urls(
+    address: str, port: int, names: tuple[str, ...], user: str | None
+) -> Iterator[str]:
+    """Human-readable URLs, the password masked as ``***``."""
+    credentials = f"{user}:***@" if user else ""
+    for name in names:
+        yield f"rtsp://{credentials}{address}:{port}/{name}"

@@ -1,0 +1,389 @@
+"""Recording against the simulator on real filesystems: segments, start/stop, a camera lost
+mid-segment, the recorder killed mid-segment, disk full, and a drive unmounted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from nvr_gstreamer.app import NvrApp
+from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.config import NvrConfig
+from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentRow, SegmentStatus
+from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
+from nvr_gstreamer.testing.media import probe
+from nvr_gstreamer.testing.simulator import SimulatorProcess
+
+pytestmark = pytest.mark.integration
+
+FPS = 15
+GOP_S = 1.0
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorProcess]:
+    with SimulatorProcess(cameras=2, fps=FPS, gop_seconds=GOP_S) as s:
+        yield s
+
+
+@contextmanager
+def running(config: NvrConfig) -> Iterator[tuple[NvrApp, EngineWatch]]:
+    app = NvrApp(config)
+    watch = EngineWatch(app.engine)
+    app.start()
+    try:
+        yield app, watch
+    finally:
+        app.stop()
+
+
+def closed(catalog: Catalog, camera: str = "cam1") -> list[SegmentRow]:
+    return [r for r in catalog.segments(camera) if r.status is not SegmentStatus.RECORDING]
+
+
+def mkv_files(root: Path) -> list[Path]:
+    return sorted(root.glob("*/*/*.mkv"))
+
+
+def test_continuous_recording_over_three_segments_loses_no_frames(
+    sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    root = tmp_path / "rec"
+    config = engine_config(
+        {"cam1": sim.url("cam1")}, storage=root, storage_options={"segment_seconds": 3}
+    )
+    with running(config) as (app, watch):
+        wait_until(lambda: len(closed(app.storage.catalog)) >= 3, 30, "three closed segments")
+        t = time.monotonic()
+        app.engine.stop_recording("cam1")
+        watch.wait_recording("cam1", False, 10, after=t)
+        app.storage.wait_idle()
+        rows = closed(app.storage.catalog)
+    assert len(rows) >= 3
+    assert {r.path for r in rows} == {p.relative_to(root).as_posix() for p in mkv_files(root)}
+    total = 0
+    for row in rows:
+        path = root / row.path
+        facts = probe(path)
+        assert facts.frames > 0 and facts.first_is_keyframe, (row.path, facts)
+        assert facts.duration_s is not None
+        assert row.frames == facts.frames
+        assert row.size_bytes == path.stat().st_size
+        assert row.duration_s == pytest.approx(facts.duration_s, abs=0.2)
+        assert path.parent.name == path.name.split("_")[1]  # <camera>/<YYYYMMDD>/...
+        total += facts.frames
+    for prev, nxt in zip(rows, rows[1:], strict=False):
+        assert nxt.start_utc - (prev.end_utc or 0) < 0.25, "segments follow each other"
+    span = (rows[-1].end_utc or 0) - rows[0].start_utc
+    print(f"{len(rows)} segments, {total} frames over {span:.2f} s (expected {FPS * span:.0f})")
+    assert abs(total - FPS * span) <= FPS * GOP_S
+
+
+def test_start_stop_twenty_times_leaves_only_playable_files(
+    sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    root = tmp_path / "rec"
+    config = engine_config({"cam1": sim.url("cam1")}, storage=root)
+    config = config.model_copy(
+        update={"cameras": [config.cameras[0].model_copy(update={"record": False})]}
+    )
+    with running(config) as (app, watch):
+        watch.wait_for("cam1", CameraState.STREAMING, 10)
+        holds = [0.05, 0.3, 1.2, 0.1, 2.1, 0.0, 0.7, 1.5, 0.2, 0.9] * 2
+        for hold in holds:
+            t = time.monotonic()
+            assert app.engine.start_recording("cam1")
+            watch.wait_recording("cam1", True, 5, after=t)
+            if hold:
+                wait_until(lambda h=hold, t0=t: time.monotonic() - t0 >= h, hold + 1, "hold")
+            t = time.monotonic()
+            app.engine.stop_recording("cam1")
+            watch.wait_recording("cam1", False, 10, after=t)
+        app.storage.wait_idle()
+        rows = app.storage.catalog.segments("cam1")
+    files = mkv_files(root)
+    print(f"20 start/stop cycles: {len(files)} files")
+    assert len(files) >= 8  # the longer sessions span keyframes
+    assert len(rows) == len(files)
+    for path in files:
+        assert path.stat().st_size > 0
+        facts = probe(path)
+        assert facts.frames >= 1 and facts.first_is_keyframe, (path.name, facts)
+    assert all(r.status is SegmentStatus.CLOSED for r in rows)
+
+
+def test_camera_killed_mid_segment_closes_it_and_the_gap_says_camera_down(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "rec"
+    with SimulatorProcess(cameras=1, fps=FPS, gop_seconds=GOP_S) as sim:
+        config = engine_config(
+            {"cam1": sim.url("cam1")}, storage=root, storage_options={"segment_seconds": 30}
+        )
+        with running(config) as (app, watch):
+            wait_until(lambda: app.engine.status("cam1").current_segment is not None, 10, "a file")
+            first = app.engine.status("cam1").current_segment
+            wait_until(lambda: app.engine.status("cam1").frames >= 3 * FPS, 10, "3 s of video")
+            t = time.monotonic()
+            sim.kill()
+            watch.wait_for("cam1", CameraState.RECONNECTING, 5, after=t)
+            watch.wait_recording("cam1", False, 5, after=t)
+            wait_until(lambda: time.monotonic() - t >= 4, 5, "a 4 s outage")
+            sim.restart()
+            wait_until(
+                lambda: app.engine.status("cam1").current_segment not in (None, first),
+                10,
+                "a new segment after the camera's return",
+            )
+            app.storage.wait_idle()
+            catalog = app.storage.catalog
+            rows = catalog.segments("cam1")
+            timeline = catalog.timeline("cam1", rows[0].start_utc, rows[1].start_utc + 0.5)
+    assert rows[0].path == first and rows[0].status is SegmentStatus.CLOSED
+    facts = probe(root / rows[0].path)
+    assert facts.frames >= 2 * FPS and facts.duration_s is not None
+    gaps = [g for g in timeline.gaps if g.end_utc - g.start_utc > 2]
+    assert [g.reason for g in gaps] == [GapReason.CAMERA_DOWN], timeline.gaps
+
+
+def _nvr(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
+    nvr = Path(sys.executable).parent / "nvr"
+    return subprocess.Popen(
+        [nvr, "--log-level", "DEBUG", "run", "-c", config_path],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "ab"),  # noqa: SIM115 - closed with the process
+    )
+
+
+def test_recorder_killed_mid_segment_is_repaired_at_restart(tmp_path: Path) -> None:
+    root = tmp_path / "rec"
+    with SimulatorProcess(cameras=1, fps=FPS, gop_seconds=GOP_S) as sim:
+        cfg = tmp_path / "nvr.yaml"
+        cfg.write_text(
+            f"storage: {{path: {root}, segment_seconds: 3}}\n"
+            f"cameras: [{{id: cam1, url: '{sim.url('cam1')}'}}]\n"
+        )
+        log = tmp_path / "nvr.log"
+        proc = _nvr(cfg, log)
+        try:
+            wait_until(lambda: (root / "catalog.sqlite3").exists(), 20, "the catalog")
+            catalog = Catalog(root)
+            wait_until(lambda: len(closed(catalog)) >= 2, 30, "two closed segments")
+            current = [r for r in catalog.segments("cam1") if r.status is SegmentStatus.RECORDING]
+            wait_until(
+                lambda: any(r.status is SegmentStatus.RECORDING for r in catalog.segments("cam1")),
+                10,
+                "a segment in progress",
+            )
+            current = [r for r in catalog.segments("cam1") if r.status is SegmentStatus.RECORDING]
+            in_progress = current[-1]
+            wait_until(lambda: time.time() - in_progress.start_utc >= 1.5, 5, "mid-segment")
+            before = {r.path: r for r in closed(catalog)}
+            proc.send_signal(signal.SIGKILL)
+            killed_at = time.time()
+            proc.wait(5)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert (root / in_progress.path).exists()
+        proc = _nvr(cfg, log)
+        try:
+            wait_until(lambda: "start-up recovery" in log.read_text(), 60, "recovery")
+            wait_until(lambda: "-> streaming" in log.read_text().split("start-up recovery")[1],
+                       20, "streaming after restart")
+        finally:
+            t = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(10)
+            stop_s = time.monotonic() - t
+    assert code == 0 and stop_s < 5
+    catalog = Catalog(root)
+    for path, row in before.items():  # earlier segments intact
+        facts = probe(root / path)
+        assert facts.frames == row.frames and facts.duration_s is not None
+    row = next(r for r in catalog.segments("cam1") if r.path == in_progress.path)
+    assert row.status is SegmentStatus.RECOVERED
+    facts = probe(root / row.path)
+    expected = FPS * (killed_at - in_progress.start_utc)
+    lost_s = (expected - facts.frames) / FPS
+    print(f"kill -9: {facts.frames} frames kept of ~{expected:.0f} ({lost_s:.2f} s lost)")
+    assert facts.duration_s is not None and facts.first_is_keyframe
+    assert lost_s <= 1.25
+    assert row.frames == facts.frames
+    on_disk = {p.relative_to(root).as_posix() for p in mkv_files(root)}
+    assert on_disk == {r.path for r in catalog.segments()}
+    assert "Traceback" not in log.read_text()
+
+
+# ---- storage faults (root: tmpfs and bind mounts; CI runs as root) ---------------------------
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="mounts a tmpfs: needs root (CI runs as root)"
+)
+
+
+@contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", path], check=False)
+
+
+def fill(path: Path, leave_bytes: int = 0) -> int:
+    """Write a filler file until the volume has ``leave_bytes`` left (or none)."""
+    written = 0
+    chunk = b"\0" * 65536
+    with open(path, "wb") as f:
+        try:
+            while True:
+                free = os.statvfs(path.parent).f_bavail * os.statvfs(path.parent).f_frsize
+                if free <= leave_bytes + len(chunk):
+                    if free > leave_bytes:
+                        f.write(b"\0" * (free - leave_bytes))
+                    break
+                f.write(chunk)
+                f.flush()
+                written += len(chunk)
+        except OSError:
+            pass
+    return written
+
+
+class FrameCounter:
+    def __init__(self) -> None:
+        self.count = 0
+        self.times: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, _frame: object) -> None:
+        with self._lock:
+            self.count += 1
+            self.times.append(time.monotonic())
+
+    def longest_gap(self, start: float, end: float) -> float:
+        with self._lock:
+            ts = [start] + [t for t in self.times if start <= t <= end] + [end]
+        return max(b - a for a, b in zip(ts, ts[1:], strict=False))
+
+
+@needs_root
+def test_disk_full_frees_space_by_retention_and_resumes_while_live_goes_on(
+    sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    with tmpfs(tmp_path / "vol", "8m") as vol:
+        root = vol / "rec"
+        config = engine_config(
+            {"cam1": sim.url("cam1")},
+            storage=root,
+            storage_options={"segment_seconds": 2, "min_free_percent": 1},
+        )
+        with running(config) as (app, watch):
+            live = FrameCounter()
+            app.engine.add_viewer("cam1", live)
+            wait_until(lambda: len(closed(app.storage.catalog)) >= 4, 30, "four segments")
+            old = {r.path for r in closed(app.storage.catalog)}
+            t_full = time.monotonic()
+            fill(vol / "filler")
+            # Retention makes room (oldest first) and recording resumes in a new file.
+            wait_until(
+                lambda: app.storage.counters.retention_deletions >= 1, 15, "retention to run"
+            )
+            wait_until(
+                lambda: any(
+                    r.path not in old and r.status is SegmentStatus.CLOSED
+                    for r in app.storage.catalog.segments("cam1")
+                ),
+                20,
+                "a new closed segment after the disk filled",
+            )
+            t_end = time.monotonic()
+            gap = live.longest_gap(t_full, t_end)
+            remaining_old = old & {r.path for r in app.storage.catalog.segments("cam1")}
+            print(f"disk full: live view's longest gap {gap:.2f} s; "
+                  f"{len(old) - len(remaining_old)} old segments deleted")
+            assert gap < 1.0
+            assert len(remaining_old) < len(old)
+            assert app.engine.status("cam1").state is CameraState.STREAMING
+
+
+@needs_root
+def test_disk_full_with_nothing_to_free_waits_then_resumes_by_itself(
+    sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    with tmpfs(tmp_path / "vol", "8m") as vol:
+        root = vol / "rec"
+        root.mkdir()
+        filler = vol / "filler"
+        fill(filler, leave_bytes=150_000)  # room for about one second of video
+        config = engine_config(
+            {"cam1": sim.url("cam1")},
+            storage=root,
+            storage_options={"segment_seconds": 2, "min_free_percent": 0},
+        )
+        with running(config) as (app, watch):
+            wait_until(lambda: app.engine.status("cam1").storage_state == "full", 20, "full")
+            status = app.engine.status("cam1")
+            assert status.state is CameraState.STREAMING and not status.recording
+            frames = status.frames
+            wait_until(lambda: app.engine.status("cam1").frames > frames + FPS, 5, "video flows")
+            t = time.monotonic()
+            filler.unlink()  # the user makes room
+            watch.wait_recording("cam1", True, 10, after=t)
+            wait_until(
+                lambda: app.engine.status("cam1").current_segment is not None, 10, "a new file"
+            )
+
+
+@needs_root
+def test_unmounted_drive_pauses_recording_writes_nothing_and_resumes_after_remount(
+    sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    with tmpfs(tmp_path / "vol", "64m") as vol:
+        mnt = tmp_path / "mnt"
+        mnt.mkdir()
+        subprocess.run(["mount", "--bind", vol, mnt], check=True)
+        try:
+            config = engine_config(
+                {"cam1": sim.url("cam1")}, storage=mnt, storage_options={"segment_seconds": 2}
+            )
+            with running(config) as (app, watch):
+                live = FrameCounter()
+                app.engine.add_viewer("cam1", live)
+                wait_until(lambda: len(closed(app.storage.catalog)) >= 1, 20, "a segment")
+                t = time.monotonic()
+                subprocess.run(["umount", "-l", mnt], check=True)
+                wait_until(
+                    lambda: app.engine.status("cam1").storage_state == "unavailable",
+                    5,
+                    "storage unavailable",
+                )
+                noticed = time.monotonic() - t
+                watch.wait_recording("cam1", False, 5, after=t)
+                # Keep going a while: nothing may appear under the bare mount point.
+                wait_until(lambda: time.monotonic() - t >= noticed + 3, 10, "3 s unmounted")
+                assert list(mnt.iterdir()) == [], "something was written to the wrong disk"
+                assert live.longest_gap(t, time.monotonic()) < 1.0
+                segments_before = {p.name for p in mkv_files(vol)}
+                t = time.monotonic()
+                subprocess.run(["mount", "--bind", vol, mnt], check=True)
+                watch.wait_recording("cam1", True, 10, after=t)
+                wait_until(
+                    lambda: {p.name for p in mkv_files(vol)} - segments_before != set(),
+                    10,
+                    "a new file after the remount",
+                )
+                print(f"unmount noticed after {noticed:.2f} s")
+        finally:
+            subprocess.run(["umount", "-l", mnt], check=False)
