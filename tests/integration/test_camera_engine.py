@@ -92,7 +92,7 @@ def test_frozen_camera_is_detected_within_stall_timeout_and_recovers(
 def test_wrong_password_is_unauthorized_without_a_storm(nvr_log: io.StringIO) -> None:
     with SimulatorProcess(cameras=1, auth=("admin", "right-pass")) as sim:
         bad = sim.url("cam1", with_auth=False).replace("rtsp://", "rtsp://admin:WrongPass9@")
-        config = engine_config({"cam1": bad}, max_delay_seconds=4)
+        config = engine_config({"cam1": bad}, initial_delay_seconds=1, max_delay_seconds=4)
         engine = CameraEngine(config)
         watch = EngineWatch(engine)
         engine.start()

@@ -63,6 +63,9 @@ from nvr_gstreamer.storage.volume import StorageState, VolumeCheck
 logger = logging.getLogger(__name__)
 
 _RATE_WINDOW_S = 2.0
+# A recording whose file stops growing this long while video arrives is rebuilt. Long enough
+# for the longest GOP a camera sends (splitmuxsink writes a whole GOP at once).
+RECORDER_STALL_S = 15.0
 
 
 class Prober(Protocol):
@@ -122,6 +125,8 @@ class CameraRuntime:
         self._recording_reported = False
         self._storage_state = storage.state.state if storage is not None else None
         self._awaiting_storage_check = False
+        self._rec_progress: tuple[object, ...] = ()
+        self._rec_progress_at = 0.0
         self.status = self._snapshot()
 
     # ---- commands from outside (loop thread) ----------------------------------------------
@@ -175,6 +180,8 @@ class CameraRuntime:
             and self._storage is not None
             and self._storage_state is StorageState.OK
             and not self._awaiting_storage_check
+            # One session at a time: the next starts once the previous one is gone.
+            and not self._finishing
         )
 
     def _sync_recorder(self, reason: str) -> None:
@@ -468,8 +475,34 @@ class CameraRuntime:
                     PipelineFailed(pipeline.generation, classify(fault), fault.message, True)
                 )
                 return
+        self._watch_recorder(now)
         self.status = self._snapshot()
         self._publish(self.status, None)
+
+    def _watch_recorder(self, now: float) -> None:
+        """A recording branch that stops producing output is a failure too: rebuild it."""
+        rec = self._recorder
+        streaming = self.supervisor.state is CameraState.STREAMING
+        if rec is None or not rec.gate_passed or not streaming:
+            self._rec_progress = ()
+            return
+        size = -1
+        if rec.current is not None:
+            try:
+                size = rec.current.stat().st_size
+            except OSError:
+                size = -1
+        mark = (id(rec), rec.current, size)
+        if mark != self._rec_progress:
+            self._rec_progress, self._rec_progress_at = mark, now
+        elif now - self._rec_progress_at >= RECORDER_STALL_S:
+            self._log.warning(
+                "recording stalled: no output for %.0f s while video arrives; starting a new file",
+                now - self._rec_progress_at,
+            )
+            self._other_errors[ErrorKind.UNKNOWN] = self._other_errors.get(ErrorKind.UNKNOWN, 0) + 1
+            self._rec_progress = ()
+            self._finish_recorder("recording stalled")
 
     def _current_segment(self) -> str | None:
         rec, storage = self._recorder, self._storage

@@ -21,6 +21,7 @@ gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
 from nvr_gstreamer.gst.faults import LIVE_BIN  # noqa: E402
+from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class LiveBranch:
         self._deliver = deliver
         LiveBranch._count += 1
         self.bin = Gst.Bin.new(f"{LIVE_BIN}-{LiveBranch._count}")
+        self.bin.set_property("async-handling", True)  # see RecorderBranch
         queue = Gst.ElementFactory.make("queue", "live-queue")
         queue.set_property("leaky", 2)  # downstream: drop old frames, never block the tee
         queue.set_property("max-size-buffers", 5)
@@ -86,8 +88,8 @@ class LiveBranch:
         scale.link(rate)
         rate.link(caps)
         caps.link(sink)
-        self._decode.connect("pad-added", self._decoded_pad_cb)
-        sink.connect("new-sample", self._new_sample_cb)
+        self._decode.connect("pad-added", weak_cb(self._decoded_pad_cb))
+        sink.connect("new-sample", weak_cb(self._new_sample_cb, Gst.FlowReturn.EOS))
         ghost = Gst.GhostPad.new("sink", queue.get_static_pad("sink"))
         self.bin.add_pad(ghost)
         self._tee_pad: Any = None

@@ -35,6 +35,7 @@ from nvr_gstreamer.core.logsetup import camera_logger  # noqa: E402
 from nvr_gstreamer.core.redact import redact  # noqa: E402
 from nvr_gstreamer.gst.faults import fault_from_error_message  # noqa: E402
 from nvr_gstreamer.gst.loop import GstLoop  # noqa: E402
+from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -103,20 +104,20 @@ class CameraPipeline:
         self.pipeline.add(self.tee)
         self._source = src
         self._handlers = [
-            src.connect("select-stream", self._select_stream_cb),
-            src.connect("pad-added", self._pad_added_cb),
+            src.connect("select-stream", weak_cb(self._select_stream_cb, False)),
+            src.connect("pad-added", weak_cb(self._pad_added_cb)),
         ]
         self._watching = False
         # Called on the posting thread for every message (recorder errors and fragments need
         # an immediate answer); returns True when it consumed the message.
         self.sync_observer: Callable[[Any], bool] | None = None
-        self.pipeline.get_bus().set_sync_handler(self._sync_cb)
+        self.pipeline.get_bus().set_sync_handler(weak_cb(self._sync_cb, Gst.BusSyncReply.PASS))
 
     # ---- control (loop thread) ------------------------------------------------------------
 
     def start(self) -> None:
         # add_watch attaches to the thread-default context: the loop's own, on its thread.
-        self.pipeline.get_bus().add_watch(GLib.PRIORITY_DEFAULT, self._bus_cb)
+        self.pipeline.get_bus().add_watch(GLib.PRIORITY_DEFAULT, weak_cb(self._bus_cb, False))
         self._watching = True
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             # rtspsrc posts the reason on the bus; this is the backstop.
@@ -215,8 +216,9 @@ class CameraPipeline:
         for el in (depay, parse, ident):
             el.sync_state_with_parent()
         out = ident.get_static_pad("src")
-        out.add_probe(Gst.PadProbeType.BUFFER, self._first_buffer_cb)
-        out.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, self._eos_cb)
+        gone = Gst.PadProbeReturn.REMOVE
+        out.add_probe(Gst.PadProbeType.BUFFER, weak_cb(self._first_buffer_cb, gone))
+        out.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, weak_cb(self._eos_cb, gone))
         self.codec = codec
         self.caps = caps.to_string()
         self._stats = ident

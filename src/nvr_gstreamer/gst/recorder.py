@@ -33,6 +33,7 @@ gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
 from nvr_gstreamer.gst.faults import RECORDER_BIN  # noqa: E402
+from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,10 @@ class RecorderBranch:
         # Forward the branch's own EOS (wrapped as "GstBinForwarded"): it tells us the last
         # file is final, even when other branches keep the pipeline running.
         self.bin.set_property("message-forward", True)
+        # The branch prerolls on its own: a sink added to a running pipeline otherwise makes
+        # the whole pipeline wait for its preroll. After an earlier branch failed (disk
+        # full), that wait never ended and every new recording stalled with a 0-byte file.
+        self.bin.set_property("async-handling", True)
         self.valve = Gst.ElementFactory.make("valve", "recording_valve")
         queue = Gst.ElementFactory.make("queue", "record-queue")
         # Generous but bounded, and leaky: a slow disk drops old frames here instead of
@@ -97,7 +102,7 @@ class RecorderBranch:
         split.set_property("sink", filesink)
         split.set_property("max-size-time", int(segment_s * Gst.SECOND))
         split.set_property("send-keyframe-requests", False)
-        split.connect("format-location-full", self._format_location_cb)
+        split.connect("format-location-full", weak_cb(self._format_location_cb))
         for el in (self.valve, queue, split):
             self.bin.add(el)
         self.valve.link(queue)
@@ -105,13 +110,14 @@ class RecorderBranch:
         self.bin.add_pad(Gst.GhostPad.new("sink", self.valve.get_static_pad("sink")))
         self._queue = queue
         self._gate_probe = queue.get_static_pad("src").add_probe(
-            Gst.PadProbeType.BUFFER, self._keyframe_gate_cb
+            Gst.PadProbeType.BUFFER, weak_cb(self._keyframe_gate_cb, Gst.PadProbeReturn.REMOVE)
         )
         self._tee_pad: Any = None
         self._pipeline: Any = None
         self._gate_passed = threading.Event()  # data reached splitmuxsink: a file will exist
         self._eos_done = threading.Event()  # the branch has finished its EOS: files final
         self._lock = threading.Lock()
+        self.failed = False  # an element of the branch posted an error: it cannot finalise
         self.opened_any = False  # a file was opened in this session
         self.current: Path | None = None
         self.opened_at: FragmentOpened | None = None
@@ -128,6 +134,10 @@ class RecorderBranch:
     def close_valve(self) -> None:
         """Drop everything from now on. Safe from any thread."""
         self.valve.set_property("drop", True)
+
+    @property
+    def gate_passed(self) -> bool:
+        return self._gate_passed.is_set()
 
     @property
     def valve_closed(self) -> bool:
@@ -147,6 +157,7 @@ class RecorderBranch:
         """Handle a message of this branch; True when it was a fragment message."""
         if message.type == Gst.MessageType.ERROR:
             self.close_valve()  # at once, from this thread: the tee must never block
+            self.failed = True
             return False
         structure = message.get_structure()
         if message.type != Gst.MessageType.ELEMENT or structure is None:
@@ -185,6 +196,10 @@ class RecorderBranch:
         self._unlink_from_tee()
         if not self._gate_passed.is_set():
             return True  # no keyframe passed: nothing was written, no file exists
+        if self.failed:
+            # A failed splitmuxsink cannot take EOS any more; its file keeps every frame it
+            # wrote (Matroska) and gets its index back at the next start-up recovery.
+            return False
         if not self._eos_done.is_set():  # (the camera's own EOS may have done it already)
             self._queue.get_static_pad("sink").send_event(Gst.Event.new_eos())
         return self._eos_done.wait(timeout_s)

@@ -5,8 +5,11 @@ describes and never claims files of another volume. Times are UTC epoch seconds.
 segments it keeps *interruptions* — spans when a camera was not recorded, and why — from
 which :meth:`Catalog.timeline` explains every gap a user sees.
 
-Thread-safe: one connection per call, so the loop thread, workers and HTTP threads share it
-and a storage root that went away and came back is simply opened again.
+Thread-safe: one connection, kept open and shared under a lock by the loop thread, workers
+and HTTP threads. Keeping it open matters: in WAL mode the last connection to close deletes
+the ``-wal`` and ``-shm`` files, and a new connection must create them again — which a full
+disk refuses. :meth:`Catalog.reset` drops the connection when the volume goes away; the next
+call opens the file again (never creating it: a bare mount point gets no fresh catalog).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -107,9 +110,21 @@ class Catalog:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / CATALOG_NAME
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
         with self._connect(create=True) as db:
             db.executescript(_SCHEMA)
+
+    def reset(self) -> None:
+        """Close the connection (the volume went away); the next call reopens it."""
+        with self._lock:
+            if self._db is not None:
+                with suppress(sqlite3.Error):
+                    self._db.close()
+                self._db = None
+
+    def close(self) -> None:
+        self.reset()
 
     @contextmanager
     def _connect(self, create: bool = False) -> Iterator[sqlite3.Connection]:
@@ -117,15 +132,19 @@ class Catalog:
         # mount point now (drive gone) must not get a fresh catalog on the wrong disk.
         mode = "rwc" if create else "rw"
         with self._lock:
-            db = sqlite3.connect(f"{self.path.as_uri()}?mode={mode}", uri=True, timeout=10)
-            try:
+            if self._db is None:
+                db = sqlite3.connect(
+                    f"{self.path.as_uri()}?mode={mode}",
+                    uri=True,
+                    timeout=10,
+                    check_same_thread=False,
+                )
                 db.row_factory = sqlite3.Row
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
-                with db:
-                    yield db
-            finally:
-                db.close()
+                self._db = db
+            with self._db:
+                yield self._db
 
     # ---- segments -------------------------------------------------------------------------
 

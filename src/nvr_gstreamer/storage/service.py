@@ -94,6 +94,7 @@ class StorageService:
         if self._ticker is not None:
             self._ticker.join(5)
         self._worker.shutdown(wait=True)
+        self.catalog.close()
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         return self._worker.submit(fn)
@@ -183,6 +184,8 @@ class StorageService:
     def _set(self, check: VolumeCheck) -> None:
         old = self._check
         self._check = check
+        if check.state is StorageState.UNAVAILABLE and old.state is not StorageState.UNAVAILABLE:
+            self.catalog.reset()  # its file handle belongs to a volume that is gone
         if old.state is not check.state:
             log = logger.info if check.state is StorageState.OK else logger.warning
             log("storage %s -> %s: %s", old.state.value, check.state.value, check.reason)

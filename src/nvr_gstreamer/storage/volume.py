@@ -78,8 +78,9 @@ def claim_root(root: Path) -> str:
     return volume_id
 
 
-def check_volume(root: Path, volume_id: str, min_free_bytes: int = 0) -> VolumeCheck:
-    """Is ``root`` still the volume we claimed, writable, with room?"""
+def check_volume(root: Path, volume_id: str) -> VolumeCheck:
+    """Is ``root`` still the volume we claimed, and writable? (OK or UNAVAILABLE, with the
+    usage; whether it is too full is the storage service's call.)"""
     if not root.is_dir():
         return VolumeCheck(StorageState.UNAVAILABLE, f"storage folder {root} is missing")
     marker = read_marker(root)
@@ -98,8 +99,6 @@ def check_volume(root: Path, volume_id: str, min_free_bytes: int = 0) -> VolumeC
     if st.f_flag & os.ST_RDONLY:
         return VolumeCheck(StorageState.UNAVAILABLE, f"storage volume at {root} is read-only")
     usage = VolumeUsage(total_bytes=st.f_blocks * st.f_frsize, free_bytes=st.f_bavail * st.f_frsize)
-    if usage.free_bytes <= min_free_bytes:
-        return VolumeCheck(StorageState.FULL, f"storage at {root} is full", usage)
     return VolumeCheck(StorageState.OK, "ok", usage)
 
 
