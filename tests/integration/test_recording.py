@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ import pytest
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.config import NvrConfig
+from nvr_gstreamer.core.clock import SystemClock
 from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentRow, SegmentStatus
+from nvr_gstreamer.storage.service import StorageService
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
 from nvr_gstreamer.testing.media import probe
 from nvr_gstreamer.testing.simulator import SimulatorProcess
@@ -401,3 +404,61 @@ def test_unmounted_drive_pauses_recording_writes_nothing_and_resumes_after_remou
                 print(f"unmount noticed after {noticed:.2f} s")
         finally:
             subprocess.run(["umount", "-l", mnt], check=False)
+
+
+class _Later(SystemClock):
+    """The real clock, some days on: what the retention janitor sees then."""
+
+    def __init__(self, days: float) -> None:
+        self._offset = timedelta(days=days)
+
+    def wall(self) -> datetime:
+        return super().wall() + self._offset
+
+
+@needs_root
+def test_retention_on_a_real_tmpfs_by_age_and_by_free_space(tmp_path: Path) -> None:
+    with (
+        SimulatorProcess(
+            cameras=1, fps=FPS, gop_seconds=GOP_S, extra_args=["--pattern", "snow"]
+        ) as sim,
+        tmpfs(tmp_path / "vol", "16m") as vol,
+    ):
+        root = vol / "rec"
+        config = engine_config(
+            {"cam1": sim.url("cam1")},
+            storage=root,
+            storage_options={"segment_seconds": 2, "retention_days": 1, "min_free_percent": 0},
+        )
+        with running(config) as (app, watch):
+            wait_until(lambda: len(closed(app.storage.catalog)) >= 6, 40, "six segments")
+            t = time.monotonic()
+            app.engine.stop_recording("cam1")
+            watch.wait_recording("cam1", False, 10, after=t)
+            app.storage.wait_idle()
+        rows = closed(Catalog(root))
+        assert len(mkv_files(root)) == len(rows) >= 6
+
+        # By free space: leave less than 30 % free; the oldest go first, until 30 % is free.
+        fill(vol / "filler", leave_bytes=int(0.30 * 16 * 2**20) - 300_000)
+        storage = config.storage.model_copy(update={"min_free_percent": 30.0})
+        svc = StorageService(storage, SystemClock())
+        svc.check_now()
+        svc.wait_idle()
+        left = [r.path for r in svc.catalog.segments("cam1")]
+        deleted = [r.path for r in rows if r.path not in left]
+        print(f"space retention deleted {len(deleted)} of {len(rows)} segments")
+        assert deleted and deleted == [r.path for r in rows][: len(deleted)]
+        assert os.statvfs(vol).f_bavail * os.statvfs(vol).f_frsize >= 0.30 * 16 * 2**20
+        assert {p.relative_to(root).as_posix() for p in mkv_files(root)} == set(left)
+        svc.stop()
+
+        # By age: two days later every remaining segment is past retention_days=1.
+        (vol / "filler").unlink()
+        svc = StorageService(config.storage, _Later(days=2))
+        svc.check_now()
+        svc.wait_idle()
+        assert svc.catalog.segments() == [] and mkv_files(root) == []
+        assert not (root / "cam1").exists(), "empty day folders are removed"
+        assert svc.counters.retention_deletions == len(left)
+        svc.stop()

@@ -1,8 +1,10 @@
-"""A cheap reachability check for a camera that is away: one RTSP OPTIONS request.
+"""A cheap reachability check for a camera that is away: one RTSP DESCRIBE request.
 
 A TCP connect alone is not enough: a hung camera's kernel still accepts connections (into the
-listen backlog) while the camera answers nothing. A camera counts as reachable when it answers
-OPTIONS with any RTSP status but a 5xx (401 means it is there and wants credentials).
+listen backlog) while the camera answers nothing. OPTIONS is not enough either: an RTSP server
+whose stream is unavailable still answers it. A camera counts as reachable when it answers
+DESCRIBE for its stream with any status but a 5xx (401 means it is there and wants
+credentials, which the pipeline has; the probe never sends them).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def _strip_userinfo(url: str) -> str:
 
 
 def probe_rtsp(url: str, timeout_s: float) -> bool:
-    """True when the camera at ``url`` answers an RTSP OPTIONS request in time."""
+    """True when the camera at ``url`` answers an RTSP DESCRIBE request in time."""
     parts = urlsplit(url)
     secure = parts.scheme.lower() == "rtsps"
     port = parts.port or (DEFAULT_RTSPS_PORT if secure else DEFAULT_RTSP_PORT)
@@ -36,7 +38,8 @@ def probe_rtsp(url: str, timeout_s: float) -> bool:
     if not host:
         return False
     request = (
-        f"OPTIONS {_strip_userinfo(url)} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: nvr-probe\r\n\r\n"
+        f"DESCRIBE {_strip_userinfo(url)} RTSP/1.0\r\nCSeq: 1\r\n"
+        "Accept: application/sdp\r\nUser-Agent: nvr-probe\r\n\r\n"
     ).encode()
     try:
         with socket.create_connection((host, port), timeout=timeout_s) as raw:

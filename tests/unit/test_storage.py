@@ -1,0 +1,156 @@
+"""Storage logic with fakes: file layout, retention planning, the catalog's timeline, the
+volume marker. Real files and SQLite in a temporary folder, an injected clock; milliseconds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentRow, SegmentStatus
+from nvr_gstreamer.storage.layout import is_segment_path, parse_segment_name, segment_path
+from nvr_gstreamer.storage.retention import (
+    DAY_S,
+    DeleteReason,
+    Janitor,
+    plan_retention,
+)
+from nvr_gstreamer.storage.volume import (
+    MARKER_NAME,
+    StorageState,
+    VolumeUsage,
+    check_volume,
+    claim_root,
+)
+
+NOW = 1_800_000_000.0
+
+
+def seg(i: int, start: float, size: int = 100, status: SegmentStatus = SegmentStatus.CLOSED):
+    return SegmentRow(i, "cam1", f"cam1/d/s{i}.mkv", start, start + 60, 60.0, size, 900, status)
+
+
+# ---- layout -------------------------------------------------------------------------------
+
+
+def test_segment_path_layout_and_unique_names_in_one_second() -> None:
+    local = datetime(2026, 3, 29, 2, 30, 5)
+    taken: set[Path] = set()
+    root = Path("/srv/nvr")
+    a = segment_path(root, "cam1", local, taken.__contains__)
+    taken.add(a)
+    b = segment_path(root, "cam1", local, taken.__contains__)
+    taken.add(b)
+    c = segment_path(root, "cam1", local, taken.__contains__)
+    assert a == root / "cam1/20260329/cam1_20260329_023005.mkv"
+    assert b.name == "cam1_20260329_023005-1.mkv" and c.name == "cam1_20260329_023005-2.mkv"
+    assert parse_segment_name(b.name) == ("cam1", local)
+    assert is_segment_path(root, b)
+    assert not is_segment_path(root, root / "cam1/20260330/cam1_20260329_023005.mkv")
+
+
+def test_day_folder_rolls_over_at_local_midnight() -> None:
+    before = datetime(2026, 12, 31, 23, 59, 59)
+    after = before + timedelta(seconds=2)
+    root = Path("/r")
+    assert segment_path(root, "c", before, lambda p: False).parent.name == "20261231"
+    assert segment_path(root, "c", after, lambda p: False).parent.name == "20270101"
+
+
+# ---- retention planning -------------------------------------------------------------------
+
+
+def test_retention_by_age_deletes_only_what_is_older() -> None:
+    rows = [seg(1, NOW - 3 * DAY_S), seg(2, NOW - 2.5 * DAY_S), seg(3, NOW - 0.5 * DAY_S)]
+    plan = plan_retention(rows, NOW, retention_days=2, usage=None, min_free_percent=10)
+    assert [(d.segment.id, d.reason) for d in plan.deletes] == [
+        (1, DeleteReason.AGE),
+        (2, DeleteReason.AGE),
+    ]
+
+
+def test_retention_by_space_deletes_oldest_first_until_enough_is_free() -> None:
+    rows = [seg(3, NOW - 10, 300), seg(1, NOW - 30, 300), seg(2, NOW - 20, 300)]
+    usage = VolumeUsage(total_bytes=10_000, free_bytes=500)  # 5 % free, want 10 %
+    plan = plan_retention(rows, NOW, retention_days=0, usage=usage, min_free_percent=10)
+    assert [d.segment.id for d in plan.deletes] == [1, 2]
+    assert all(d.reason is DeleteReason.SPACE for d in plan.deletes)
+    assert plan.bytes_freed == 600 and not plan.short_of_space
+
+
+def test_retention_never_deletes_a_segment_being_written() -> None:
+    rows = [
+        seg(1, NOW - 5 * DAY_S, status=SegmentStatus.RECORDING),
+        seg(2, NOW - 5 * DAY_S),
+        seg(3, NOW - 4 * DAY_S),
+    ]
+    usage = VolumeUsage(total_bytes=1000, free_bytes=0)
+    plan = plan_retention(rows, NOW, 1, usage, 50, protected={"cam1/d/s3.mkv"})
+    assert [d.segment.id for d in plan.deletes] == [2]
+    assert plan.short_of_space
+
+
+def test_zero_retention_days_keeps_everything_while_space_lasts() -> None:
+    rows = [seg(1, NOW - 900 * DAY_S)]
+    usage = VolumeUsage(total_bytes=1000, free_bytes=900)
+    assert plan_retention(rows, NOW, 0, usage, 10).deletes == ()
+
+
+# ---- catalog and janitor ------------------------------------------------------------------
+
+
+def test_janitor_removes_rows_then_files_then_empty_day_folders(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path)
+    f = tmp_path / "cam1/20260101/cam1_20260101_000000.mkv"
+    f.parent.mkdir(parents=True)
+    f.write_bytes(b"x" * 10)
+    rel = f.relative_to(tmp_path).as_posix()
+    catalog.close_segment(rel, NOW + 60, 60, 10, 900, start_utc=NOW, camera="cam1")
+    deleted = []
+    janitor = Janitor(catalog, deleted.append, lambda _p: None)
+    plan = plan_retention(catalog.segments(), NOW + 10 * DAY_S, 1, None, 0)
+    assert janitor.execute(plan) == 1
+    assert catalog.segments() == [] and not f.exists() and not (tmp_path / "cam1").exists()
+    assert len(deleted) == 1
+
+
+def test_timeline_explains_each_gap(tmp_path: Path) -> None:
+    c = Catalog(tmp_path)
+    t = NOW
+    c.close_segment("cam1/d/a.mkv", t + 60, 60, 1, 1, start_utc=t, camera="cam1")
+    c.begin_interruption("cam1", GapReason.CAMERA_DOWN, t + 60.5)
+    c.close_segment("cam1/d/b.mkv", t + 200, 60, 1, 1, start_utc=t + 140, camera="cam1")
+    c.end_interruption("cam1", t + 140)
+    c.begin_interruption("cam1", GapReason.RECORDING_OFF, t + 200.2)
+    c.end_interruption("cam1", t + 300)
+    # nothing recorded about t+300 .. t+400: the recorder was not running
+    c.close_segment("cam1/d/c.mkv", t + 460, 60, 1, 1, start_utc=t + 400, camera="cam1")
+    tl = c.timeline("cam1", t, t + 460)
+    assert [s.path for s in tl.segments] == ["cam1/d/a.mkv", "cam1/d/b.mkv", "cam1/d/c.mkv"]
+    assert [(g.reason, round(g.start_utc - t), round(g.end_utc - t)) for g in tl.gaps] == [
+        (GapReason.CAMERA_DOWN, 60, 140),
+        (GapReason.RECORDING_OFF, 200, 300),
+        (GapReason.NVR_STOPPED, 300, 400),
+    ]
+
+
+def test_catalog_times_are_utc_whatever_the_local_zone(tmp_path: Path) -> None:
+    c = Catalog(tmp_path)
+    start = datetime(2026, 10, 25, 0, 30, tzinfo=timezone(timedelta(hours=2))).timestamp()
+    c.close_segment("cam1/d/x.mkv", start + 3600, 3600, 1, 1, start_utc=start, camera="cam1")
+    (row,) = c.segments("cam1", start + 10, start + 20)
+    assert datetime.fromtimestamp(row.start_utc, UTC).hour == 22
+
+
+# ---- volume identity ----------------------------------------------------------------------
+
+
+def test_marker_identifies_the_volume(tmp_path: Path) -> None:
+    root = tmp_path / "rec"
+    vid = claim_root(root)
+    assert claim_root(root) == vid  # idempotent
+    assert check_volume(root, vid).state is StorageState.OK
+    (root / MARKER_NAME).unlink()  # what an unmounted drive's bare mount point looks like
+    check = check_volume(root, vid)
+    assert check.state is StorageState.UNAVAILABLE and "not mounted" in check.reason
+    root.rmdir()
+    assert check_volume(root, vid).state is StorageState.UNAVAILABLE
