@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="simulated cameras recorded into ./demo-recordings")
     p.add_argument("--cameras", type=int, default=4, help="number of simulated cameras")
     p.add_argument("--port", type=int, default=8554, help="RTSP port of the simulator")
+    p.add_argument("--output", default="demo-recordings", help="where the recordings go")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("check-config", help="validate a config file and summarise it")

@@ -1,23 +1,51 @@
-"""``nvr demo``: simulated cameras, and (once the service exists) recording them with the API."""
+"""``nvr demo``: simulated cameras recorded into ./demo-recordings, no camera or config needed.
+
+The HTTP API and metrics come with the Service issue; until then the demo shows the recorder
+at work in its log, and tells how to break a camera and watch it come back.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from nvr_gstreamer.app import NvrApp
+from nvr_gstreamer.testing.engine import engine_config
+from nvr_gstreamer.testing.simulator import SimulatorProcess
+
+logger = logging.getLogger(__name__)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from nvr_gstreamer.simulator import cli as sim_cli
-
-    parser = argparse.ArgumentParser(prog="nvr demo")
-    sim_cli.add_arguments(parser)
-    sim_args = parser.parse_args(["--cameras", str(args.cameras), "--port", str(args.port)])
-    print(
-        "nvr demo: serving simulated cameras. Recording them into ./demo-recordings with the\n"
-        "HTTP API and metrics comes with the Service issue; until then, watch a camera with\n"
-        f"  ffplay -rtsp_transport tcp rtsp://127.0.0.1:{args.port}/cam1\n"
-        "Ctrl-C stops.",
-        file=sys.stderr,
-        flush=True,
-    )
-    return sim_cli.run(sim_args)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    root = Path(args.output).resolve()
+    with SimulatorProcess(cameras=args.cameras, port=args.port, control_port=args.port + 1) as sim:
+        config = engine_config(
+            {name: sim.url(name) for name in sim.camera_names},
+            storage=root,
+            storage_options={"segment_seconds": 60, "retention_days": 1},
+        )
+        app = NvrApp(config)
+        app.start()
+        control = f"http://127.0.0.1:{sim.control_port}"
+        print(
+            f"\nnvr demo: recording {len(sim.camera_names)} simulated cameras into {root}\n"
+            f"  cameras:   rtsp://127.0.0.1:{sim.port}/cam1 .. cam{len(sim.camera_names)}"
+            f"  (ffplay -rtsp_transport tcp rtsp://127.0.0.1:{sim.port}/cam1)\n"
+            f"  try:       curl -X POST {control}/cameras/cam2/stop     (a camera goes away)\n"
+            f"             curl -X POST {control}/cameras/cam2/resume   (it is back in ~1 s)\n"
+            f"             curl -X POST {control}/cameras/cam3/freeze   (a hung camera: "
+            "noticed within the stall timeout)\n"
+            "  The HTTP API and metrics come with the Service issue. Ctrl-C stops.\n",
+            flush=True,
+        )
+        while not stop.wait(1.0):
+            pass
+        print("nvr demo: stopping, finalising open segments", flush=True)
+        app.stop()
+    return 0

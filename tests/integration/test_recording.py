@@ -228,6 +228,9 @@ def test_recorder_killed_mid_segment_is_repaired_at_restart(tmp_path: Path) -> N
     assert row.frames == facts.frames
     on_disk = {p.relative_to(root).as_posix() for p in mkv_files(root)}
     assert on_disk == {r.path for r in catalog.segments()}
+    # SIGTERM finalised the segment it interrupted: every file has its duration.
+    assert all(r.status is not SegmentStatus.RECORDING for r in catalog.segments())
+    assert all(probe(root / p).duration_s is not None for p in on_disk)
     assert "Traceback" not in log.read_text()
 
 

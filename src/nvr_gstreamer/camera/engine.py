@@ -76,7 +76,7 @@ class CameraEngine:
         self.storage = storage
         self.loop = GstLoop()
         self._prober = prober or ThreadProber()
-        self._teardown = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nvr-teardown")
+        self._teardown = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nvr-teardown")
         settings = runtime_settings(config.reconnect)
         self._poll_interval_s = min(0.5, settings.stall_timeout_s / 2)
         self._listeners: list[Listener] = []

@@ -152,8 +152,10 @@ class CameraPipeline:
         pipeline, source, handlers = self.pipeline, self._source, self._handlers
         self._handlers = []
         log = self._log
+        keep_alive = self  # the sync handler (a weak callback) must work until NULL
 
         def _to_null() -> None:
+            assert keep_alive is not None
             if before_null is not None:
                 try:
                     before_null()
