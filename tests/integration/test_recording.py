@@ -465,3 +465,35 @@ def test_retention_on_a_real_tmpfs_by_age_and_by_free_space(tmp_path: Path) -> N
         assert not (root / "cam1").exists(), "empty day folders are removed"
         assert svc.counters.retention_deletions == len(left)
         svc.stop()
+
+
+def test_pre_record_includes_video_from_before_the_start(
+    sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    root = tmp_path / "rec"
+    config = engine_config(
+        {"cam1": sim.url("cam1")},
+        storage=root,
+        storage_options={"segment_seconds": 60, "pre_record_seconds": 3},
+    )
+    config = config.model_copy(
+        update={"cameras": [config.cameras[0].model_copy(update={"record": False})]}
+    )
+    with running(config) as (app, watch):
+        watch.wait_for("cam1", CameraState.STREAMING, 10)
+        wait_until(lambda: app.engine.status("cam1").frames >= 6 * FPS, 15, "6 s of video")
+        assert mkv_files(root) == [] and not app.engine.status("cam1").recording
+        t = time.monotonic()
+        assert app.engine.start_recording("cam1")
+        watch.wait_recording("cam1", True, 5, after=t)
+        wait_until(lambda: time.monotonic() - t >= 2, 3, "2 s of recording")
+        t_stop = time.monotonic()
+        app.engine.stop_recording("cam1")
+        watch.wait_recording("cam1", False, 10, after=t_stop)
+        recorded_s = t_stop - t
+    (path,) = mkv_files(root)
+    facts = probe(path)
+    print(f"pre-record 3 s + {recorded_s:.1f} s recorded: file holds {facts.duration_s:.2f} s")
+    assert facts.first_is_keyframe
+    assert facts.duration_s is not None
+    assert facts.duration_s >= recorded_s + 3 - GOP_S - 0.2

@@ -200,19 +200,22 @@ def test_probe_success_cuts_a_long_wait_short() -> None:
     assert last_start - failed_at <= 2.0
 
 
-def test_reachable_all_along_keeps_the_backoff() -> None:
-    """A camera that answers probes but fails to stream must not be retried every second."""
+def test_reachable_all_along_gets_a_few_quick_retries_never_a_storm() -> None:
+    """A camera that answers probes but cannot stream: one retry for the outage, three quick
+    ones 1, 2 and 4 s apart, and otherwise only the backoff."""
     h = streaming_harness()
     h.fail()
-    h.advance(1.0)
-    h.send(ProbeFinished(h.probes[-1], reachable=True))
-    assert len(h.starts()) == 2, "losing a streaming camera earns one quick retry"
-    h.fail()
-    n = len(h.starts())
-    for _ in range(4):
+    for _ in range(60):  # a minute of probes that all say "reachable"
         h.advance(1.0)
-        h.send(ProbeFinished(h.probes[-1], reachable=True))
-    assert len(h.starts()) == n
+        if h.probes and h.sup.view().state is CameraState.RECONNECTING:
+            h.send(ProbeFinished(h.probes[-1], reachable=True))
+        if h.sup.generation != 1 and h.stops()[-1] != h.sup.generation:
+            h.fail()  # every attempt fails at once
+    times = [t for t, _ in h.starts()][1:]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    print("retries at", [round(t - times[0], 1) for t in times])
+    assert len(times) <= 1 + 3 + 4  # first, quick ones, and backoff ones (5, 10, 20, 40)
+    assert all(g >= 0.99 for g in gaps), gaps
 
 
 def test_stale_probe_results_are_ignored() -> None:

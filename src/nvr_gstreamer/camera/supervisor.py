@@ -11,6 +11,8 @@ While waiting out a backoff after a network fault, a cheap reachability probe ru
 ``probe_interval_s``; when the camera goes from unreachable to reachable the retry happens at
 once, so a camera that comes back is recording again about a second later however long it
 was gone. The loss of a streaming camera counts as "unreachable" for its first probe.
+A camera that answers probes but fails to stream (still booting, a transient 503) gets three
+quick retries per outage, 1, 2 and 4 s apart, then the backoff.
 Unauthorized and not-found are permanent until someone fixes something: they show as such,
 are retried at the backoff cap, and are not probed.
 """
@@ -147,6 +149,7 @@ class SupervisorView:
     counters: SupervisorCounters
 
 
+QUICK_RETRIES = 3  # per outage, for a camera that answers probes but fails to stream
 _WAITING_STATES = (CameraState.RECONNECTING, CameraState.UNAUTHORIZED, CameraState.NOT_FOUND)
 
 
@@ -177,6 +180,9 @@ class CameraSupervisor:
         self._probe_in_flight = False
         self._next_probe_at: float | None = None
         self._seen_unreachable = False
+        self._quick_retries_left = 0
+        self._quick_gap_s = 1.0
+        self._last_failure_at = 0.0
         self._last_kind: ErrorKind | None = None
         self._last_message: str | None = None
         self._counters = SupervisorCounters()
@@ -269,6 +275,10 @@ class CameraSupervisor:
     def _fail(self, kind: ErrorKind, message: str) -> list[Command]:
         now = self._clock.monotonic()
         was_streaming = self._state is CameraState.STREAMING
+        self._last_failure_at = now
+        if was_streaming:  # a new outage: a fresh budget of quick retries
+            self._quick_retries_left = QUICK_RETRIES
+            self._quick_gap_s = max(1.0, self._settings.probe_interval_s)
         if was_streaming:
             self._counters = replace(self._counters, disconnects=self._counters.disconnects + 1)
             stable = self._streaming_since is not None and (
@@ -321,6 +331,17 @@ class CameraSupervisor:
             # Unreachable before, reachable now: the camera is back. Retry at once.
             self._stop_probing()
             return self._retry("camera reachable again")
+        if (
+            self._quick_retries_left > 0
+            and not self._pipeline_active
+            and now - self._last_failure_at >= self._quick_gap_s
+        ):
+            # Answers but failed to stream (a camera still booting, a transient 503): a few
+            # quick retries, each after a doubled pause, before the backoff takes over.
+            self._quick_retries_left -= 1
+            self._quick_gap_s *= 2
+            self._stop_probing()
+            return self._retry("camera answers; quick retry")
         # Reachable all along (the fault is elsewhere): keep the backoff, keep watching.
         self._next_probe_at = now + self._settings.probe_interval_s
         return [self._next_wake(now)]
