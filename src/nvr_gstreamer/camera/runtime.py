@@ -174,9 +174,14 @@ class CameraRuntime:
         self._sync_recorder(f"storage {check.state.value}: {check.reason}")
 
     def _recording_possible(self) -> bool:
+        return self._record_wanted and self._branch_possible()
+
+    def _pre_record_s(self) -> float:
+        return float(self._storage.config.pre_record_seconds) if self._storage else 0.0
+
+    def _branch_possible(self) -> bool:
         return (
-            self._record_wanted
-            and self.pipeline is not None
+            self.pipeline is not None
             and self._storage is not None
             and self._storage_state is StorageState.OK
             and not self._awaiting_storage_check
@@ -185,14 +190,24 @@ class CameraRuntime:
         )
 
     def _sync_recorder(self, reason: str) -> None:
+        rec = self._recorder
         if self._recording_possible():
-            if self._recorder is None:
-                self._attach_recorder(reason)
-        elif self._recorder is not None:
+            if rec is None:
+                self._attach_recorder(reason, armed=False)
+            elif rec.armed:
+                rec.start()  # the pre-record buffer flows into the file first
+                self._log.info("recording on: %s (with %g s before)", reason, self._pre_record_s())
+        elif self._pre_record_s() > 0 and self._branch_possible():
+            # Not recording, but keep the last seconds buffered for the next start.
+            if rec is not None and not rec.armed:
+                self._finish_recorder(reason)
+            elif rec is None:
+                self._attach_recorder(reason, armed=True)
+        elif rec is not None:
             self._finish_recorder(reason)
         self._refresh()
 
-    def _attach_recorder(self, reason: str) -> None:
+    def _attach_recorder(self, reason: str, armed: bool) -> None:
         storage, pipeline = self._storage, self.pipeline
         assert storage is not None and pipeline is not None
         cam = self.camera.id
@@ -212,15 +227,21 @@ class CameraRuntime:
             self._log.debug("segment closed: %s", ev.path.name)
             self._loop.call(self._refresh)
 
+        pre_s = self._pre_record_s()
         rec = RecorderBranch(
             storage.config.segment_seconds,
             lambda _idx: storage.new_segment_path(cam),
             opened,
             closed,
+            armed=armed,
+            pre_record_s=pre_s,
         )
         pipeline.sync_observer = self._sync_message
         rec.attach(pipeline.pipeline, pipeline.tee)
         self._recorder = rec
+        if armed:
+            self._log.debug("pre-record buffer armed (%g s)", pre_s)
+            return
         self._log.info("recording on: %s", reason)
 
     def _sync_message(self, message: object) -> bool:
@@ -243,7 +264,7 @@ class CameraRuntime:
         log = self._log
 
         def work() -> None:
-            ok = rec.finish_blocking(3.0)
+            ok = rec.finish_blocking(3.0 + rec.pre_record_s)
             rec.dispose()
             self._loop.call(self._recorder_finished, rec, ok, reason)
 
@@ -383,7 +404,7 @@ class CameraRuntime:
                     self._storage.interruption(self.camera.id, GapReason.CAMERA_DOWN)
 
                 def before_null() -> None:
-                    ok = rec.finish_blocking(3.0)
+                    ok = rec.finish_blocking(3.0 + rec.pre_record_s)
                     self._loop.call(self._recorder_finished, rec, ok, why)
 
             self.pipeline.release(before_null)
@@ -541,7 +562,8 @@ class CameraRuntime:
             next_retry_in_s=view.next_retry_in_s,
             # Still "recording" while a closing session finalises its file: "off" is reported
             # only once the file is final.
-            recording=self._recorder is not None or bool(self._finishing),
+            recording=(self._recorder is not None and not self._recorder.armed)
+            or any(not r.armed for r in self._finishing),
             recording_wanted=self._record_wanted,
             storage_state=self._storage_state.value if self._storage_state else "none",
             current_segment=self._current_segment(),

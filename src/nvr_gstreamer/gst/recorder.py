@@ -1,6 +1,6 @@
 """The recording branch of one camera pipeline: one recording session, one splitmuxsink.
 
-``tee → [bin "recorder": valve → queue → (keyframe gate) → splitmuxsink(matroskamux)]``
+``tee → [bin "recorder-N": queue → valve → (keyframe gate) → splitmuxsink(matroskamux)]``
 
 * A fresh bin and splitmuxsink per recording session, never reused (a reused splitmuxsink
   reopened and truncated its previous file).
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,11 +63,16 @@ class RecorderBranch:
         location_for: Callable[[int], Path | None],
         on_opened: Callable[[RecorderBranch, FragmentOpened], None],
         on_closed: Callable[[RecorderBranch, FragmentClosed], None],
+        armed: bool = False,
+        pre_record_s: float = 0.0,
     ) -> None:
         """``location_for(fragment_index)`` names each new file and creates its folder; it
         runs on a streaming thread and must be quick. None refuses (recording then stops
         with an error, handled as a storage fault). ``on_opened``/``on_closed`` run on the
-        thread that posted splitmuxsink's message (see :meth:`handle_sync_message`)."""
+        thread that posted splitmuxsink's message (see :meth:`handle_sync_message`).
+
+        ``armed``: waiting for :meth:`start` with the valve closed, so that with
+        ``pre_record_s`` the delay line is already full when recording starts."""
         self._location_for = location_for
         self._on_opened = on_opened
         self._on_closed = on_closed
@@ -81,9 +87,9 @@ class RecorderBranch:
         self.bin.set_property("async-handling", True)
         self.valve = Gst.ElementFactory.make("valve", "recording_valve")
         queue = Gst.ElementFactory.make("queue", "record-queue")
-        # Generous but bounded, and leaky: a slow disk drops old frames here instead of
-        # blocking the tee (which would freeze the live view and starve the connection).
-        queue.set_property("max-size-time", 10 * Gst.SECOND)
+        # Bounded and leaky: a slow or dead disk drops old frames here instead of blocking
+        # the tee (which would freeze the live view and starve the camera connection).
+        queue.set_property("max-size-time", int((pre_record_s + 10.0) * Gst.SECOND))
         queue.set_property("max-size-buffers", 0)
         queue.set_property("max-size-bytes", 64 * 1024 * 1024)
         queue.set_property("leaky", 2)
@@ -103,13 +109,25 @@ class RecorderBranch:
         split.set_property("max-size-time", int(segment_s * Gst.SECOND))
         split.set_property("send-keyframe-requests", False)
         split.connect("format-location-full", weak_cb(self._format_location_cb))
-        for el in (self.valve, queue, split):
+        for el in (queue, self.valve, split):
             self.bin.add(el)
-        self.valve.link(queue)
-        queue.link(split)
-        self.bin.add_pad(Gst.GhostPad.new("sink", self.valve.get_static_pad("sink")))
+        queue.link(self.valve)
+        self.valve.link(split)
+        self.bin.add_pad(Gst.GhostPad.new("sink", queue.get_static_pad("sink")))
         self._queue = queue
-        self._gate_probe = queue.get_static_pad("src").add_probe(
+        self.armed = armed
+        self.pre_record_s = pre_record_s
+        # Pre-record: while armed, a probe keeps the last seconds (from a keyframe) in
+        # memory and lets nothing through; start() replays them ahead of the live frames.
+        self._ring: deque[tuple[int, bool, Any]] = deque()
+        self._replay = threading.Event()
+        self._ring_probe: int | None = None
+        if armed:
+            self._ring_probe = queue.get_static_pad("src").add_probe(
+                Gst.PadProbeType.BUFFER, weak_cb(self._ring_cb, Gst.PadProbeReturn.REMOVE)
+            )
+        # The keyframe gate sits after the valve: it sees only what is meant for the file.
+        self._gate_probe = self.valve.get_static_pad("src").add_probe(
             Gst.PadProbeType.BUFFER, weak_cb(self._keyframe_gate_cb, Gst.PadProbeReturn.REMOVE)
         )
         self._tee_pad: Any = None
@@ -130,6 +148,11 @@ class RecorderBranch:
         self._tee_pad = tee.request_pad_simple("src_%u")
         self._tee_pad.link(self.bin.get_static_pad("sink"))
         self.bin.sync_state_with_parent()
+
+    def start(self) -> None:
+        """Armed branch: from the next frame on, write — the kept seconds first."""
+        self.armed = False
+        self._replay.set()
 
     def close_valve(self) -> None:
         """Drop everything from now on. Safe from any thread."""
@@ -231,6 +254,34 @@ class RecorderBranch:
             tee.release_request_pad(pad)
 
     # ---- streaming threads ----------------------------------------------------------------
+
+    def _ring_cb(self, pad: Any, info: Any) -> Any:
+        buf = info.get_buffer()
+        if buf is None:
+            return Gst.PadProbeReturn.OK
+        if self._replay.is_set():
+            # Recording starts: the kept frames go first, on this same streaming thread (the
+            # pad's stream lock is recursive), then this frame, then the live stream.
+            ring, self._ring = self._ring, deque()
+            self._ring_probe = None
+            for _pts, _key, kept in ring:
+                pad.push(kept)
+            return Gst.PadProbeReturn.REMOVE
+        pts = buf.pts if buf.pts != Gst.CLOCK_TIME_NONE else 0
+        key = not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)
+        self._ring.append((pts, key, buf.copy()))
+        # Trim from the front to the latest keyframe that still leaves pre_record_s behind.
+        keep_from = pts - int(self.pre_record_s * Gst.SECOND)
+        while len(self._ring) > 1:
+            later_key = next(
+                (i for i, (p, k, _b) in enumerate(self._ring) if i > 0 and k and p <= keep_from),
+                None,
+            )
+            if later_key is None:
+                break
+            for _ in range(later_key):
+                self._ring.popleft()
+        return Gst.PadProbeReturn.DROP
 
     def _keyframe_gate_cb(self, _pad: Any, info: Any) -> Any:
         buf = info.get_buffer()
