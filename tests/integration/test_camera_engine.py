@@ -233,3 +233,32 @@ def test_log_has_one_line_per_transition_and_no_traceback_or_password(
     assert all(reason.strip() for _, _, reason in transitions)
     assert "Traceback" not in log
     assert "Pa55word-xyz" not in log
+
+
+def test_live_branch_exists_only_while_someone_watches(sim: SimulatorProcess) -> None:
+    engine, watch = _engine(sim, ["cam1"])
+    try:
+        watch.wait_for("cam1", STREAMING, 10)
+        runtime = engine.runtimes["cam1"]
+        assert not runtime.live_attached  # nobody watches: nothing is decoded
+        frames: list[object] = []
+        got = threading.Event()
+
+        def viewer(frame: object) -> None:
+            frames.append(frame)
+            if len(frames) >= 5:
+                got.set()
+
+        token = engine.add_viewer("cam1", viewer)
+        assert got.wait(10), "decoded frames reach the viewer"
+        first = frames[0]
+        assert (first.width, first.height, len(first.rgb)) == (640, 360, 640 * 360 * 3)  # type: ignore[attr-defined]
+        engine.remove_viewer("cam1", token)
+        wait_until(lambda: not engine.loop.call_sync(lambda: runtime.live_attached), 5, "detach")
+        n = len(frames)
+        streamed = engine.status("cam1").frames
+        wait_until(lambda: engine.status("cam1").frames >= streamed + 15, 5, "more video")
+        assert len(frames) == n, "no frames decoded after the last viewer left"
+        assert engine.status("cam1").state is STREAMING
+    finally:
+        engine.stop()

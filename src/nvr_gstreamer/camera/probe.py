@@ -12,21 +12,14 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from nvr_gstreamer.core.redact import strip_credentials
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RTSP_PORT = 554
 DEFAULT_RTSPS_PORT = 322
-
-
-def _strip_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
 def probe_rtsp(url: str, timeout_s: float) -> bool:
@@ -38,7 +31,7 @@ def probe_rtsp(url: str, timeout_s: float) -> bool:
     if not host:
         return False
     request = (
-        f"DESCRIBE {_strip_userinfo(url)} RTSP/1.0\r\nCSeq: 1\r\n"
+        f"DESCRIBE {strip_credentials(url)} RTSP/1.0\r\nCSeq: 1\r\n"
         "Accept: application/sdp\r\nUser-Agent: nvr-probe\r\n\r\n"
     ).encode()
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -58,3 +59,13 @@ def redact(text: str) -> str:
 def redact_url(url: str) -> str:
     """A URL fit for display: its password, if any, masked."""
     return redact(url)
+
+
+def strip_credentials(url: str) -> str:
+    """The URL without its user-info (credentials travel separately, never in a URL)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

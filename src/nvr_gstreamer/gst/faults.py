@@ -13,6 +13,16 @@ RECORDER_BIN = "recorder"
 LIVE_BIN = "live"
 
 
+def attach_branch(pipeline: Any, tee: Any, branch: Any) -> Any:
+    """Add a branch bin (ghost "sink" pad) to a running pipeline, fed by a new tee pad.
+    From the loop thread. Returns the tee pad, for unlinking later."""
+    pipeline.add(branch)
+    tee_pad = tee.request_pad_simple("src_%u")
+    tee_pad.link(branch.get_static_pad("sink"))
+    branch.sync_state_with_parent()
+    return tee_pad
+
+
 def origin_of(element: Any) -> tuple[Origin, str]:
     """Which branch an element belongs to (and that branch's bin name), by walking up to
     the bin that holds it."""

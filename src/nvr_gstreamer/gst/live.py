@@ -20,7 +20,7 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
-from nvr_gstreamer.gst.faults import LIVE_BIN  # noqa: E402
+from nvr_gstreamer.gst.faults import LIVE_BIN, attach_branch  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -99,10 +99,7 @@ class LiveBranch:
     def attach(self, pipeline: Any, tee: Any) -> None:
         """Link to the tee of a running pipeline (loop thread)."""
         self._pipeline = pipeline
-        pipeline.add(self.bin)
-        self._tee_pad = tee.request_pad_simple("src_%u")
-        self._tee_pad.link(self.bin.get_static_pad("sink"))
-        self.bin.sync_state_with_parent()
+        self._tee_pad = attach_branch(pipeline, tee, self.bin)
 
     def detach(self, done: Callable[[], None] | None = None) -> None:
         """Unlink at an idle moment of the tee pad, then remove the bin (loop thread)."""

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import gi
 
@@ -32,7 +31,7 @@ from gi.repository import GLib, Gst  # noqa: E402
 
 from nvr_gstreamer.camera.errors import Fault, Origin, source_eos, source_timeout  # noqa: E402
 from nvr_gstreamer.core.logsetup import camera_logger  # noqa: E402
-from nvr_gstreamer.core.redact import redact  # noqa: E402
+from nvr_gstreamer.core.redact import redact, strip_credentials  # noqa: E402
 from nvr_gstreamer.gst.faults import fault_from_error_message  # noqa: E402
 from nvr_gstreamer.gst.loop import GstLoop  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
@@ -53,16 +52,6 @@ class PipelineSpec:
     transport: str = "tcp"
     latency_ms: int = 200
     tcp_timeout_s: float = 5.0
-
-
-def location_without_credentials(url: str) -> str:
-    """rtspsrc gets credentials through properties; its location carries none."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 class CameraPipeline:
@@ -90,7 +79,7 @@ class CameraPipeline:
 
         self.pipeline = Gst.Pipeline.new(f"cam-{spec.camera_id}-g{generation}")
         src = Gst.ElementFactory.make("rtspsrc", "source")
-        src.set_property("location", location_without_credentials(spec.url))
+        src.set_property("location", strip_credentials(spec.url))
         if spec.credentials:
             src.set_property("user-id", spec.credentials[0])
             src.set_property("user-pw", spec.credentials[1])

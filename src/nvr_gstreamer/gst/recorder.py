@@ -33,7 +33,7 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
-from nvr_gstreamer.gst.faults import RECORDER_BIN  # noqa: E402
+from nvr_gstreamer.gst.faults import RECORDER_BIN, attach_branch  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -144,10 +144,7 @@ class RecorderBranch:
 
     def attach(self, pipeline: Any, tee: Any) -> None:
         self._pipeline = pipeline
-        pipeline.add(self.bin)
-        self._tee_pad = tee.request_pad_simple("src_%u")
-        self._tee_pad.link(self.bin.get_static_pad("sink"))
-        self.bin.sync_state_with_parent()
+        self._tee_pad = attach_branch(pipeline, tee, self.bin)
 
     def start(self) -> None:
         """Armed branch: from the next frame on, write — the kept seconds first."""
