@@ -87,20 +87,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
+    from nvr_gstreamer.api.server import ApiError, ApiServer
     from nvr_gstreamer.app import NvrApp
 
     log = logging.getLogger("nvr_gstreamer.run")
     try:
         app = NvrApp(config)
     except OSError as exc:
+        reason = exc.strerror or str(exc)
         print(
-            f"nvr run: cannot use storage folder {config.storage.path}: " f"{exc.strerror or exc}",
-            file=sys.stderr,
+            f"nvr run: cannot use storage folder {config.storage.path}: {reason}", file=sys.stderr
         )
         return EXIT_CONFIG
+    try:
+        api = ApiServer(app)
+    except ApiError as exc:
+        print(f"nvr run: {exc}", file=sys.stderr)
+        app.storage.stop()
+        return EXIT_CONFIG
     app.start()
+    api.start()
+    log.info("API at %s/api/cameras, metrics at %s/metrics", api.url, api.url)
     signum = _wait_for_signal()
     log.info("signal %d: stopping, finalising open segments", signum)
+    api.stop()
     app.stop()
     return EXIT_OK
 
@@ -143,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cameras", type=int, default=4, help="number of simulated cameras")
     p.add_argument("--port", type=int, default=8554, help="RTSP port of the simulator")
     p.add_argument("--output", default="demo-recordings", help="where the recordings go")
+    p.add_argument("--api-port", type=int, default=8080, help="port of the HTTP API")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("check-config", help="validate a config file and summarise it")

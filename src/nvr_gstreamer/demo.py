@@ -1,7 +1,6 @@
 """``nvr demo``: simulated cameras recorded into ./demo-recordings, no camera or config needed.
 
-The HTTP API and metrics come with the Service issue; until then the demo shows the recorder
-at work in its log, and tells how to break a camera and watch it come back.
+It prints the API and metrics URLs and how to break a camera and watch it come back.
 """
 
 from __future__ import annotations
@@ -9,9 +8,11 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 
+from nvr_gstreamer.api.server import ApiError, ApiServer
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.testing.engine import engine_config
 from nvr_gstreamer.testing.simulator import SimulatorProcess
@@ -30,22 +31,37 @@ def run_demo(args: argparse.Namespace) -> int:
             storage=root,
             storage_options={"segment_seconds": 60, "retention_days": 1},
         )
+        config = config.model_copy(
+            update={"api": config.api.model_copy(update={"port": args.api_port})}
+        )
         app = NvrApp(config)
+        try:
+            api = ApiServer(app)
+        except ApiError as exc:
+            print(f"nvr demo: {exc} (choose another with --api-port)", file=sys.stderr)
+            app.storage.stop()
+            return 1
         app.start()
+        api.start()
         control = f"http://127.0.0.1:{sim.control_port}"
         print(
             f"\nnvr demo: recording {len(sim.camera_names)} simulated cameras into {root}\n"
             f"  cameras:   rtsp://127.0.0.1:{sim.port}/cam1 .. cam{len(sim.camera_names)}"
             f"  (ffplay -rtsp_transport tcp rtsp://127.0.0.1:{sim.port}/cam1)\n"
+            f"  API:       {api.url}/api/cameras   {api.url}/api/health   ({api.url}/docs)\n"
+            f"  metrics:   {api.url}/metrics\n"
             f"  try:       curl -X POST {control}/cameras/cam2/stop     (a camera goes away)\n"
+            f"             curl {api.url}/api/cameras/cam2            (reconnecting, next retry)\n"
             f"             curl -X POST {control}/cameras/cam2/resume   (it is back in ~1 s)\n"
             f"             curl -X POST {control}/cameras/cam3/freeze   (a hung camera: "
             "noticed within the stall timeout)\n"
-            "  The HTTP API and metrics come with the Service issue. Ctrl-C stops.\n",
+            f"             curl -X POST {api.url}/api/cameras/cam1/recording/stop\n"
+            "  Ctrl-C stops.\n",
             flush=True,
         )
         while not stop.wait(1.0):
             pass
         print("nvr demo: stopping, finalising open segments", flush=True)
+        api.stop()
         app.stop()
     return 0

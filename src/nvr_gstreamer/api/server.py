@@ -1,0 +1,386 @@
+"""HTTP API and Prometheus metrics (FastAPI on uvicorn), served from its own thread.
+
+Paths are a contract: ``/api/health``, ``/api/cameras``, ``/api/cameras/{id}``,
+``/api/cameras/{id}/recording/start|stop``, ``/api/recordings``, ``/api/recordings/{id}/file``,
+``/api/timeline``, ``/metrics``. Inputs are validated (bad dates: 422); a file is served only
+by catalog id and only if it resolves inside the storage root. With a token configured, every
+endpoint but health requires ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from typing import Annotated, Any
+
+import uvicorn
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, PlainTextResponse
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from pydantic import BaseModel
+
+from nvr_gstreamer.app import NvrApp
+from nvr_gstreamer.camera.errors import ErrorKind
+from nvr_gstreamer.camera.status import CameraStatus
+from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.storage.catalog import SegmentRow
+from nvr_gstreamer.storage.layout import is_segment_path
+
+logger = logging.getLogger(__name__)
+
+CAMERA_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+CameraQuery = Annotated[str, Query(pattern=CAMERA_ID)]
+
+
+class ApiError(Exception):
+    """The API cannot start (bad access settings, port in use)."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# ---- response models ---------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    kind: str
+    message: str
+
+
+class CameraOut(BaseModel):
+    id: str
+    name: str
+    state: str
+    since: datetime
+    reason: str
+    recording: bool
+    recording_wanted: bool
+    storage_state: str
+    current_segment: str | None
+    last_error: ErrorOut | None
+    reconnect_attempt: int
+    next_retry_in_s: float | None
+    fps: float
+    bitrate_bps: float
+    frames: int
+    bytes: int
+    codec: str | None
+
+
+class SegmentOut(BaseModel):
+    id: int
+    camera: str
+    path: str
+    start: datetime
+    end: datetime | None
+    duration_s: float | None
+    size_bytes: int | None
+    frames: int | None
+    status: str
+
+
+class GapOut(BaseModel):
+    start: datetime
+    end: datetime
+    reason: str
+
+
+class TimelineOut(BaseModel):
+    camera: str
+    date: date
+    start: datetime
+    end: datetime
+    segments: list[SegmentOut]
+    gaps: list[GapOut]
+
+
+def _utc(ts: float) -> datetime:
+    from datetime import UTC
+
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def camera_out(s: CameraStatus) -> CameraOut:
+    err = None
+    if s.last_error_kind is not None:
+        err = ErrorOut(kind=s.last_error_kind.value, message=s.last_error_message or "")
+    return CameraOut(
+        id=s.camera_id,
+        name=s.name,
+        state=s.state.value,
+        since=s.since,
+        reason=s.reason,
+        recording=s.recording,
+        recording_wanted=s.recording_wanted,
+        storage_state=s.storage_state,
+        current_segment=s.current_segment,
+        last_error=err,
+        reconnect_attempt=s.reconnect_attempt,
+        next_retry_in_s=round(s.next_retry_in_s, 2) if s.next_retry_in_s is not None else None,
+        fps=round(s.fps, 2),
+        bitrate_bps=round(s.bitrate_bps),
+        frames=s.frames,
+        bytes=s.bytes,
+        codec=s.codec,
+    )
+
+
+def segment_out(r: SegmentRow) -> SegmentOut:
+    return SegmentOut(
+        id=r.id,
+        camera=r.camera,
+        path=r.path,
+        start=_utc(r.start_utc),
+        end=_utc(r.end_utc) if r.end_utc is not None else None,
+        duration_s=r.duration_s,
+        size_bytes=r.size_bytes,
+        frames=r.frames,
+        status=r.status.value,
+    )
+
+
+# ---- metrics -----------------------------------------------------------------------------
+
+
+class NvrCollector:
+    """Reads the engine's and storage's snapshots at scrape time."""
+
+    def __init__(self, app: NvrApp) -> None:
+        self._app = app
+
+    def collect(self) -> Any:
+        statuses = self._app.engine.statuses()
+        state = GaugeMetricFamily(
+            "nvr_camera_state", "1 for the camera's current state", labels=["camera", "state"]
+        )
+        recording = GaugeMetricFamily(
+            "nvr_camera_recording", "1 while recording", labels=["camera"]
+        )
+        frames = CounterMetricFamily(
+            "nvr_camera_frames", "video frames received", labels=["camera"]
+        )
+        nbytes = CounterMetricFamily("nvr_camera_bytes", "video bytes received", labels=["camera"])
+        disconnects = CounterMetricFamily(
+            "nvr_camera_disconnects", "outages of a streaming camera", labels=["camera"]
+        )
+        attempts = CounterMetricFamily(
+            "nvr_camera_reconnect_attempts", "reconnect attempts", labels=["camera"]
+        )
+        stalls = CounterMetricFamily("nvr_camera_stalls", "stalls detected", labels=["camera"])
+        errors = CounterMetricFamily(
+            "nvr_camera_errors", "errors by kind", labels=["camera", "kind"]
+        )
+        for cid, s in statuses.items():
+            for st in CameraState:
+                state.add_metric([cid, st.value], 1.0 if s.state is st else 0.0)
+            recording.add_metric([cid], 1.0 if s.recording else 0.0)
+            frames.add_metric([cid], s.frames)
+            nbytes.add_metric([cid], s.bytes)
+            disconnects.add_metric([cid], s.disconnects)
+            attempts.add_metric([cid], s.reconnect_attempts)
+            stalls.add_metric([cid], s.stalls)
+            for kind in ErrorKind:
+                errors.add_metric([cid, kind.value], s.error_count(kind))
+        yield from (state, recording, frames, nbytes, disconnects, attempts, stalls, errors)
+        storage = self._app.storage
+        check = storage.state
+        free = GaugeMetricFamily("nvr_storage_free_bytes", "free bytes on the storage volume")
+        free.add_metric([], check.usage.free_bytes if check.usage else 0)
+        yield free
+        ok = GaugeMetricFamily("nvr_storage_available", "1 when recordings can be written")
+        ok.add_metric([], 1.0 if check.state.value == "ok" else 0.0)
+        yield ok
+        counters = storage.counters
+        written = CounterMetricFamily("nvr_segments_written", "segments closed and catalogued")
+        written.add_metric([], counters.segments_written)
+        yield written
+        deleted = CounterMetricFamily("nvr_retention_deletions", "segments deleted by retention")
+        deleted.add_metric([], counters.retention_deletions)
+        yield deleted
+
+
+# ---- the application ---------------------------------------------------------------------
+
+
+def build_api(app: NvrApp, token: str | None) -> FastAPI:
+    api = FastAPI(
+        title="nvr_gstreamer",
+        description="Network video recorder: cameras, recording, recordings, timeline, metrics.",
+        version="1",
+    )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(NvrCollector(app))  # type: ignore[arg-type]
+
+    def require_token(request: Request) -> None:
+        if token is None:
+            return
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(401, "missing or wrong bearer token")
+
+    auth = [Depends(require_token)]
+
+    def status_of(camera_id: str) -> CameraStatus:
+        statuses = app.engine.statuses()
+        if camera_id not in statuses:
+            raise HTTPException(404, f"no camera {camera_id!r}")
+        return statuses[camera_id]
+
+    def wait_for(camera_id: str, predicate: Any, timeout_s: float) -> CameraStatus:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            s = app.engine.status(camera_id)
+            if predicate(s) or time.monotonic() > deadline:
+                return s
+            time.sleep(0.05)
+
+    @api.get("/api/health")
+    def health() -> dict[str, Any]:
+        statuses = app.engine.statuses()
+        bad = [
+            c
+            for c, s in statuses.items()
+            if s.state not in (CameraState.STREAMING, CameraState.DISABLED)
+        ]
+        storage_state = app.storage.state.state.value
+        status = "ok" if not bad and storage_state == "ok" else "degraded"
+        return {
+            "status": status,
+            "cameras": {c: s.state.value for c, s in statuses.items()},
+            "storage": {"state": storage_state, "reason": app.storage.state.reason},
+        }
+
+    @api.get("/api/cameras", dependencies=auth)
+    def cameras() -> list[CameraOut]:
+        return [camera_out(s) for s in app.engine.statuses().values()]
+
+    @api.get("/api/cameras/{camera_id}", dependencies=auth)
+    def camera(camera_id: str) -> CameraOut:
+        return camera_out(status_of(camera_id))
+
+    @api.post("/api/cameras/{camera_id}/recording/start", dependencies=auth)
+    def start_recording(camera_id: str) -> CameraOut:
+        status_of(camera_id)
+        if not app.engine.start_recording(camera_id):
+            raise HTTPException(
+                409, f"cannot record now: storage is {app.storage.state.state.value}"
+            )
+        return camera_out(wait_for(camera_id, lambda s: s.recording or not s.recording_wanted, 5))
+
+    @api.post("/api/cameras/{camera_id}/recording/stop", dependencies=auth)
+    def stop_recording(camera_id: str) -> CameraOut:
+        status_of(camera_id)
+        app.engine.stop_recording(camera_id)
+        return camera_out(wait_for(camera_id, lambda s: not s.recording, 15))
+
+    @api.get("/api/recordings", dependencies=auth)
+    def recordings(
+        camera: Annotated[str | None, Query(pattern=CAMERA_ID)] = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[SegmentOut]:
+        rows = app.storage.catalog.segments(
+            camera, start.timestamp() if start else None, end.timestamp() if end else None
+        )
+        return [segment_out(r) for r in rows]
+
+    @api.get("/api/recordings/{segment_id}/file", dependencies=auth)
+    def recording_file(segment_id: int) -> FileResponse:
+        row = app.storage.catalog.segment(segment_id)
+        if row is None:
+            raise HTTPException(404, f"no recording {segment_id}")
+        root = app.storage.root.resolve()
+        path = (root / row.path).resolve()
+        if not is_segment_path(root, path) or not path.is_file():
+            raise HTTPException(404, f"recording {segment_id} has no file")
+        return FileResponse(path, media_type="video/x-matroska", filename=path.name)
+
+    @api.get("/api/timeline", dependencies=auth)
+    def timeline(camera: CameraQuery, date: date) -> TimelineOut:
+        status_of(camera)
+        local_start = datetime.combine(date, dtime()).astimezone()
+        local_end = datetime.combine(date + timedelta(days=1), dtime()).astimezone()
+        tl = app.storage.catalog.timeline(camera, local_start.timestamp(), local_end.timestamp())
+        return TimelineOut(
+            camera=camera,
+            date=date,
+            start=local_start,
+            end=local_end,
+            segments=[segment_out(r) for r in tl.segments],
+            gaps=[
+                GapOut(start=_utc(g.start_utc), end=_utc(g.end_utc), reason=g.reason.value)
+                for g in tl.gaps
+            ],
+        )
+
+    @api.get("/metrics", dependencies=auth)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(
+            generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    return api
+
+
+class ApiServer:
+    """uvicorn in a thread, on an already bound socket (so 'port in use' fails early)."""
+
+    def __init__(self, app: NvrApp) -> None:
+        api_cfg = app.config.api
+        token = api_cfg.token.get_secret_value() if api_cfg.token else None
+        if not is_loopback(api_cfg.host) and not token:
+            raise ApiError(
+                f"api.host is {api_cfg.host}, not loopback: set api.token to expose the API"
+            )
+        family = socket.AF_INET6 if ":" in api_cfg.host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._sock.bind((api_cfg.host, api_cfg.port))
+        except OSError as exc:
+            self._sock.close()
+            raise ApiError(
+                f"cannot listen on {api_cfg.host}:{api_cfg.port}: {exc.strerror}"
+            ) from None
+        self._sock.listen(128)
+        self.host = api_cfg.host
+        self.port = self._sock.getsockname()[1]
+        config = uvicorn.Config(
+            build_api(app, token), log_level="warning", access_log=False, lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="nvr-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def _run(self) -> None:
+        self._server.run(sockets=[self._sock])
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and self._thread.is_alive():
+            if time.monotonic() > deadline:
+                raise ApiError("the HTTP server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(5)
+        self._sock.close()
