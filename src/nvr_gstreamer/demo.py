@@ -48,7 +48,7 @@ def run_demo(args: argparse.Namespace) -> int:
             f"\nnvr demo: recording {len(sim.camera_names)} simulated cameras into {root}\n"
             f"  cameras:   rtsp://127.0.0.1:{sim.port}/cam1 .. cam{len(sim.camera_names)}"
             f"  (ffplay -rtsp_transport tcp rtsp://127.0.0.1:{sim.port}/cam1)\n"
-            f"  API:       {api.url}/api/cameras   {api.url}/api/health   ({api.url}/docs)\n"
+            f"  API:       {api.url}/api/cameras   {api.url}/api/health   {api.url}/docs\n"
             f"  metrics:   {api.url}/metrics\n"
             f"  try:       curl -X POST {control}/cameras/cam2/stop     (a camera goes away)\n"
             f"             curl {api.url}/api/cameras/cam2            (reconnecting, next retry)\n"
