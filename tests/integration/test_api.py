@@ -264,3 +264,27 @@ def test_readme_demo_prints_urls_that_answer(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(15) == 0
     assert list((tmp_path / "demo").glob("*/*/*.mkv"))
+
+
+@pytest.mark.parametrize(
+    ("storage", "expected"),
+    [
+        ("{path: PLAIN_FILE/rec}", "nvr run: cannot use storage folder"),
+        ("{path: rec, segment_seconds: 1}", "storage.segment_seconds: expected a number from 2"),
+    ],
+)
+def test_run_refuses_bad_config_and_unusable_storage(
+    tmp_path: Path, storage: str, expected: str
+) -> None:
+    (tmp_path / "PLAIN_FILE").write_text("not a folder")
+    cfg = tmp_path / "nvr.yaml"
+    cfg.write_text(
+        f"storage: {storage}\ncameras: [{{id: cam1, url: 'rtsp://u:Hidden99@127.0.0.1:9/x'}}]\n"
+    )
+    nvr = Path(sys.executable).parent / "nvr"
+    res = subprocess.run(
+        [nvr, "run", "-c", cfg], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert res.returncode == 1
+    assert expected in res.stderr
+    assert "Hidden99" not in res.stderr + res.stdout
