@@ -12,6 +12,7 @@ in a problem: values are never echoed, and known secrets are masked on top.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -318,6 +319,9 @@ def _register_secrets(raw: dict[str, Any]) -> None:
             pw = cam.get("password")
             if isinstance(pw, str | int):
                 register_secret(str(pw))
+                # RTSP Basic auth sends base64("user:password"): GStreamer's debug log shows it.
+                user = str(cam.get("username") or "")
+                register_secret(base64.b64encode(f"{user}:{pw}".encode()).decode())
             for key in ("url", "live_url"):
                 url = cam.get(key)
                 if isinstance(url, str):

@@ -208,3 +208,18 @@ def test_console_command_exit_codes(tmp_path: Path) -> None:
     assert "cameras[0].url" in res.stderr and "TopSecret99" not in res.stderr
     res = subprocess.run([nvr, "gui"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "not available yet" in res.stderr
+
+
+def test_basic_auth_form_of_a_password_is_masked_too() -> None:
+    import base64
+
+    from nvr_gstreamer.core.redact import redact
+
+    parse_config(
+        "cameras: [{id: a, url: rtsp://h/x, username: admin, password: Pw-12345}]",
+        "nvr.yaml",
+        Path("."),
+        {},
+    )
+    header = "Authorization: Basic " + base64.b64encode(b"admin:Pw-12345").decode()
+    assert redact(header) == "Authorization: Basic ***"
