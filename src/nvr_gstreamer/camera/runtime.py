@@ -273,11 +273,14 @@ class CameraRuntime:
 
     def _recorder_finished(self, rec: RecorderBranch, ok: bool, reason: str) -> None:
         self._finishing = tuple(r for r in self._finishing if r is not rec)
-        if not ok:
-            self._log.warning(
-                "recording did not finalise its file in time; it is repaired at the next start"
-            )
-        self._log.info("recording off: %s", reason)
+        if rec.armed:
+            self._log.debug("pre-record buffer dropped: %s", reason)
+        else:
+            if not ok:
+                self._log.warning(
+                    "recording did not finalise its file in time; it is repaired at the next start"
+                )
+            self._log.info("recording off: %s", reason)
         self._refresh()
         # A branch rebuilt after a fault, or storage that came back meanwhile.
         self._sync_recorder("recording resumed")
