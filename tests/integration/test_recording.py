@@ -497,3 +497,20 @@ def test_pre_record_includes_video_from_before_the_start(
     assert facts.first_is_keyframe
     assert facts.duration_s is not None
     assert facts.duration_s >= recorded_s + 3 - GOP_S - 0.2
+
+
+def test_closing_segments_leaks_no_descriptors(sim: SimulatorProcess, tmp_path: Path) -> None:
+    """Each closed segment is read back (frame count): nothing of that may stay open."""
+    config = engine_config(
+        {"cam1": sim.url("cam1")}, storage=tmp_path / "rec", storage_options={"segment_seconds": 2}
+    )
+    with running(config) as (app, _watch):
+        wait_until(lambda: len(closed(app.storage.catalog)) >= 2, 20, "warm-up segments")
+        app.storage.wait_idle()
+        before = len(os.listdir("/proc/self/fd"))
+        n = len(closed(app.storage.catalog))
+        wait_until(lambda: len(closed(app.storage.catalog)) >= n + 6, 40, "six more segments")
+        app.storage.wait_idle()
+        after = len(os.listdir("/proc/self/fd"))
+    print(f"fds over 6 segments: {before} -> {after}")
+    assert after <= before + 1  # the segment being written may hold one

@@ -507,7 +507,8 @@ class CameraRuntime:
         """A recording branch that stops producing output is a failure too: rebuild it."""
         rec = self._recorder
         streaming = self.supervisor.state is CameraState.STREAMING
-        if rec is None or not rec.gate_passed or not streaming:
+        video_flows = self._last_frame_at is not None and now - self._last_frame_at < 2.0
+        if rec is None or not rec.gate_passed or not streaming or not video_flows:
             self._rec_progress = ()
             return
         size = -1

@@ -109,7 +109,7 @@ def _run(source: Path, dest: Path | None, timeout_s: float) -> tuple[SegmentInfo
         for el in elements:
             el.sync_state_with_parent()
 
-    demux.connect("pad-added", pad_added_cb)
+    handler = demux.connect("pad-added", pad_added_cb)
     pipeline.set_state(Gst.State.PLAYING)
     bus = pipeline.get_bus()
     clean = False
@@ -128,6 +128,9 @@ def _run(source: Path, dest: Path | None, timeout_s: float) -> tuple[SegmentInfo
                 bus.timed_pop_filtered(5 * Gst.SECOND, Gst.MessageType.EOS)
                 break
     pipeline.set_state(Gst.State.NULL)
+    # The handler's closure holds the pipeline: without this the pair is a cycle through C
+    # that Python never frees (two file descriptors and the elements, per file read).
+    demux.disconnect(handler)
     return counter.info(15.0), clean
 
 
