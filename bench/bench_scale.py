@@ -1,0 +1,96 @@
+"""Scale: the largest N of 1280x720 25 fps 2 Mbit/s streams `nvr run` records with no lost frames.
+
+For each N (ascending) the simulator serves N streams and `nvr run` records them for --seconds with
+`segment_seconds: 10`; then every camera's closed segments are counted with ffprobe and compared
+with fps x (last end - first start) from the catalog, with one frame of tolerance per file. The
+simulator runs on the same 2 cores, so this is the limit of simulator + recorder together.
+Only with --long (run_all runs it then); otherwise it says so and exits 0.
+
+    .venv/bin/python bench/bench_scale.py --long [--cameras 16 24 32 48 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+
+from _common import NvrService, Segment, free_port, segments, temp_dir, write_config
+
+from nvr_gstreamer.testing.media import probe
+from nvr_gstreamer.testing.simulator import SimulatorProcess
+
+FPS = 25.0
+
+
+def lost_frames(rows: list[Segment]) -> tuple[float, int]:
+    """Worst camera's deficit of frames against fps x span, and the tolerance (files)."""
+    by_camera: dict[str, list[Segment]] = defaultdict(list)
+    for row in rows:
+        if row.status == "closed" and row.end_utc is not None:
+            by_camera[row.camera].append(row)
+    worst, tolerance = float("-inf"), 0
+    for cam_rows in by_camera.values():
+        frames = sum(probe(r.path).frames for r in cam_rows)
+        end = cam_rows[-1].end_utc
+        assert end is not None
+        deficit = FPS * (end - cam_rows[0].start_utc) - frames
+        if deficit - len(cam_rows) > worst - tolerance:
+            worst, tolerance = deficit, len(cam_rows)
+    return worst, tolerance
+
+
+def record(cameras: int, seconds: float) -> tuple[float, int, int]:
+    with (
+        temp_dir("scale") as folder,
+        SimulatorProcess(
+            cameras,
+            size=(1280, 720),
+            fps=FPS,
+            bitrate_kbps=2000,
+            gop_seconds=1.0,
+            extra_args=["--pattern", "snow"],
+        ) as sim,
+    ):
+        urls = {name: sim.url(name) for name in sim.camera_names}
+        port = free_port()
+        config = write_config(folder, urls, api_port=port, storage={"segment_seconds": 10})
+        nvr = NvrService(config, port, folder / "nvr.log")
+        try:
+            nvr.wait_streaming(cameras, timeout_s=120)
+            time.sleep(seconds)  # the recording window
+        finally:
+            nvr.close()
+        rows = segments(folder / "rec")
+        worst, tolerance = lost_frames(rows)
+        recorded = len({r.camera for r in rows})
+        return worst, tolerance, recorded
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--long", action="store_true")
+    parser.add_argument("--cameras", type=int, nargs="+", default=[16, 24, 32, 48, 64])
+    parser.add_argument("--seconds", type=float, default=40.0)
+    args = parser.parse_args(argv)
+    if not args.long:
+        print("scale: skipped (runs with --long only)")
+        return 0
+    best = 0
+    for n in args.cameras:
+        worst, tolerance, recorded = record(n, args.seconds)
+        ok = recorded == n and worst <= tolerance
+        print(
+            f"  N={n}: {recorded} cameras recorded, worst camera lost {worst:.1f} frames "
+            f"(tolerance {tolerance}): {'OK' if ok else 'LOST FRAMES'}",
+            flush=True,
+        )
+        if not ok:
+            break
+        best = n
+    print(f"scale: largest N recorded with no lost frames on this machine: {best}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
