@@ -72,7 +72,8 @@ class EngineWatch:
     def wait_recording(
         self, camera_id: str, recording: bool, timeout_s: float, after: float = -1.0
     ) -> RecordingChanged:
-        """Wait for a RecordingChanged event of ``camera_id`` to ``recording`` after ``after``."""
+        """Wait until ``camera_id`` is (or becomes, after ``after``) recording or not. "Not
+        recording" holds only once the last file is final, so either answer is final."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while True:
@@ -80,6 +81,9 @@ class EngineWatch:
                     ev = seen.event
                     if seen.at >= after and ev.camera_id == camera_id and ev.recording == recording:
                         return ev
+                status = self.engine.status(camera_id)
+                if status.recording == recording:
+                    return RecordingChanged(camera_id, recording, "already so", status)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(
