@@ -158,9 +158,17 @@ def test_fault_on_one_camera_leaves_the_others_streaming_without_a_gap(
         engine.stop()
 
 
+POOLS = {"nvr-teardown": 4, "nvr-probe": 4}  # bounded worker pools, filled lazily
+
+
 def _resources() -> tuple[int, int, int]:
+    """(fds, threads outside the bounded pools, RSS); pool threads are checked apart."""
     proc = psutil.Process()
-    return proc.num_fds(), threading.active_count(), proc.memory_info().rss
+    names = [t.name for t in threading.enumerate()]
+    for prefix, cap in POOLS.items():
+        assert sum(n.startswith(prefix) for n in names) <= cap, names
+    others = sum(not n.startswith(tuple(POOLS)) for n in names)
+    return proc.num_fds(), others, proc.memory_info().rss
 
 
 def test_200_reconnect_cycles_leak_no_descriptors_or_threads(sim: SimulatorProcess) -> None:
@@ -191,7 +199,12 @@ def test_200_reconnect_cycles_leak_no_descriptors_or_threads(sim: SimulatorProce
         fds0, threads0, rss0 = _resources()
         started = time.monotonic()
         run(50)  # 4 cameras x 50 = 200 reconnect cycles
-        wait_until(lambda: _resources()[:2] <= (fds0, threads0), 10, "descriptors to settle")
+
+        def settled() -> bool:
+            fds, threads, _ = _resources()
+            return fds <= fds0 and threads <= threads0
+
+        wait_until(settled, 10, "descriptors and threads to settle")
         fds1, threads1, rss1 = _resources()
         total = sum(engine.status(c).reconnect_attempts for c in cams)
         print(
