@@ -72,8 +72,9 @@ class EngineWatch:
     def wait_recording(
         self, camera_id: str, recording: bool, timeout_s: float, after: float = -1.0
     ) -> RecordingChanged:
-        """Wait until ``camera_id`` is (or becomes, after ``after``) recording or not. "Not
-        recording" holds only once the last file is final, so either answer is final."""
+        """Wait for a RecordingChanged of ``camera_id`` to ``recording`` after ``after``. For
+        "off" it is also enough that recording is switched off and nothing is being written
+        any more (a reconnect may have ended the session before the stop: no change then)."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while True:
@@ -82,8 +83,8 @@ class EngineWatch:
                     if seen.at >= after and ev.camera_id == camera_id and ev.recording == recording:
                         return ev
                 status = self.engine.status(camera_id)
-                if status.recording == recording:
-                    return RecordingChanged(camera_id, recording, "already so", status)
+                if not recording and not status.recording and not status.recording_wanted:
+                    return RecordingChanged(camera_id, False, "already off", status)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(
