@@ -15,7 +15,7 @@ import logging
 import socket
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Annotated, Any
 
@@ -108,8 +108,6 @@ class TimelineOut(BaseModel):
 
 
 def _utc(ts: float) -> datetime:
-    from datetime import UTC
-
     return datetime.fromtimestamp(ts, UTC)
 
 

@@ -310,8 +310,8 @@ class CameraSupervisor:
             new_state = CameraState.RECONNECTING
             # The loss of a streaming camera is itself evidence that it was unreachable: its
             # first good probe retries at once. Later failures of the same outage need an
-            # observed unreachable probe first, so a camera that answers but cannot stream
-            # gets one quick retry per outage, never a storm.
+            # observed unreachable probe first (or one of the few spaced quick retries), so a
+            # camera that answers but cannot stream never gets a storm.
             self._start_probing(now, assume_unreachable=was_streaming)
         self._retry_at = now + delay
         out += self._move(new_state, f"{message}; retry in {delay:.1f} s")
