@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+
+# Desktop tests draw offscreen (no display in CI); set before any QApplication exists.
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import pytest
 

@@ -37,6 +37,7 @@ class NvrApp:
         )
         self.engine = CameraEngine(config, self.clock, storage=self.storage)
         self.recovery: RecoveryReport | None = None
+        self._stopped = False
 
     def start(self) -> None:
         self.recovery = recover(
@@ -61,7 +62,10 @@ class NvrApp:
         )
 
     def stop(self) -> None:
-        """Every camera stopped, every open segment finalised and catalogued."""
+        """Every camera stopped, every open segment finalised and catalogued. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.engine.stop()
         self.storage.wait_idle()
         try:

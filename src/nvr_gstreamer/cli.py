@@ -116,7 +116,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
-    return _not_yet("gui", "Desktop app")
+    try:
+        from nvr_gstreamer.gui.main import run_gui
+    except ImportError as exc:
+        print(
+            f"nvr gui: the desktop app needs PySide6 and its system libraries ({exc}); "
+            "run scripts/setup",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    return run_gui(args.config, args.demo_output)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -147,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gui", help="open the desktop app (live grid, recording, playback)")
     p.add_argument("-c", "--config", help="config file (YAML); without it, offers demo cameras")
+    p.add_argument(
+        "--demo-output", default="demo-recordings", help="where the demo cameras are recorded"
+    )
     p.set_defaults(func=_cmd_gui)
 
     p = sub.add_parser("demo", help="simulated cameras recorded into ./demo-recordings")

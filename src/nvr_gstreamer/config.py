@@ -200,6 +200,14 @@ class CameraConfig(_Strict):
             return parts.username, parts.password or ""
         return None
 
+    def live_credentials(self) -> tuple[str, str] | None:
+        """Credentials for ``live_url``: its own, else the camera's."""
+        if self.live_url and not self.username:
+            parts = urlsplit(self.live_url)
+            if parts.username:
+                return parts.username, parts.password or ""
+        return self.credentials()
+
 
 class NvrConfig(_Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Recordings.")

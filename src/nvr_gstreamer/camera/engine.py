@@ -81,6 +81,7 @@ class CameraEngine:
         self._poll_interval_s = min(0.5, settings.stall_timeout_s / 2)
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
+        self._viewer_tokens = 0
         self._statuses: dict[str, CameraStatus] = {}
         self.runtimes: dict[str, CameraRuntime] = {
             cam.id: CameraRuntime(
@@ -148,9 +149,16 @@ class CameraEngine:
         self.loop.call(self.runtimes[camera_id].stop)
 
     def add_viewer(self, camera_id: str, callback: FrameCallback) -> int:
-        """Decode this camera's video for ``callback`` (called on a streaming thread)."""
+        """Decode this camera's video for ``callback`` (called on a streaming thread).
+
+        Returns at once (the GUI thread must never wait for the loop); the token is for
+        :meth:`remove_viewer`."""
         runtime = self.runtimes[camera_id]
-        return self.loop.call_sync(lambda: runtime.add_viewer(callback))
+        with self._listeners_lock:
+            self._viewer_tokens += 1
+            token = self._viewer_tokens
+        self.loop.call(runtime.add_viewer, callback, token)
+        return token
 
     def remove_viewer(self, camera_id: str, token: int) -> None:
         self.loop.call(self.runtimes[camera_id].remove_viewer, token)

@@ -8,6 +8,7 @@ classification table, watches for stalls, and publishes an immutable status afte
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -52,7 +53,7 @@ from nvr_gstreamer.config import CameraConfig
 from nvr_gstreamer.core.clock import Clock
 from nvr_gstreamer.core.logsetup import camera_logger
 from nvr_gstreamer.core.redact import redact
-from nvr_gstreamer.gst.live import FrameCallback, LiveBranch, LiveFormat, LiveFrame
+from nvr_gstreamer.gst.live import FrameCallback, LiveBranch, LiveFormat, LiveFrame, LiveStream
 from nvr_gstreamer.gst.loop import GstLoop, Timer
 from nvr_gstreamer.gst.pipeline import CameraPipeline, PipelineSpec
 from nvr_gstreamer.gst.recorder import FragmentClosed, FragmentOpened, RecorderBranch
@@ -116,7 +117,18 @@ class CameraRuntime:
         self._other_errors: dict[ErrorKind, int] = {}
         self._viewers: dict[int, FrameCallback] = {}
         self._next_viewer = 0
-        self._live: LiveBranch | None = None
+        self._live: LiveBranch | LiveStream | None = None
+        self._live_retry: Timer | None = None
+        self._live_spec = (
+            PipelineSpec(
+                camera_id=camera.id,
+                url=camera.live_url,
+                credentials=camera.live_credentials(),
+                transport=camera.transport,
+            )
+            if camera.live_url
+            else None
+        )
         self._live_format = LiveFormat()
         self._storage = storage
         self._record_wanted = bool(camera.record and storage is not None and camera.enabled)
@@ -262,10 +274,12 @@ class CameraRuntime:
         if pipeline_going:
             return  # _release_pipeline finishes it on the teardown worker before NULL
         log = self._log
+        state_lock = self.pipeline.state_lock if self.pipeline is not None else threading.Lock()
 
         def work() -> None:
             ok = rec.finish_blocking(3.0 + rec.pre_record_s)
-            rec.dispose()
+            with state_lock:  # never alongside the pipeline's own teardown
+                rec.dispose()
             self._loop.call(self._recorder_finished, rec, ok, reason)
 
         log.debug("finishing recording: %s", reason)
@@ -298,12 +312,14 @@ class CameraRuntime:
         else:
             self._publish(self.status, None)
 
-    def add_viewer(self, callback: FrameCallback) -> int:
+    def add_viewer(self, callback: FrameCallback, token: int | None = None) -> int:
         """Start delivering decoded frames to ``callback`` (on a streaming thread)."""
-        self._next_viewer += 1
-        self._viewers[self._next_viewer] = callback
+        if token is None:
+            self._next_viewer += 1
+            token = self._next_viewer
+        self._viewers[token] = callback
         self._attach_live()
-        return self._next_viewer
+        return token
 
     def remove_viewer(self, token: int) -> None:
         self._viewers.pop(token, None)
@@ -319,14 +335,44 @@ class CameraRuntime:
     def _attach_live(self) -> None:
         if self._live is not None or self.pipeline is None or not self._viewers:
             return
-        self._live = LiveBranch(self.camera.id, self._live_format, self._deliver_frame)
-        self._live.attach(self.pipeline.pipeline, self.pipeline.tee)
+        if self._live_spec is not None:
+            stream = LiveStream(
+                self._loop,
+                self._live_spec,
+                self._live_format,
+                self._deliver_frame,
+                self._live_stream_failed,
+                self._teardown,
+            )
+            self._live = stream
+            stream.start()
+            self._log.debug("live view on, from live_url")
+            return
+        branch = LiveBranch(self.camera.id, self._live_format, self._deliver_frame)
+        self._live = branch
+        branch.attach(self.pipeline.pipeline, self.pipeline.tee, self.pipeline.state_lock)
         self._log.debug("live view on")
 
+    def _live_stream_failed(self, why: str) -> None:
+        self._log.warning("live view (live_url) failed: %s; retrying in 5 s", why)
+        self._live = None
+        self._other_errors[ErrorKind.VIDEO_SINK] = (
+            self._other_errors.get(ErrorKind.VIDEO_SINK, 0) + 1
+        )
+        if self._live_retry is not None:
+            self._live_retry.cancel()
+        self._live_retry = self._loop.timeout(5.0, self._attach_live)
+
     def _detach_live(self) -> None:
-        if self._live is not None:
-            self._live.detach()
-            self._live = None
+        if self._live_retry is not None:
+            self._live_retry.cancel()
+            self._live_retry = None
+        live, self._live = self._live, None
+        if isinstance(live, LiveStream):
+            live.release()
+        elif live is not None:
+            live.detach()
+        if live is not None:
             self._log.debug("live view off: nothing decoded")
 
     @property
@@ -396,7 +442,9 @@ class CameraRuntime:
     def _release_pipeline(self) -> None:
         if self.pipeline is not None:
             self._collect_stats()
-            self._live = None  # goes down with its pipeline
+            if isinstance(self._live, LiveStream):
+                self._detach_live()
+            self._live = None  # a branch goes down with its pipeline
             rec = self._recorder
             before_null = None
             if rec is not None:

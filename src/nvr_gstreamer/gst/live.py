@@ -94,16 +94,20 @@ class LiveBranch:
         self.bin.add_pad(ghost)
         self._tee_pad: Any = None
         self._pipeline: Any = None
+        self._state_lock = threading.Lock()
         self._detached = threading.Event()
 
-    def attach(self, pipeline: Any, tee: Any) -> None:
-        """Link to the tee of a running pipeline (loop thread)."""
+    def attach(self, pipeline: Any, tee: Any, state_lock: threading.Lock | None = None) -> None:
+        """Link to the tee of a running pipeline (loop thread). ``state_lock`` is the
+        pipeline's (see CameraPipeline.state_lock)."""
         self._pipeline = pipeline
+        self._state_lock = state_lock or threading.Lock()
         self._tee_pad = attach_branch(pipeline, tee, self.bin)
 
     def detach(self, done: Callable[[], None] | None = None) -> None:
         """Unlink at an idle moment of the tee pad, then remove the bin (loop thread)."""
         pad, pipeline, tee_bin = self._tee_pad, self._pipeline, self.bin
+        state_lock = self._state_lock
         if pad is None:
             return
         self._tee_pad = None
@@ -118,8 +122,10 @@ class LiveBranch:
                 tee.release_request_pad(tee_pad)
 
             def finish() -> None:
-                tee_bin.set_state(Gst.State.NULL)
-                pipeline.remove(tee_bin)
+                with state_lock:  # never alongside the camera pipeline's own teardown
+                    tee_bin.set_state(Gst.State.NULL)
+                    if tee_bin.get_parent() is pipeline:
+                        pipeline.remove(tee_bin)
                 if done is not None:
                     done()
 
@@ -154,3 +160,88 @@ class LiveBranch:
         except Exception:
             logger.exception("live viewer failed")
         return Gst.FlowReturn.OK
+
+
+class LiveStream:
+    """The live view from a camera's own ``live_url`` (a sub-stream): a pipeline of its own.
+
+    ``rtspsrc(live_url) → LiveBranch`` (decodebin also plugs the depayloader). The main stream's
+    pipeline and recording never see it: a failure here only calls ``on_failed`` (loop
+    thread), and the runtime tries again later while someone still watches.
+    """
+
+    def __init__(
+        self,
+        loop: Any,
+        spec: Any,  # a PipelineSpec for the live URL
+        fmt: LiveFormat,
+        deliver: Callable[[LiveFrame], None],
+        on_failed: Callable[[str], None],
+        teardown: Any,
+    ) -> None:
+        from nvr_gstreamer.core.redact import strip_credentials
+
+        self._loop = loop
+        self._on_failed = on_failed
+        self._teardown = teardown
+        self._released = False
+        self.branch = LiveBranch(spec.camera_id, fmt, deliver)
+        self.pipeline = Gst.Pipeline.new(f"live-{spec.camera_id}")
+        src = Gst.ElementFactory.make("rtspsrc", "live-source")
+        src.set_property("location", strip_credentials(spec.url))
+        if spec.credentials:
+            src.set_property("user-id", spec.credentials[0])
+            src.set_property("user-pw", spec.credentials[1])
+        Gst.util_set_object_arg(src, "protocols", spec.transport)
+        src.set_property("latency", spec.latency_ms)
+        src.set_property("tcp-timeout", int(spec.tcp_timeout_s * 1_000_000))
+        src.set_property("teardown-timeout", 100 * Gst.MSECOND)
+        self.pipeline.add(src)
+        self.pipeline.add(self.branch.bin)
+        self._src = src
+        self._handler = src.connect("pad-added", weak_cb(self._pad_added_cb))
+
+    def start(self) -> None:
+        """Loop thread: watch the bus on the loop's context and go."""
+        self.pipeline.get_bus().add_watch(0, weak_cb(self._bus_cb, False))
+        if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            self._fail("could not start the live stream")
+
+    def _pad_added_cb(self, _src: Any, pad: Any) -> None:
+        caps = pad.get_current_caps() or pad.query_caps(None)
+        s = caps.get_structure(0)
+        if s.get_string("media") == "video":
+            sink = self.branch.bin.get_static_pad("sink")
+            if not sink.is_linked():
+                pad.link(sink)
+
+    def _bus_cb(self, _bus: Any, msg: Any) -> bool:
+        if self._released:
+            return False
+        if msg.type == Gst.MessageType.ERROR:
+            err, _dbg = msg.parse_error()
+            self._fail(str(err.message))
+            return False
+        if msg.type == Gst.MessageType.EOS:
+            self._fail("the live stream ended")
+            return False
+        return True
+
+    def _fail(self, why: str) -> None:
+        if not self._released:
+            self.release()
+            self._on_failed(why)
+
+    def release(self) -> None:
+        """Loop thread; idempotent. NULL happens on a teardown worker."""
+        if self._released:
+            return
+        self._released = True
+        self.pipeline.get_bus().remove_watch()
+        pipeline, src, handler = self.pipeline, self._src, self._handler
+
+        def to_null() -> None:
+            pipeline.set_state(Gst.State.NULL)
+            src.disconnect(handler)
+
+        self._teardown.submit(to_null)

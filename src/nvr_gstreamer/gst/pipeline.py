@@ -73,6 +73,9 @@ class CameraPipeline:
         self._log = camera_logger(logger, spec.camera_id)
         self._released = False
         self._lock = threading.Lock()
+        # Held around every NULL transition of this pipeline or of a branch leaving it: two
+        # threads taking the same pads down at once deadlock inside GStreamer.
+        self.state_lock = threading.Lock()
         self._stats: Any = None  # the identity element, once the video pad is linked
         self.codec: str | None = None
         self.caps: str | None = None
@@ -142,6 +145,7 @@ class CameraPipeline:
         self._handlers = []
         log = self._log
         keep_alive = self  # the sync handler (a weak callback) must work until NULL
+        state_lock = self.state_lock
 
         def _to_null() -> None:
             assert keep_alive is not None
@@ -150,7 +154,8 @@ class CameraPipeline:
                     before_null()
                 except Exception:
                     log.exception("finalising before teardown failed")
-            ret = pipeline.set_state(Gst.State.NULL)
+            with state_lock:
+                ret = pipeline.set_state(Gst.State.NULL)
             if ret == Gst.StateChangeReturn.FAILURE:
                 log.warning("pipeline %s did not stop cleanly", pipeline.get_name())
             for h in handlers:

@@ -1,0 +1,487 @@
+"""Playback: a camera and a day, the timeline of segments and gaps, a player and MP4 export.
+
+The timeline paints segments green and each gap in the colour of its reason (hover for the
+reason). Clicking plays from that point; a run of segments plays as one stream
+(:class:`~nvr_gstreamer.gst.footage.Player`, on its own loop thread), so a boundary between
+files shows no jump, and at the end of a run the next one starts. Export copies the chosen
+range into one MP4 on a worker thread and shows its progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from PySide6.QtCore import QDate, QDateTime, QObject, QRect, Qt, Signal
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QDateTimeEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nvr_gstreamer.gst.footage import (
+    ExportError,
+    ExportResult,
+    Footage,
+    Part,
+    Player,
+    export_mp4,
+    runs,
+)
+from nvr_gstreamer.gst.live import LiveFrame
+from nvr_gstreamer.gst.loop import GstLoop
+from nvr_gstreamer.gui.bridge import FrameMailbox
+from nvr_gstreamer.gui.tile import VideoSurface
+from nvr_gstreamer.storage.catalog import GapReason, SegmentStatus, Timeline
+from nvr_gstreamer.storage.service import StorageService
+
+logger = logging.getLogger(__name__)
+
+GAP_COLORS = {
+    GapReason.CAMERA_DOWN: QColor(200, 40, 40),
+    GapReason.RECORDING_OFF: QColor(120, 120, 120),
+    GapReason.STORAGE_UNAVAILABLE: QColor(140, 60, 170),
+    GapReason.DISK_FULL: QColor(220, 120, 0),
+    GapReason.NVR_STOPPED: QColor(60, 60, 60),
+}
+GAP_TEXT = {
+    GapReason.CAMERA_DOWN: "camera down",
+    GapReason.RECORDING_OFF: "recording switched off",
+    GapReason.STORAGE_UNAVAILABLE: "storage unavailable",
+    GapReason.DISK_FULL: "disk full",
+    GapReason.NVR_STOPPED: "recorder not running",
+}
+SEGMENT_COLOR = QColor(40, 160, 70)
+
+
+def _hms(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+
+
+def day_bounds(day: date) -> tuple[float, float]:
+    """Local midnight to midnight, as UTC timestamps."""
+    start = datetime.combine(day, time()).astimezone()
+    return start.timestamp(), (start + timedelta(days=1)).timestamp()
+
+
+class TimelineBar(QWidget):
+    """Segments and gaps of one camera's day; click to play from a point."""
+
+    seekRequested = Signal(float)  # wall time
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("timeline")
+        self.setMinimumHeight(44)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setMouseTracking(True)
+        self.timeline: Timeline | None = None
+        self.view = (0.0, 1.0)
+        self.playhead: float | None = None
+
+    def set_timeline(self, timeline: Timeline, view: tuple[float, float]) -> None:
+        self.timeline = timeline
+        self.view = view
+        self.update()
+
+    def set_playhead(self, wall: float | None) -> None:
+        self.playhead = wall
+        self.update()
+
+    def x_of(self, wall: float) -> int:
+        a, b = self.view
+        return round((wall - a) / (b - a) * self.width())
+
+    def wall_at(self, x: int) -> float:
+        a, b = self.view
+        return a + (b - a) * max(0, min(x, self.width())) / max(1, self.width())
+
+    def describe(self, wall: float) -> str:
+        tl = self.timeline
+        if tl is None:
+            return ""
+        for s in tl.segments:
+            end = s.end_utc if s.end_utc is not None else tl.end_utc
+            if s.start_utc <= wall < end:
+                return f"recorded {_hms(s.start_utc)}–{_hms(end)}"
+        for g in tl.gaps:
+            if g.start_utc <= wall < g.end_utc:
+                return f"gap {_hms(g.start_utc)}–{_hms(g.end_utc)}: {GAP_TEXT[g.reason]}"
+        return ""
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        p = QPainter(self)
+        h = self.height()
+        bar = QRect(0, 0, self.width(), h - 14)
+        p.fillRect(self.rect(), QColor(30, 30, 30))
+        tl = self.timeline
+        if tl is not None:
+            for g in tl.gaps:
+                x0, x1 = self.x_of(g.start_utc), self.x_of(g.end_utc)
+                p.fillRect(QRect(x0, 0, max(1, x1 - x0), bar.height()), GAP_COLORS[g.reason])
+            for s in tl.segments:
+                end = s.end_utc if s.end_utc is not None else tl.end_utc
+                x0, x1 = self.x_of(s.start_utc), self.x_of(end)
+                p.fillRect(QRect(x0, 4, max(1, x1 - x0), bar.height() - 8), SEGMENT_COLOR)
+        p.setPen(QColor(200, 200, 200))
+        a, b = self.view
+        for i in range(5):
+            t = a + (b - a) * i / 4
+            x = self.x_of(t)
+            align = Qt.AlignmentFlag.AlignLeft if i == 0 else Qt.AlignmentFlag.AlignRight
+            if 0 < i < 4:
+                align = Qt.AlignmentFlag.AlignHCenter
+            p.drawText(QRect(x - 40 if i else 0, h - 14, 80, 14), align, _hms(t))
+        if self.playhead is not None:
+            x = self.x_of(self.playhead)
+            p.setPen(QColor(255, 255, 255))
+            p.drawLine(x, 0, x, bar.height())
+        p.end()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        text = self.describe(self.wall_at(int(event.position().x())))
+        if text:
+            QToolTip.showText(event.globalPosition().toPoint(), text, self)
+        else:
+            QToolTip.hideText()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.seekRequested.emit(self.wall_at(int(event.position().x())))
+
+
+class PlayerSignals(QObject):
+    """Player callbacks (loop and streaming threads) → queued signals."""
+
+    frameReady = Signal()
+    position = Signal(float, bool)
+    ended = Signal()
+    failed = Signal(str)
+    exportProgress = Signal(float)
+    exportDone = Signal(object)  # ExportResult | str (an error)
+
+
+@dataclass
+class _Loaded:
+    camera: str
+    timeline: Timeline
+    runs: list[Footage]
+
+
+class PlaybackView(QWidget):
+    def __init__(
+        self, storage: StorageService, camera_names: dict[str, str], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("playback")
+        self._storage = storage
+        self._signals = PlayerSignals(self)
+        self._mailbox = FrameMailbox()
+        self._loop: GstLoop | None = None
+        self._player: Player | None = None
+        self._loaded: _Loaded | None = None
+        self._run_index = 0
+        self.position_wall: float | None = None
+        self.playing = False
+        self._export_cancel: threading.Event | None = None
+        self.last_export: ExportResult | str | None = None
+
+        self.camera = QComboBox()
+        self.camera.setObjectName("playback-camera")
+        for cid, name in camera_names.items():
+            self.camera.addItem(f"{name} ({cid})", cid)
+        self.day = QDateEdit(QDate.currentDate())
+        self.day.setCalendarPopup(True)
+        self.day.setDisplayFormat("yyyy-MM-dd")
+        load = QPushButton("Show")
+        load.clicked.connect(self.load)
+        self.camera.currentIndexChanged.connect(lambda _i: self.load())
+        self.day.dateChanged.connect(lambda _d: self.load())
+        self.whole_day = QPushButton("Whole day")
+        self.whole_day.setCheckable(True)
+        self.whole_day.toggled.connect(lambda _on: self._apply_view())
+        top = QHBoxLayout()
+        top_widgets: tuple[QWidget, ...] = (
+            QLabel("Camera"), self.camera, QLabel("Day"), self.day, load, self.whole_day
+        )  # fmt: skip
+        for w in top_widgets:
+            top.addWidget(w)
+        top.addStretch(1)
+
+        self.video = VideoSurface()
+        self.video.setObjectName("playback-video")
+        self.timeline = TimelineBar()
+        self.timeline.seekRequested.connect(self.play_from)
+        self.play_button = QPushButton("Play")
+        self.play_button.setObjectName("play")
+        self.play_button.clicked.connect(self.toggle_play)
+        self.where = QLabel("choose a camera and a day")
+        self.where.setObjectName("playback-position")
+        controls = QHBoxLayout()
+        controls.addWidget(self.play_button)
+        controls.addWidget(self.where, 1)
+
+        self.export_from = QDateTimeEdit()
+        self.export_to = QDateTimeEdit()
+        for edit in (self.export_from, self.export_to):
+            edit.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
+        self.export_button = QPushButton("Export MP4…")
+        self.export_button.setObjectName("export")
+        self.export_button.clicked.connect(self._export_clicked)
+        self.export_progress = QProgressBar()
+        self.export_progress.setObjectName("export-progress")
+        self.export_progress.setRange(0, 100)
+        self.export_status = QLabel()
+        self.export_status.setObjectName("export-status")
+        export_row = QHBoxLayout()
+        export_widgets: tuple[QWidget, ...] = (
+            QLabel("Export from"), self.export_from, QLabel("to"), self.export_to,
+            self.export_button,
+        )  # fmt: skip
+        for w in export_widgets:
+            export_row.addWidget(w)
+        export_row.addWidget(self.export_progress, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.video, 1)
+        layout.addLayout(controls)
+        layout.addWidget(self.timeline)
+        layout.addLayout(export_row)
+        layout.addWidget(self.export_status)
+
+        self._signals.frameReady.connect(self._frame_ready)
+        self._signals.position.connect(self._position)
+        self._signals.ended.connect(self._ended)
+        self._signals.failed.connect(self._failed)
+        self._signals.exportProgress.connect(
+            lambda f: self.export_progress.setValue(round(f * 100))
+        )
+        self._signals.exportDone.connect(self._export_done)
+
+    # ---- loading a day --------------------------------------------------------------------
+
+    def camera_id(self) -> str:
+        return str(self.camera.currentData())
+
+    def select(self, camera_id: str, day: date) -> None:
+        self.camera.blockSignals(True)
+        self.day.blockSignals(True)
+        self.camera.setCurrentIndex(self.camera.findData(camera_id))
+        self.day.setDate(QDate(day.year, day.month, day.day))
+        self.camera.blockSignals(False)
+        self.day.blockSignals(False)
+        self.load()
+
+    def load(self) -> None:
+        cid = self.camera_id()
+        qd = self.day.date()
+        start, end = day_bounds(date(qd.year(), qd.month(), qd.day()))
+        tl = self._storage.catalog.timeline(cid, start, end)
+        root = self._storage.root
+        parts = [
+            Part(root / s.path, s.start_utc, s.duration_s)
+            for s in tl.segments
+            if s.status is not SegmentStatus.RECORDING and s.duration_s
+        ]
+        self._stop_player()
+        self._loaded = _Loaded(cid, tl, runs(parts))
+        self._apply_view()
+        n = len(parts)
+        self.where.setText(
+            f"{n} segment{'s' if n != 1 else ''}, {len(tl.gaps)} gap"
+            f"{'s' if len(tl.gaps) != 1 else ''}: click the timeline to play"
+            if n
+            else "nothing recorded that day"
+        )
+        if parts:
+            first = parts[0].start_utc
+            self.export_from.setDateTime(QDateTime.fromSecsSinceEpoch(int(first)))
+            last = min(first + 60, parts[-1].end_utc)
+            self.export_to.setDateTime(QDateTime.fromSecsSinceEpoch(int(last)))
+
+    def _apply_view(self) -> None:
+        if self._loaded is None:
+            return
+        tl = self._loaded.timeline
+        view = (tl.start_utc, tl.end_utc)
+        segs = tl.segments
+        if segs and not self.whole_day.isChecked():
+            a = segs[0].start_utc
+            b = max((s.end_utc or s.start_utc) for s in segs)
+            pad = max(5.0, (b - a) * 0.05)
+            view = (max(tl.start_utc, a - pad), min(tl.end_utc, b + pad))
+        self.timeline.set_timeline(tl, view)
+
+    # ---- playing --------------------------------------------------------------------------
+
+    def _ensure_player(self) -> Player:
+        if self._player is None:
+            self._loop = GstLoop("nvr-playback")
+            self._loop.start()
+            sig = self._signals
+            self._player = Player(
+                self._loop,
+                on_frame=self._on_frame,
+                on_position=lambda off, playing: sig.position.emit(off, playing),
+                on_end=sig.ended.emit,
+                on_error=sig.failed.emit,
+            )
+        return self._player
+
+    def _on_frame(self, frame: LiveFrame) -> None:  # streaming thread
+        if self._mailbox.post(frame):
+            self._signals.frameReady.emit()
+
+    def play_from(self, wall: float) -> None:
+        loaded = self._loaded
+        if loaded is None or not loaded.runs:
+            return
+        index = next(
+            (i for i, r in enumerate(loaded.runs) if wall < r.end_utc), len(loaded.runs) - 1
+        )
+        self._run_index = index
+        footage = loaded.runs[index]
+        self.playing = True
+        self.play_button.setText("Pause")
+        self.position_wall = max(wall, footage.start_utc)
+        self.timeline.set_playhead(self.position_wall)
+        self._ensure_player().open(
+            loaded.camera, footage, footage.offset_of(max(wall, footage.start_utc)), True
+        )
+
+    def toggle_play(self) -> None:
+        if self._player is None or self._loaded is None:
+            if self._loaded is not None and self._loaded.runs:
+                self.play_from(self._loaded.runs[0].start_utc)
+            return
+        self.playing = not self.playing
+        self.play_button.setText("Pause" if self.playing else "Play")
+        if self.playing:
+            self._player.play()
+        else:
+            self._player.pause()
+
+    def _frame_ready(self) -> None:
+        frame = self._mailbox.take(self._loaded.camera if self._loaded else "")
+        if frame is not None:
+            self.video.show_frame(frame)
+
+    def _position(self, offset: float, playing: bool) -> None:
+        if self._loaded is None:
+            return
+        footage = self._loaded.runs[self._run_index]
+        self.position_wall = footage.wall_of(offset)
+        self.timeline.set_playhead(self.position_wall)
+        when = datetime.fromtimestamp(self.position_wall).strftime("%Y-%m-%d %H:%M:%S")
+        self.where.setText(f"{when}{'' if playing else ' (paused)'}")
+
+    def _ended(self) -> None:
+        loaded = self._loaded
+        if loaded is not None and self._run_index + 1 < len(loaded.runs):
+            self.play_from(loaded.runs[self._run_index + 1].start_utc)  # across the gap
+            return
+        self.playing = False
+        self.play_button.setText("Play")
+        self.where.setText("end of the recordings")
+
+    def _failed(self, message: str) -> None:
+        self.playing = False
+        self.play_button.setText("Play")
+        self.where.setText(f"playback failed: {message}")
+
+    def _stop_player(self) -> None:
+        if self._player is not None:
+            self._player.close()
+        self.playing = False
+        self.play_button.setText("Play")
+        self.video.clear()
+
+    # ---- export ---------------------------------------------------------------------------
+
+    def _export_clicked(self) -> None:
+        start = self.export_from.dateTime().toSecsSinceEpoch()
+        end = self.export_to.dateTime().toSecsSinceEpoch()
+        suggested = f"{self.camera_id()}_{datetime.fromtimestamp(start):%Y%m%d_%H%M%S}.mp4"
+        path, _filter = QFileDialog.getSaveFileName(
+            self, "Export to MP4", str(Path.home() / suggested), "MP4 video (*.mp4)"
+        )
+        if path:
+            self.export(Path(path), float(start), float(end))
+
+    def export(self, dest: Path, start_utc: float, end_utc: float) -> None:
+        """Export on a worker thread; progress and the result come back as signals."""
+        if self._export_cancel is not None:
+            self.export_status.setText("an export is already running")
+            return
+        cid = self.camera_id()
+        segs = self._storage.catalog.segments(cid, start_utc, end_utc)
+        parts = [
+            Part(self._storage.root / s.path, s.start_utc, s.duration_s)
+            for s in segs
+            if s.status is not SegmentStatus.RECORDING and s.duration_s
+        ]
+        if not parts:
+            self.export_status.setText("nothing was recorded in that range")
+            return
+        footage = Footage(parts)
+        cancel = threading.Event()
+        self._export_cancel = cancel
+        self.export_button.setEnabled(False)
+        self.export_progress.setValue(0)
+        self.export_status.setText(f"exporting {_hms(start_utc)}–{_hms(end_utc)} to {dest}…")
+        sig = self._signals
+
+        def run() -> None:
+            try:
+                result: ExportResult | str = export_mp4(
+                    footage, start_utc, end_utc, dest, sig.exportProgress.emit, cancel
+                )
+            except ExportError as exc:
+                result = str(exc)
+            except Exception as exc:
+                logger.exception("export failed")
+                result = f"export failed: {exc}"
+            sig.exportDone.emit(result)
+
+        threading.Thread(target=run, name="nvr-export", daemon=True).start()
+
+    def _export_done(self, result: ExportResult | str) -> None:
+        self._export_cancel = None
+        self.export_button.setEnabled(True)
+        self.last_export = result
+        if isinstance(result, str):
+            self.export_status.setText(result)
+            return
+        self.export_progress.setValue(100)
+        self.export_status.setText(
+            f"exported {result.duration_s:.1f} s to {result.path} (from the key frame at "
+            f"{_hms(result.first_utc)})"
+        )
+
+    def exporting(self) -> bool:
+        return self._export_cancel is not None
+
+    def close_player(self) -> None:
+        """Stop playback and its loop; cancel an export (GUI thread, at shutdown)."""
+        if self._export_cancel is not None:
+            self._export_cancel.set()
+        if self._player is not None:
+            self._player.close()
+            self._player = None
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
