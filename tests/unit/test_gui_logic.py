@@ -31,11 +31,40 @@ def st(**changes: object) -> CameraStatus:
     [
         (st(), 0, "streaming", Tone.OK),
         (st(state=CameraState.CONNECTING), 0, "connecting", Tone.BUSY),
-        (st(state=CameraState.RECONNECTING, next_retry_in_s=12.0), 0, "reconnecting: retry in 12 s", Tone.BUSY),
-        (st(state=CameraState.RECONNECTING, next_retry_in_s=12.0), 4.6, "reconnecting: retry in 7 s", Tone.BUSY),
-        (st(state=CameraState.RECONNECTING, next_retry_in_s=2.0), 9, "reconnecting: retrying now", Tone.BUSY),
-        (st(state=CameraState.RECONNECTING, next_retry_in_s=None), 0, "reconnecting: waiting for the camera", Tone.BUSY),
-        (st(state=CameraState.RECONNECTING, next_retry_in_s=5.0, last_error_message="no video for 5.0 s (stalled)"), 0, "stalled: retry in 5 s", Tone.BUSY),
+        (
+            st(state=CameraState.RECONNECTING, next_retry_in_s=12.0),
+            0,
+            "reconnecting: retry in 12 s",
+            Tone.BUSY,
+        ),
+        (
+            st(state=CameraState.RECONNECTING, next_retry_in_s=12.0),
+            4.6,
+            "reconnecting: retry in 7 s",
+            Tone.BUSY,
+        ),
+        (
+            st(state=CameraState.RECONNECTING, next_retry_in_s=2.0),
+            9,
+            "reconnecting: retrying now",
+            Tone.BUSY,
+        ),
+        (
+            st(state=CameraState.RECONNECTING, next_retry_in_s=None),
+            0,
+            "reconnecting: waiting for the camera",
+            Tone.BUSY,
+        ),
+        (
+            st(
+                state=CameraState.RECONNECTING,
+                next_retry_in_s=5.0,
+                last_error_message="no video for 5.0 s (stalled)",
+            ),
+            0,
+            "stalled: retry in 5 s",
+            Tone.BUSY,
+        ),
         (st(state=CameraState.UNAUTHORIZED), 0, "unauthorized: check user and password", Tone.BAD),
         (st(state=CameraState.NOT_FOUND), 0, "not found: check the stream path", Tone.BAD),
         (st(state=CameraState.FAILED), 0, "failed: gave up retrying", Tone.BAD),
@@ -65,9 +94,21 @@ def test_storage_badge() -> None:
         # "Off" is confirmed only once the file is final (recording False as well).
         (st(recording=True, recording_wanted=False), False, "finishing the file…", "Record", True),
         # Switched on but not possible: the engine's reason is shown.
-        (st(recording=False, state=CameraState.RECONNECTING), None, "waiting: camera not streaming", "Stop", False),
+        (
+            st(recording=False, state=CameraState.RECONNECTING),
+            None,
+            "waiting: camera not streaming",
+            "Stop",
+            False,
+        ),
         (st(recording=False, storage_state="full"), None, "waiting: disk full", "Stop", False),
-        (st(recording=False, storage_state="unavailable"), None, "waiting: storage unavailable", "Stop", False),
+        (
+            st(recording=False, storage_state="unavailable"),
+            None,
+            "waiting: storage unavailable",
+            "Stop",
+            False,
+        ),
     ],
 )
 def test_recording_view(
