@@ -275,3 +275,37 @@ def test_live_branch_exists_only_while_someone_watches(sim: SimulatorProcess) ->
         assert engine.status("cam1").state is STREAMING
     finally:
         engine.stop()
+
+
+def test_live_url_is_decoded_from_its_own_stream_and_never_disturbs_recording(
+    sim: SimulatorProcess,
+) -> None:
+    config = engine_config({"cam1": sim.url("cam1")}, stall_timeout_seconds=2)
+    cam = config.cameras[0].model_copy(update={"live_url": sim.url("cam2")})
+    engine = CameraEngine(config.model_copy(update={"cameras": [cam]}))
+    watch = EngineWatch(engine)
+    engine.start()
+    try:
+        watch.wait_for("cam1", STREAMING, 10)
+        runtime = engine.runtimes["cam1"]
+        frames: list[float] = []
+        engine.add_viewer("cam1", lambda _f: frames.append(time.monotonic()))
+        wait_until(lambda: len(frames) >= 5, 10, "frames from live_url")
+        assert engine.loop.call_sync(lambda: runtime.live_source) == "live_url"
+
+        sim.stop("cam2")  # the sub-stream goes away; the main stream does not
+        try:
+            wait_until(lambda: frames and time.monotonic() - frames[-1] > 1.5, 10, "live stops")
+            streamed = engine.status("cam1").frames
+            wait_until(lambda: engine.status("cam1").frames >= streamed + 15, 5, "main flows")
+            assert engine.status("cam1").state is STREAMING
+            assert [e for e in watch.events if e.event.camera_id == "cam1"][
+                -1
+            ].event.new is STREAMING
+        finally:
+            sim.resume("cam2")
+        n = len(frames)
+        wait_until(lambda: len(frames) >= n + 5, 15, "live view back after its retry")
+        assert engine.status("cam1").disconnects == 0
+    finally:
+        engine.stop()

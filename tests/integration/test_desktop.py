@@ -293,3 +293,53 @@ def test_closing_the_window_finalises_every_file(qtbot: QtBot, nvr: NvrApp) -> N
     for s in segs[-4:]:
         facts = probe(nvr.storage.root / s.path)
         assert facts.frames > 0 and facts.duration_s > 0
+
+
+def test_nvr_gui_command_runs_and_sigterm_finalises_every_file(
+    sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    root = tmp_path / "rec"
+    cfg = tmp_path / "nvr.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "storage": {"path": str(root), "segment_seconds": 2},
+                "cameras": [{"id": n, "url": sim.url(n)} for n in sim.camera_names[:2]],
+            }
+        )
+    )
+    nvr = Path(sys.executable).parent / "nvr"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.Popen(
+        [nvr, "gui", "-c", str(cfg)], stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "window open with 2 cameras" in line:
+                break
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(list(root.glob("*/*/*.mkv"))) < 4:
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=20)
+    lines.append(rest or "")
+    assert proc.returncode == 0, "".join(lines)[-3000:]
+    log = "".join(lines)
+    assert "window open with 2 cameras" in log, log[-3000:]
+    assert "Traceback" not in log and "CRITICAL" not in log, log[-3000:]
+    files = sorted(root.glob("*/*/*.mkv"))
+    assert len(files) >= 4
+    for f in files[-2:]:
+        facts = probe(f)
+        assert facts.frames > 0 and facts.duration_s is not None, f

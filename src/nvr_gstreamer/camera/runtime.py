@@ -379,6 +379,13 @@ class CameraRuntime:
     def live_attached(self) -> bool:
         return self._live is not None
 
+    @property
+    def live_source(self) -> str | None:
+        """Where the live view decodes from: "live_url", "main" (the recorded stream), or None."""
+        if self._live is None:
+            return None
+        return "live_url" if isinstance(self._live, LiveStream) else "main"
+
     # ---- supervisor plumbing --------------------------------------------------------------
 
     def _handle(self, event: Event) -> None:

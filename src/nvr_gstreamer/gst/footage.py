@@ -26,13 +26,13 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
-from nvr_gstreamer.gst.live import LiveFrame  # noqa: E402
+from nvr_gstreamer.gst.live import LiveFrame, frame_from_sample  # noqa: E402
 from nvr_gstreamer.gst.loop import GstLoop, Timer, init_gstreamer  # noqa: E402
+from nvr_gstreamer.gst.remux import PARSERS  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-_PARSERS = {"video/x-h264": "h264parse", "video/x-h265": "h265parse"}
 CONTIGUOUS_S = 2.0  # parts closer than this play as one run
 
 
@@ -151,7 +151,7 @@ def export_mp4(
     gate = _SeekGate()
 
     def pad_added(_src: Any, pad: Any) -> None:
-        parser_name = _PARSERS.get(_video_caps_name(pad))
+        parser_name = PARSERS.get(_video_caps_name(pad))
         if parser_name is None:
             return
         parser = Gst.ElementFactory.make(parser_name, None)
@@ -348,7 +348,7 @@ class Player:
         self._tick = self._loop.every(0.2, self._report_position)
 
     def _src_pad_cb(self, _src: Any, pad: Any) -> None:
-        if _video_caps_name(pad) in _PARSERS:
+        if _video_caps_name(pad) in PARSERS:
             pad.link(self._decode.get_static_pad("sink"))
 
     def _decoded_pad_cb(self, _decode: Any, pad: Any) -> None:
@@ -417,17 +417,6 @@ class Player:
         return Gst.FlowReturn.OK
 
     def _deliver(self, sample: Any) -> None:
-        if sample is None:
-            return
-        buf = sample.get_buffer()
-        s = sample.get_caps().get_structure(0)
-        ok, info = buf.map(Gst.MapFlags.READ)
-        if not ok:
-            return
-        try:
-            data = bytes(info.data)
-        finally:
-            buf.unmap(info)
-        pts = None if buf.pts == Gst.CLOCK_TIME_NONE else buf.pts / Gst.SECOND
-        width, height = s.get_value("width"), s.get_value("height")
-        self._on_frame(LiveFrame(self._camera, width, height, data, pts))
+        frame = frame_from_sample(self._camera, sample)
+        if frame is not None:
+            self._on_frame(frame)

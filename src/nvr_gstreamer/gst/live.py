@@ -38,6 +38,23 @@ class LiveFrame:
 FrameCallback = Callable[[LiveFrame], None]
 
 
+def frame_from_sample(camera_id: str, sample: Any) -> LiveFrame | None:
+    """Copy an RGB appsink sample out of GStreamer's memory (rows may be padded)."""
+    if sample is None:
+        return None
+    buf = sample.get_buffer()
+    s = sample.get_caps().get_structure(0)
+    ok, info = buf.map(Gst.MapFlags.READ)
+    if not ok:
+        return None
+    try:
+        data = bytes(info.data)
+    finally:
+        buf.unmap(info)
+    pts = None if buf.pts == Gst.CLOCK_TIME_NONE else buf.pts / Gst.SECOND
+    return LiveFrame(camera_id, s.get_value("width"), s.get_value("height"), data, pts)
+
+
 @dataclass(frozen=True, slots=True)
 class LiveFormat:
     width: int = 640
@@ -141,24 +158,12 @@ class LiveBranch:
             pad.link(self._convert.get_static_pad("sink"))
 
     def _new_sample_cb(self, sink: Any) -> Any:
-        sample = sink.emit("pull-sample")
-        if sample is None:
-            return Gst.FlowReturn.OK
-        buf = sample.get_buffer()
-        s = sample.get_caps().get_structure(0)
-        ok, info = buf.map(Gst.MapFlags.READ)
-        if not ok:
-            return Gst.FlowReturn.OK
-        try:
-            data = bytes(info.data)
-        finally:
-            buf.unmap(info)
-        pts = None if buf.pts == Gst.CLOCK_TIME_NONE else buf.pts / Gst.SECOND
-        frame = LiveFrame(self._camera_id, s.get_value("width"), s.get_value("height"), data, pts)
-        try:
-            self._deliver(frame)
-        except Exception:
-            logger.exception("live viewer failed")
+        frame = frame_from_sample(self._camera_id, sink.emit("pull-sample"))
+        if frame is not None:
+            try:
+                self._deliver(frame)
+            except Exception:
+                logger.exception("live viewer failed")
         return Gst.FlowReturn.OK
 
 

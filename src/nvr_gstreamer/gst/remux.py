@@ -26,7 +26,7 @@ from nvr_gstreamer.gst.loop import init_gstreamer  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-_PARSERS = {"video/x-h264": "h264parse", "video/x-h265": "h265parse"}
+PARSERS = {"video/x-h264": "h264parse", "video/x-h265": "h265parse"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,7 @@ def _run(source: Path, dest: Path | None, timeout_s: float) -> tuple[SegmentInfo
     def pad_added_cb(_demux: Any, pad: Any) -> None:
         caps = pad.get_current_caps() or pad.query_caps(None)
         name = caps.get_structure(0).get_name()
-        parser_name = _PARSERS.get(name)
+        parser_name = PARSERS.get(name)
         if parser_name is None:
             return
         # Reading only: count straight off the demuxer. Copying: parse, then mux.

@@ -97,6 +97,7 @@ def _run_window(qt: QApplication, nvr: NvrApp) -> int:
         window = MainWindow(nvr, on_stopped=qt.quit)
         holder["window"] = window
         window.show()
+        logger.info("desktop app: window open with %d cameras", len(nvr.engine.runtimes))
 
     starter.started.connect(started)
     threading.Thread(target=start, name="nvr-gui-start", daemon=True).start()
