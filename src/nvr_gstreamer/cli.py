@@ -125,7 +125,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    return run_gui(args.config, args.demo_output)
+    return run_gui(args.config, args.demo_output, args.demo)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gui", help="open the desktop app (live grid, recording, playback)")
     p.add_argument("-c", "--config", help="config file (YAML); without it, offers demo cameras")
+    p.add_argument(
+        "--demo", action="store_true", help="without -c: start the simulated demo cameras at once"
+    )
     p.add_argument(
         "--demo-output", default="demo-recordings", help="where the demo cameras are recorded"
     )

@@ -162,9 +162,11 @@ def test_killed_simulator_every_badge_reconnects_and_returns(
             lambda: all(t.badge_text().startswith("reconnecting") for t in tiles), timeout=10_000
         )
         rows = window.recording.rows.values()
-        assert all(r.state.text().startswith("waiting") for r in rows), [
-            r.state.text() for r in rows
-        ]
+        # Recording stays switched on and waits for the camera (once the last file is final).
+        qtbot.waitUntil(
+            lambda: all(r.state.text().startswith("waiting") for r in rows), timeout=10_000
+        )
+        assert all(r.button.text() == "Stop" for r in rows)
     finally:
         sim.restart()
     qtbot.waitUntil(lambda: all(t.badge_text() == "streaming" for t in tiles), timeout=20_000)

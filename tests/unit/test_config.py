@@ -199,15 +199,21 @@ def test_check_config_prints_summary_without_password(
 
 
 def test_console_command_exit_codes(tmp_path: Path) -> None:
-    """The installed `nvr` entry point: 1 for a bad config, 2 for a command not built yet."""
+    """The installed `nvr` entry point: 1 for a bad config, 2 for a usage error."""
     nvr = Path(sys.executable).parent / "nvr"
     bad = tmp_path / "bad.yaml"
     bad.write_text("cameras: [{id: a, url: 'rtsp://u:TopSecret99@h:0x/x'}]\n")
     res = subprocess.run([nvr, "check-config", bad], capture_output=True, text=True, timeout=60)
     assert res.returncode == 1
     assert "cameras[0].url" in res.stderr and "TopSecret99" not in res.stderr
-    res = subprocess.run([nvr, "gui"], capture_output=True, text=True, timeout=60)
-    assert res.returncode == 2 and "not available yet" in res.stderr
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}  # no display: no dialog to answer
+    res = subprocess.run(
+        [nvr, "gui", "-c", bad], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert res.returncode == 1
+    assert "cameras[0].url" in res.stderr and "TopSecret99" not in res.stderr
+    res = subprocess.run([nvr, "gui"], capture_output=True, text=True, timeout=60, env=env)
+    assert res.returncode == 2 and "nvr gui --demo" in res.stderr
 
 
 def test_basic_auth_form_of_a_password_is_masked_too() -> None:

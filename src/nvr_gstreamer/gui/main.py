@@ -30,22 +30,41 @@ def demo_config(sim_urls: dict[str, str], output: Path) -> NvrConfig:
     )
 
 
-def run_gui(config_path: str | None, demo_output: str = "demo-recordings") -> int:
+def _interactive() -> bool:
+    """A person can answer a dialog (not the offscreen or minimal platform of tests and CI)."""
+    return QApplication.platformName() not in ("offscreen", "minimal")
+
+
+def _error(title: str, message: str) -> None:
+    print(f"nvr gui: {message}", file=sys.stderr)
+    if _interactive():
+        QMessageBox.critical(None, f"nvr_gstreamer: {title}", message)
+
+
+def run_gui(
+    config_path: str | None, demo_output: str = "demo-recordings", demo: bool = False
+) -> int:
     qt = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(qt, QApplication)
     qt.setApplicationName("nvr_gstreamer")
     with ExitStack() as stack:
         if config_path is None:
-            answer = QMessageBox.question(
-                None,
-                "nvr_gstreamer",
-                "No config file was given (nvr gui -c CONFIG).\n\n"
-                "Start four simulated demo cameras, recorded into "
-                f"./{demo_output}?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                print("nvr gui: no config; run `nvr gui -c CONFIG`", file=sys.stderr)
+            if not demo and _interactive():
+                answer = QMessageBox.question(
+                    None,
+                    "nvr_gstreamer",
+                    "No config file was given (nvr gui -c CONFIG).\n\n"
+                    "Start four simulated demo cameras, recorded into "
+                    f"./{demo_output}?",
+                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                )
+                demo = answer == QMessageBox.StandardButton.Yes
+            if not demo:
+                print(
+                    "nvr gui: no config; run `nvr gui -c CONFIG`, or `nvr gui --demo` for "
+                    "simulated cameras",
+                    file=sys.stderr,
+                )
                 return 2
             from nvr_gstreamer.testing.simulator import SimulatorProcess
 
@@ -57,15 +76,14 @@ def run_gui(config_path: str | None, demo_output: str = "demo-recordings") -> in
             try:
                 config = load_config(Path(config_path))
             except ConfigError as exc:
-                QMessageBox.critical(None, "nvr_gstreamer: config", str(exc))
-                print(str(exc), file=sys.stderr)
+                _error("config", str(exc))
                 return 1
         try:
             nvr = NvrApp(config)
         except OSError as exc:
-            msg = f"cannot use storage folder {config.storage.path}: {exc.strerror or exc}"
-            QMessageBox.critical(None, "nvr_gstreamer: storage", msg)
-            print(f"nvr gui: {msg}", file=sys.stderr)
+            _error(
+                "storage", f"cannot use storage folder {config.storage.path}: {exc.strerror or exc}"
+            )
             return 1
         return _run_window(qt, nvr)
     return 0
@@ -91,7 +109,7 @@ def _run_window(qt: QApplication, nvr: NvrApp) -> int:
     def started(error: object) -> None:
         splash.close()
         if error is not None:
-            QMessageBox.critical(None, "nvr_gstreamer", f"start-up failed: {error}")
+            _error("start-up", f"start-up failed: {error}")
             qt.exit(1)
             return
         window = MainWindow(nvr, on_stopped=qt.quit)
