@@ -8,6 +8,7 @@ warning (``qt_log_level_fail`` in pyproject.toml).
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -20,6 +21,7 @@ from pytestqt.qtbot import QtBot
 
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.gui.recording import RecordingRow
 from nvr_gstreamer.gui.tile import CameraTile
 from nvr_gstreamer.gui.window import MainWindow
 from nvr_gstreamer.storage.catalog import SegmentStatus
@@ -129,8 +131,23 @@ def test_only_visible_tiles_decode(qtbot: QtBot, window: MainWindow) -> None:
 
 
 def test_killed_camera_badge_counts_down_and_recovers(
-    qtbot: QtBot, window: MainWindow, sim: SimulatorProcess
+    qtbot: QtBot, window: MainWindow, sim: SimulatorProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Every widget update below must happen on the GUI thread, whatever thread the engine
+    # event or the frame came from.
+    threads: set[str] = set()
+    for cls, name in (
+        (CameraTile, "set_status"),
+        (CameraTile, "show_frame"),
+        (RecordingRow, "show"),
+    ):
+        original = getattr(cls, name)
+
+        def spy(self: object, *args: object, _original=original) -> object:  # type: ignore[no-untyped-def]
+            threads.add(threading.current_thread().name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(cls, name, spy)
     tile = window.grid.tiles["cam3"]
     qtbot.waitUntil(lambda: tile.badge_text() == "streaming", timeout=15_000)
     sim.stop("cam3")
@@ -149,6 +166,7 @@ def test_killed_camera_badge_counts_down_and_recovers(
     finally:
         sim.resume("cam3")
     qtbot.waitUntil(lambda: tile.badge_text() == "streaming", timeout=15_000)
+    assert threads == {threading.main_thread().name}, threads
 
 
 def test_killed_simulator_every_badge_reconnects_and_returns(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -127,12 +126,10 @@ class MainWindow(QMainWindow):
         pages = self.grid.pages
         self.prev_page.setEnabled(pages > 1)
         self.next_page.setEnabled(pages > 1)
+        # The storage worker's last check: no file-system call on the GUI thread (a hung
+        # network mount must not freeze the window).
         check = self.nvr.storage.state
-        try:
-            free = shutil.disk_usage(self.nvr.storage.root).free / 1e9
-            space = f", {free:.1f} GB free"
-        except OSError:
-            space = ""
+        space = f", {check.usage.free_bytes / 1e9:.1f} GB free" if check.usage else ""
         self.storage_label.setText(
             f"storage {self.nvr.storage.root}: {check.state.value}{space}"
             + (f" ({check.reason})" if check.state.value != "ok" else "")
