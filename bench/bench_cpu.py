@@ -80,7 +80,8 @@ def measure_ffmpeg(urls: dict[str, str], args: argparse.Namespace) -> Sample:
     with temp_dir("cpu-ffmpeg") as folder:
         rec = FfmpegRecorders(urls, folder / "rec")
         try:
-            wait_until(rec.all_writing, 60, "every ffmpeg writing")
+            # 64 ffmpegs probing their streams at once take a while on 2 cores.
+            wait_until(rec.all_writing, max(60, 2 * len(urls)), "every ffmpeg writing")
             time.sleep(args.warmup)
             return window([p.pid for p in rec.processes], rec.bytes_written, args.seconds, None)
         finally:
