@@ -104,6 +104,7 @@ def test_every_tile_shows_live_video_and_changes(qtbot: QtBot, window: MainWindo
         assert lit > 0.3, f"{cid}: tile looks blank ({lit:.2f} of pixels lit)"
         frac = changed_fraction(first[cid], later)
         assert frac > 0.02, f"{cid}: tile did not change over 1.5 s ({frac:.3f} of pixels)"
+        print(f"{cid}: {lit:.2f} of pixels lit, {frac:.2f} changed in 1.5 s")
         assert tile.badge_text() == "streaming"
         assert tile.recording_dot()
     SCREENSHOT.parent.mkdir(exist_ok=True)
@@ -151,8 +152,10 @@ def test_killed_camera_badge_counts_down_and_recovers(
     tile = window.grid.tiles["cam3"]
     qtbot.waitUntil(lambda: tile.badge_text() == "streaming", timeout=15_000)
     sim.stop("cam3")
+    t_stop = time.monotonic()
     try:
         qtbot.waitUntil(lambda: tile.badge_text().startswith("reconnecting"), timeout=10_000)
+        t_badge = time.monotonic() - t_stop
         assert window.nvr.engine.status("cam3").state is CameraState.RECONNECTING
         seen = set()
         deadline = time.monotonic() + 3
@@ -165,7 +168,12 @@ def test_killed_camera_badge_counts_down_and_recovers(
         assert window.grid.tiles["cam1"].badge_text() == "streaming"  # the others are untouched
     finally:
         sim.resume("cam3")
+    t_resume = time.monotonic()
     qtbot.waitUntil(lambda: tile.badge_text() == "streaming", timeout=15_000)
+    print(
+        f"badge: reconnecting {t_badge:.2f} s after the camera stopped, streaming "
+        f"{time.monotonic() - t_resume:.2f} s after it returned; seen {sorted(seen)}"
+    )
     assert threads == {threading.main_thread().name}, threads
 
 
@@ -265,6 +273,7 @@ def test_export_across_two_segments_is_one_mp4_of_the_range(
     gop = 0.5
     wanted = end - start
     # No re-encode: the copy starts at the key frame at or before the start.
+    print(f"export: range {wanted:.2f} s, MP4 {facts.duration_s:.2f} s, {facts.frames} frames")
     assert wanted - 0.1 <= facts.duration_s <= wanted + gop + 0.15, (facts, wanted)
     assert abs(facts.duration_s - result.duration_s) < 0.15
     assert not list(tmp_path.glob("*.partial"))
@@ -293,6 +302,7 @@ def test_playback_plays_across_a_segment_boundary(qtbot: QtBot, window: MainWind
         qtbot.wait(50)
     assert walls and walls[-1] > boundary + 0.5, (walls[-1] - boundary, walls[:3])
     steps = [y - x for x, y in itertools.pairwise(walls)]
+    print(f"playback across the boundary: largest position step {max(steps):.2f} s")
     assert max(steps) < 0.6, steps  # no jump at the boundary
     assert min(steps) >= 0
     shown = view.video.frames_shown - frames_before
