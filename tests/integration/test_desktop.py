@@ -279,6 +279,17 @@ def test_export_across_two_segments_is_one_mp4_of_the_range(
     assert not list(tmp_path.glob("*.partial"))
 
 
+def test_export_of_a_range_with_no_recording_says_so(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    view = window.playback
+    now = time.time()
+    view.select("cam1", datetime.fromtimestamp(now).date())
+    view.export(tmp_path / "none.mp4", now - 7200, now - 3600)  # before the recorder started
+    assert view.export_status.text() == "nothing was recorded in that range"
+    assert not view.exporting() and not list(tmp_path.iterdir())
+
+
 def test_playback_plays_across_a_segment_boundary(qtbot: QtBot, window: MainWindow) -> None:
     catalog = window.nvr.storage.catalog
 
