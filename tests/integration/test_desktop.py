@@ -285,9 +285,11 @@ def test_export_of_a_range_with_no_recording_says_so(
     view = window.playback
     now = time.time()
     view.select("cam1", datetime.fromtimestamp(now).date())
-    view.export(tmp_path / "none.mp4", now - 7200, now - 3600)  # before the recorder started
+    out = tmp_path / "exports"
+    out.mkdir()
+    view.export(out / "none.mp4", now - 7200, now - 3600)  # before the recorder started
     assert view.export_status.text() == "nothing was recorded in that range"
-    assert not view.exporting() and not list(tmp_path.iterdir())
+    assert not view.exporting() and not list(out.iterdir())
 
 
 def test_playback_plays_across_a_segment_boundary(qtbot: QtBot, window: MainWindow) -> None:
