@@ -5,7 +5,9 @@ once), stays away for the outage (default 5 and 60 s; 300 s with --long), and is
 the same port. Resume = from `sim.restart()` returning to the camera's state `streaming`
 (EngineWatch state events). Three configs, each in the same run:
 
-- nvr: the default config (backoff 5 -> 60 s, DESCRIBE probe every 1 s);
+- nvr: the default config (backoff 5 -> 60 s, a probe every 0.25 s for the first 10 minutes of an
+  outage, then every 1 s; once the port was found closed the probe is a TCP connect only and the
+  pipeline starts as soon as the port accepts again);
 - original: the original system's schedule, backoff 5 -> 60 s and no probe. Approximation: the
   probe cannot be switched off, so `probe_interval_seconds: 60` (the maximum) makes it fire at most
   once a minute; with a 60 s outage it may fire shortly after the return and flatter the baseline;
@@ -29,11 +31,12 @@ from nvr_gstreamer.testing.simulator import SimulatorProcess
 TARGET_S = 1.5
 CONFIGS: dict[str, dict[str, float]] = {
     "nvr": {},
-    "original": {"probe_interval_seconds": 60},
+    "original": {"probe_interval_seconds": 60, "probe_slow_interval_seconds": 60},
     "fixed10": {
         "initial_delay_seconds": 10,
         "max_delay_seconds": 10,
         "probe_interval_seconds": 60,
+        "probe_slow_interval_seconds": 60,
     },
 }
 

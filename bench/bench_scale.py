@@ -4,7 +4,9 @@ For each N (ascending) the simulator serves N streams and `nvr run` records them
 `segment_seconds: 10`; then every camera's closed segments are counted with ffprobe and compared
 with fps x (last end - first start) from the catalog, with one frame of tolerance per file. The
 simulator runs on the same 2 cores, so this is the limit of simulator + recorder together.
-Only with --long (run_all runs it then); otherwise it says so and exits 0.
+Each N also reports the CPU (cores) of nvr, of the simulator and of the whole machine (every
+user's processes) over the window. Only with --long (run_all runs it then); otherwise it says so
+and exits 0.
 
     .venv/bin/python bench/bench_scale.py --long [--cameras 16 24 32 48 64]
 """
@@ -14,8 +16,18 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 
-from _common import NvrService, Segment, free_port, segments, temp_dir, write_config
+import psutil
+from _common import (
+    NvrService,
+    Segment,
+    cpu_seconds,
+    free_port,
+    segments,
+    temp_dir,
+    write_config,
+)
 
 from nvr_gstreamer.testing.media import probe
 from nvr_gstreamer.testing.simulator import SimulatorProcess
@@ -40,7 +52,16 @@ def lost_frames(rows: list[Segment]) -> tuple[float, int]:
     return worst, tolerance
 
 
-def record(cameras: int, seconds: float) -> tuple[float, int, int]:
+@dataclass(frozen=True, slots=True)
+class Cpu:
+    """Cores used over the recording window: nvr, the simulator, the whole machine (all users)."""
+
+    nvr: float
+    simulator: float
+    machine: float
+
+
+def record(cameras: int, seconds: float) -> tuple[float, int, int, Cpu]:
     with (
         temp_dir("scale") as folder,
         SimulatorProcess(
@@ -58,13 +79,23 @@ def record(cameras: int, seconds: float) -> tuple[float, int, int]:
         nvr = NvrService(config, port, folder / "nvr.log")
         try:
             nvr.wait_streaming(cameras, timeout_s=120)
+            pids = [nvr.process.pid], [sim.pid]
+            before = cpu_seconds(pids[0]), cpu_seconds(pids[1]), _busy_seconds(), time.monotonic()
             time.sleep(seconds)  # the recording window
+            after = cpu_seconds(pids[0]), cpu_seconds(pids[1]), _busy_seconds(), time.monotonic()
         finally:
             nvr.close()
+        span = after[3] - before[3]
+        cpu = Cpu(*((a - b) / span for a, b in zip(after[:3], before[:3], strict=True)))
         rows = segments(folder / "rec")
         worst, tolerance = lost_frames(rows)
         recorded = len({r.camera for r in rows})
-        return worst, tolerance, recorded
+        return worst, tolerance, recorded, cpu
+
+
+def _busy_seconds() -> float:
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,11 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     best = 0
     for n in args.cameras:
-        worst, tolerance, recorded = record(n, args.seconds)
+        worst, tolerance, recorded, cpu = record(n, args.seconds)
         ok = recorded == n and worst <= tolerance
         print(
             f"  N={n}: {recorded} cameras recorded, worst camera lost {worst:.1f} frames "
-            f"(tolerance {tolerance}): {'OK' if ok else 'LOST FRAMES'}",
+            f"(tolerance {tolerance}): {'OK' if ok else 'LOST FRAMES'}; cores: nvr "
+            f"{cpu.nvr:.2f}, simulator {cpu.simulator:.2f}, machine {cpu.machine:.2f} of "
+            f"{psutil.cpu_count()}",
             flush=True,
         )
         if not ok:

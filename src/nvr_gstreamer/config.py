@@ -101,10 +101,25 @@ class ReconnectConfig(_Strict):
         description="No video for this long while streaming counts as a lost camera.",
     )
     probe_interval_seconds: float = Field(
+        default=0.25,
+        ge=0.1,
+        le=60.0,
+        description=(
+            "While waiting to reconnect, check this often whether the camera is back "
+            "(for the first probe_slow_after_seconds of an outage)."
+        ),
+    )
+    probe_slow_interval_seconds: float = Field(
         default=1.0,
         ge=0.1,
         le=60.0,
-        description="While waiting to reconnect, check this often whether the camera is back.",
+        description="The probe interval once an outage is older than probe_slow_after_seconds.",
+    )
+    probe_slow_after_seconds: float = Field(
+        default=600.0,
+        ge=0.0,
+        le=86400.0,
+        description="Probe every probe_interval_seconds for this long into an outage, then slower.",
     )
 
     @model_validator(mode="after")

@@ -47,7 +47,9 @@ def test_good_config_gets_defaults_env_and_resolved_paths() -> None:
     assert config.reconnect.initial_delay_seconds == 5
     assert config.reconnect.max_retries == 0
     assert config.reconnect.stall_timeout_seconds == 5
-    assert config.reconnect.probe_interval_seconds == 1
+    assert config.reconnect.probe_interval_seconds == 0.25
+    assert config.reconnect.probe_slow_interval_seconds == 1
+    assert config.reconnect.probe_slow_after_seconds == 600
     assert config.api.host == "127.0.0.1"
     front, yard = config.cameras
     assert front.credentials() == ("admin", "front-secret")

@@ -7,7 +7,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from nvr_gstreamer.camera.probe import probe_rtsp
+from nvr_gstreamer.camera.probe import probe_camera, probe_rtsp
+from nvr_gstreamer.camera.supervisor import Reach
 
 
 @contextmanager
@@ -72,3 +73,21 @@ def test_refused_connection_is_not_reachable() -> None:
 def test_not_rtsp_is_not_reachable() -> None:
     with server(b"HTTP/1.1 200 OK\r\n\r\n") as (port, _):
         assert not probe_rtsp(f"rtsp://127.0.0.1:{port}/cam1", 1.0)
+
+
+def test_reach_tells_closed_from_open_from_answering() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    assert probe_camera(f"rtsp://127.0.0.1:{closed}/cam1", 0.5) is Reach.CLOSED
+    assert probe_camera(f"rtsp://127.0.0.1:{closed}/cam1", 0.5, connect_only=True) is Reach.CLOSED
+    with server(b"RTSP/1.0 503 Service Unavailable\r\nCSeq: 1\r\n\r\n") as (port, _):
+        assert probe_camera(f"rtsp://127.0.0.1:{port}/cam1", 1.0) is Reach.OPEN
+    with server(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n") as (port, _):
+        assert probe_camera(f"rtsp://127.0.0.1:{port}/cam1", 1.0) is Reach.ANSWERS
+
+
+def test_connect_only_sends_nothing() -> None:
+    with server(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n") as (port, seen):
+        assert probe_camera(f"rtsp://127.0.0.1:{port}/cam1", 1.0, connect_only=True) is Reach.OPEN
+    assert seen in ([], [b""])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import statistics
 
 from nvr_gstreamer.camera.backoff import Backoff
 from nvr_gstreamer.camera.errors import ErrorKind
@@ -15,6 +16,7 @@ from nvr_gstreamer.camera.supervisor import (
     PipelineFailed,
     PipelineStreaming,
     ProbeFinished,
+    Reach,
     RunProbe,
     ScheduleWake,
     StartPipeline,
@@ -39,6 +41,7 @@ class Harness:
         self.wake_at: float | None = None
         self.log: list[tuple[float, Command]] = []
         self.probes: list[int] = []
+        self.probe_kinds: list[bool] = []  # connect_only of each probe
 
     @property
     def now(self) -> float:
@@ -52,6 +55,7 @@ class Harness:
                 self.wake_at = None if cmd.delay_s is None else self.now + cmd.delay_s
             if isinstance(cmd, RunProbe):
                 self.probes.append(cmd.probe_id)
+                self.probe_kinds.append(cmd.connect_only)
         return out
 
     def advance(self, seconds: float) -> None:
@@ -193,9 +197,9 @@ def test_probe_success_cuts_a_long_wait_short() -> None:
     failed_at = h.now
     h.advance(1.0)
     assert h.probes, "a probe runs every probe_interval"
-    h.send(ProbeFinished(h.probes[-1], reachable=False))
+    h.send(ProbeFinished(h.probes[-1], Reach.OPEN))
     h.advance(1.0)
-    h.send(ProbeFinished(h.probes[-1], reachable=True))
+    h.send(ProbeFinished(h.probes[-1], Reach.ANSWERS))
     last_start = h.starts()[-1][0]
     assert last_start - failed_at <= 2.0
 
@@ -208,7 +212,7 @@ def test_reachable_all_along_gets_a_few_quick_retries_never_a_storm() -> None:
     for _ in range(60):  # a minute of probes that all say "reachable"
         h.advance(1.0)
         if h.probes and h.sup.view().state is CameraState.RECONNECTING:
-            h.send(ProbeFinished(h.probes[-1], reachable=True))
+            h.send(ProbeFinished(h.probes[-1], Reach.ANSWERS))
         if h.sup.generation != 1 and h.stops()[-1] != h.sup.generation:
             h.fail()  # every attempt fails at once
     times = [t for t, _ in h.starts()][1:]
@@ -223,11 +227,107 @@ def test_stale_probe_results_are_ignored() -> None:
     h.fail()
     h.advance(1.0)
     old_probe = h.probes[-1]
-    h.send(ProbeFinished(old_probe, reachable=False))
+    h.send(ProbeFinished(old_probe, Reach.OPEN))
     h.advance(4.5)  # backoff elapses; attempt in flight
     n = len(h.starts())
-    assert h.send(ProbeFinished(old_probe, reachable=True)) == []
+    assert h.send(ProbeFinished(old_probe, Reach.ANSWERS)) == []
     assert len(h.starts()) == n
+
+
+def test_port_open_again_after_closed_starts_at_once_without_describe() -> None:
+    """Killed camera: the first probe is a DESCRIBE and finds the port closed; the next ones only
+    connect, and the first that connects starts the pipeline in the same step."""
+    h = streaming_harness()
+    h.fail()  # backoff ~5 s
+    lost_at = h.now
+    h.advance(0.25)
+    assert h.probe_kinds == [False]
+    h.send(ProbeFinished(h.probes[-1], Reach.CLOSED))
+    for _ in range(3):
+        h.advance(0.25)
+        assert h.probe_kinds[-1] is True
+        h.send(ProbeFinished(h.probes[-1], Reach.CLOSED))
+    h.advance(0.25)
+    n = len(h.starts())
+    out = h.send(ProbeFinished(h.probes[-1], Reach.OPEN))
+    assert StartPipeline(h.sup.generation) in out
+    assert len(h.starts()) == n + 1
+    assert h.now - lost_at < 1.5  # well before the 5 s backoff
+
+
+def test_open_port_without_answer_is_not_enough_when_never_seen_closed() -> None:
+    """A camera that accepts but answers 503 (or nothing): no retry until it answers."""
+    h = streaming_harness()
+    h.fail()
+    n = len(h.starts())
+    for _ in range(8):
+        h.advance(0.25)
+        assert h.probe_kinds[-1] is False  # always a full DESCRIBE
+        h.send(ProbeFinished(h.probes[-1], Reach.OPEN))
+    assert len(h.starts()) == n
+    h.advance(0.25)
+    h.send(ProbeFinished(h.probes[-1], Reach.ANSWERS))
+    assert len(h.starts()) == n + 1
+
+
+def test_backoff_retry_refused_just_before_the_return_keeps_connect_only_probes() -> None:
+    h = streaming_harness()
+    h.fail()
+    h.advance(0.25)
+    h.send(ProbeFinished(h.probes[-1], Reach.CLOSED))
+    waited = h.advance_until_retry()  # probes keep saying nothing; the backoff retry starts
+    assert 4.0 <= waited <= 5.5  # the 5 s backoff (±10 %), less the 0.25 s already waited
+    h.fail(msg="Could not open resource for reading and writing.")  # refused
+    h.advance(0.25)
+    assert h.probe_kinds[-1] is True  # no DESCRIBE round trip first
+    n = len(h.starts())
+    h.send(ProbeFinished(h.probes[-1], Reach.OPEN))
+    assert len(h.starts()) == n + 1
+
+
+def test_flapping_port_gets_retries_ever_further_apart() -> None:
+    h = streaming_harness()
+    h.fail()
+    h.advance(0.25)
+    h.send(ProbeFinished(h.probes[-1], Reach.CLOSED))
+    port_retries: list[float] = []
+    for _ in range(200):  # 50 s of a port flapping closed/open with every attempt refused
+        h.advance(0.25)
+        if h.sup.view().state is not CameraState.RECONNECTING or h.wake_at is None:
+            continue
+        if h.probes and h.sup.generation == h.stops()[-1]:  # no attempt in flight
+            reach = Reach.CLOSED if h.probe_kinds[-1] is False else Reach.OPEN
+            before = len(h.starts())
+            h.send(ProbeFinished(h.probes[-1], reach))
+            if len(h.starts()) > before:
+                port_retries.append(h.now)
+                h.fail()
+    gaps = [b - a for a, b in itertools.pairwise(port_retries)]
+    print("port retries at", [round(t, 2) for t in port_retries])
+    assert all(b >= a * 1.9 for a, b in itertools.pairwise(gaps)), gaps
+    assert len(port_retries) <= 8
+
+
+def test_probe_cadence_is_fast_while_the_outage_is_young_then_slower() -> None:
+    settings = SupervisorSettings(
+        probe_interval_s=0.25, probe_slow_interval_s=1.0, probe_slow_after_s=600.0
+    )
+    h = streaming_harness(settings)
+    h.fail()
+    lost_at = h.now
+    sent: list[float] = []
+    for _ in range(int(700 / 0.05)):
+        h.advance(0.05)
+        if len(h.probes) > len(sent):
+            sent.append(h.now - lost_at)
+            h.send(ProbeFinished(h.probes[-1], Reach.OPEN))  # answers nothing, never closed
+        if h.sup.generation != h.stops()[-1]:
+            h.fail()  # every backoff retry fails at once
+    early = [b - a for a, b in itertools.pairwise(t for t in sent if t < 590)]
+    late = [b - a for a, b in itertools.pairwise(t for t in sent if t > 610)]
+    # (a backoff retry in between restarts the probe round: one gap up to two intervals)
+    assert early and statistics.median(early) <= 0.3 and max(early) <= 0.6, early
+    assert late and min(late) >= 1.0 - 1e-9, min(late)
 
 
 def test_unauthorized_is_shown_and_retried_at_the_cap_without_storm() -> None:

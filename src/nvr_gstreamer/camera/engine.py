@@ -13,10 +13,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from nvr_gstreamer.camera.backoff import Backoff
-from nvr_gstreamer.camera.probe import probe_rtsp
+from nvr_gstreamer.camera.probe import probe_camera
 from nvr_gstreamer.camera.runtime import CameraRuntime, RuntimeSettings
 from nvr_gstreamer.camera.status import CameraStatus, EngineEvent
-from nvr_gstreamer.camera.supervisor import SupervisorSettings
+from nvr_gstreamer.camera.supervisor import Reach, SupervisorSettings
 from nvr_gstreamer.config import NvrConfig, ReconnectConfig
 from nvr_gstreamer.core.clock import Clock, SystemClock
 from nvr_gstreamer.gst.live import FrameCallback
@@ -35,9 +35,11 @@ class ThreadProber:
     def __init__(self, workers: int = 4) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nvr-probe")
 
-    def submit(self, url: str, timeout_s: float, done: Callable[[bool], None]) -> None:
+    def submit(
+        self, url: str, timeout_s: float, connect_only: bool, done: Callable[[Reach], None]
+    ) -> None:
         def run() -> None:
-            done(probe_rtsp(url, timeout_s))
+            done(probe_camera(url, timeout_s, connect_only))
 
         self._pool.submit(run)
 
@@ -56,6 +58,8 @@ def runtime_settings(reconnect: ReconnectConfig) -> RuntimeSettings:
         supervisor=SupervisorSettings(
             backoff=backoff,
             probe_interval_s=reconnect.probe_interval_seconds,
+            probe_slow_interval_s=reconnect.probe_slow_interval_seconds,
+            probe_slow_after_s=reconnect.probe_slow_after_seconds,
             connect_timeout_s=max(10.0, 2 * stall_s),
         ),
         stall_timeout_s=stall_s,

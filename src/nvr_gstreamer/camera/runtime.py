@@ -39,6 +39,7 @@ from nvr_gstreamer.camera.supervisor import (
     PipelineFailed,
     PipelineStreaming,
     ProbeFinished,
+    Reach,
     RunProbe,
     ScheduleWake,
     StartPipeline,
@@ -70,7 +71,9 @@ RECORDER_STALL_S = 15.0
 
 
 class Prober(Protocol):
-    def submit(self, url: str, timeout_s: float, done: Callable[[bool], None]) -> None: ...
+    def submit(
+        self, url: str, timeout_s: float, connect_only: bool, done: Callable[[Reach], None]
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,8 +408,8 @@ class CameraRuntime:
                     self._timer = (
                         None if delay is None else self._loop.timeout(delay, self._wake_cb)
                     )
-                case RunProbe(probe_id=pid):
-                    self._run_probe(pid)
+                case RunProbe(probe_id=pid, connect_only=connect_only):
+                    self._run_probe(pid, connect_only)
                 case StateChanged():
                     changes.append(cmd)
         for ch in changes:
@@ -421,11 +424,11 @@ class CameraRuntime:
         self._timer = None
         self._handle(Woke())
 
-    def _run_probe(self, probe_id: int) -> None:
-        def done(reachable: bool) -> None:
-            self._loop.call(self._handle, ProbeFinished(probe_id, reachable))
+    def _run_probe(self, probe_id: int, connect_only: bool) -> None:
+        def done(reach: Reach) -> None:
+            self._loop.call(self._handle, ProbeFinished(probe_id, reach))
 
-        self._prober.submit(self.camera.url, self._settings.probe_timeout_s, done)
+        self._prober.submit(self.camera.url, self._settings.probe_timeout_s, connect_only, done)
 
     # ---- pipeline -------------------------------------------------------------------------
 

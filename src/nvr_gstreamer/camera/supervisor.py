@@ -8,9 +8,13 @@ one pending wake-up. A burst of errors from one outage tears down once and sched
 retry; events from an older generation are ignored, as are faults while already waiting.
 
 While waiting out a backoff after a network fault, a cheap reachability probe runs every
-``probe_interval_s``; when the camera goes from unreachable to reachable the retry happens at
-once, so a camera that comes back is recording again about a second later however long it
-was gone. The loss of a streaming camera counts as "unreachable" for its first probe.
+``probe_interval_s`` (every ``probe_slow_interval_s`` once the outage is older than
+``probe_slow_after_s``); when the camera goes from unreachable to reachable the retry happens at
+once, so a camera that comes back is recording again about a keyframe later however long it was
+gone. The loss of a streaming camera counts as "unreachable" for its first probe. After a probe
+found the port closed (nothing accepts connections), the next probes only connect: a port that
+accepts again is the camera's RTSP server back, and the pipeline starts at once instead of after
+one more DESCRIBE round trip (which a camera just back may answer only once its encoder runs).
 A camera that answers probes but fails to stream (still booting, a transient 503) gets three
 quick retries per outage, 1, 2 and 4 s apart, then the backoff.
 Unauthorized and not-found are permanent until someone fixes something: they show as such,
@@ -68,10 +72,18 @@ class PipelineFailed:
     stalled: bool = False
 
 
+class Reach(Enum):
+    """What a reachability probe found."""
+
+    CLOSED = "closed"  # no TCP connection (refused, unreachable, timed out)
+    OPEN = "open"  # connected; no usable DESCRIBE answer (none asked, 5xx, silence, garbage)
+    ANSWERS = "answers"  # answered DESCRIBE with a status below 500
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeFinished:
     probe_id: int
-    reachable: bool
+    reach: Reach
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +117,7 @@ class ScheduleWake:
 @dataclass(frozen=True, slots=True)
 class RunProbe:
     probe_id: int
+    connect_only: bool = False  # only check that the port accepts a connection (no DESCRIBE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +133,9 @@ Command = StartPipeline | StopPipeline | ScheduleWake | RunProbe | StateChanged
 @dataclass(frozen=True, slots=True)
 class SupervisorSettings:
     backoff: Backoff = field(default_factory=Backoff)
-    probe_interval_s: float = 1.0
+    probe_interval_s: float = 0.25  # while a camera is away, for the first probe_slow_after_s
+    probe_slow_interval_s: float = 1.0  # afterwards
+    probe_slow_after_s: float = 600.0
     connect_timeout_s: float = 15.0  # no first frame this long after starting counts as a fault
 
 
@@ -180,6 +195,13 @@ class CameraSupervisor:
         self._probe_in_flight = False
         self._next_probe_at: float | None = None
         self._seen_unreachable = False
+        # The last probe of this outage found nothing accepting connections (kept across a
+        # failed attempt: a backoff retry refused just before the camera returns must not cost
+        # a DESCRIBE round trip).
+        self._port_closed = False
+        self._outage_since: float | None = None  # since when the camera has not streamed
+        self._port_retry_at: float | None = None  # last retry because the port opened
+        self._port_retry_gap_s = 1.0
         self._quick_retries_left = 0
         self._quick_gap_s = 1.0
         self._last_failure_at = 0.0
@@ -226,8 +248,8 @@ class CameraSupervisor:
                 return self._on_streaming(gen)
             case PipelineFailed():
                 return self._on_failed(event)
-            case ProbeFinished(probe_id=pid, reachable=ok):
-                return self._on_probe(pid, ok)
+            case ProbeFinished(probe_id=pid, reach=reach):
+                return self._on_probe(pid, reach)
             case Woke():
                 return self._on_wake()
         raise TypeError(f"not a supervisor event: {event!r}")  # pragma: no cover
@@ -239,6 +261,7 @@ class CameraSupervisor:
         if self._state is not CameraState.STOPPED and self._state is not CameraState.FAILED:
             return []  # already running, or disabled
         self._failures = self._attempts = 0
+        self._outage_since = self._clock.monotonic()
         out = self._move(CameraState.CONNECTING, "started")
         return out + self._start_pipeline()
 
@@ -256,6 +279,8 @@ class CameraSupervisor:
             return []
         self._attempt_deadline = None
         self._streaming_since = self._clock.monotonic()
+        self._outage_since = None
+        self._port_closed = False
         self._attempts = 0
         self._retry_at = None
         self._stop_probing()
@@ -279,6 +304,9 @@ class CameraSupervisor:
         if was_streaming:  # a new outage: a fresh budget of quick retries
             self._quick_retries_left = QUICK_RETRIES
             self._quick_gap_s = max(1.0, self._settings.probe_interval_s)
+            self._port_retry_at, self._port_retry_gap_s = None, 1.0
+        if was_streaming or self._outage_since is None:
+            self._outage_since = now
         if was_streaming:
             self._counters = replace(self._counters, disconnects=self._counters.disconnects + 1)
             stable = self._streaming_since is not None and (
@@ -318,14 +346,31 @@ class CameraSupervisor:
         out.append(self._next_wake(now))
         return out
 
-    def _on_probe(self, probe_id: int, reachable: bool) -> list[Command]:
+    def _on_probe(self, probe_id: int, reach: Reach) -> list[Command]:
         if not self._probing or probe_id != self._probe_id:
             return []
         self._probe_in_flight = False
         now = self._clock.monotonic()
-        if not reachable:
+        port_was_closed, self._port_closed = self._port_closed, reach is Reach.CLOSED
+        if (
+            port_was_closed
+            and reach is not Reach.CLOSED
+            and not self._pipeline_active
+            and (self._port_retry_at is None or now - self._port_retry_at >= self._port_retry_gap_s)
+        ):
+            # Closed before, accepting now: the camera's RTSP server is back. Connect at once;
+            # the pipeline's own DESCRIBE waits for the camera to be ready. A port that keeps
+            # flapping gets these retries ever further apart (1, 2, 4 s... up to the backoff cap).
+            if self._port_retry_at is not None:
+                self._port_retry_gap_s = min(
+                    2 * self._port_retry_gap_s, self._settings.backoff.cap_s
+                )
+            self._port_retry_at = now
+            self._stop_probing()
+            return self._retry("camera port open again")
+        if reach is not Reach.ANSWERS:
             self._seen_unreachable = True
-            self._next_probe_at = now + self._settings.probe_interval_s
+            self._next_probe_at = now + self._probe_interval(now)
             return [self._next_wake(now)]
         if self._seen_unreachable and not self._pipeline_active:
             # Unreachable before, reachable now: the camera is back. Retry at once.
@@ -343,7 +388,7 @@ class CameraSupervisor:
             self._stop_probing()
             return self._retry("camera answers; quick retry")
         # Reachable all along (the fault is elsewhere): keep the backoff, keep watching.
-        self._next_probe_at = now + self._settings.probe_interval_s
+        self._next_probe_at = now + self._probe_interval(now)
         return [self._next_wake(now)]
 
     def _on_wake(self) -> list[Command]:
@@ -369,7 +414,7 @@ class CameraSupervisor:
             self._probe_id += 1
             self._probe_in_flight = True
             self._next_probe_at = None
-            out.append(RunProbe(self._probe_id))
+            out.append(RunProbe(self._probe_id, connect_only=self._port_closed))
         out.append(self._next_wake(now))
         return out
 
@@ -406,12 +451,20 @@ class CameraSupervisor:
             self._probe_in_flight = False
             self._probe_id += 1  # results of earlier probes are stale
         if not self._probe_in_flight:
-            self._next_probe_at = now + self._settings.probe_interval_s
+            self._next_probe_at = now + self._probe_interval(now)
 
     def _stop_probing(self) -> None:
         self._probing = False
         self._probe_in_flight = False
         self._next_probe_at = None
+
+    def _probe_interval(self, now: float) -> float:
+        """Fast while an outage is young, slower once it is old (a camera removed for good)."""
+        settings = self._settings
+        since = self._outage_since
+        if since is not None and now - since >= settings.probe_slow_after_s:
+            return settings.probe_slow_interval_s
+        return settings.probe_interval_s
 
     def _next_wake(self, now: float) -> ScheduleWake:
         deadlines = [
