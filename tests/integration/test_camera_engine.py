@@ -309,3 +309,27 @@ def test_live_url_is_decoded_from_its_own_stream_and_never_disturbs_recording(
         assert engine.status("cam1").disconnects == 0
     finally:
         engine.stop()
+
+
+def test_a_pipeline_that_cannot_start_is_retried_not_stuck(
+    sim: SimulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nvr_gstreamer.gst.pipeline import CameraPipeline
+
+    original = CameraPipeline.start
+    calls: list[int] = []
+
+    def start_fails_once(self: CameraPipeline) -> None:
+        calls.append(self.generation)
+        if len(calls) == 1:
+            raise RuntimeError("simulated failure while starting")
+        original(self)
+
+    monkeypatch.setattr(CameraPipeline, "start", start_fails_once)
+    engine, watch = _engine(sim, ["cam1"], initial_delay_seconds=1, max_delay_seconds=2)
+    try:
+        watch.wait_for("cam1", STREAMING, 10)
+        assert len(calls) == 2
+        assert engine.status("cam1").error_count(ErrorKind.UNKNOWN) == 1
+    finally:
+        engine.stop()

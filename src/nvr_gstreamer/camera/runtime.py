@@ -392,26 +392,29 @@ class CameraRuntime:
     # ---- supervisor plumbing --------------------------------------------------------------
 
     def _handle(self, event: Event) -> None:
-        self._apply(self.supervisor.handle(event))
+        try:
+            commands = self.supervisor.handle(event)
+        except Exception:
+            # A bug must not leave the camera without a wake-up (stuck in "reconnecting").
+            self._log.exception("supervisor failed on %s; waking it in 1 s", type(event).__name__)
+            if self._timer is None:
+                self._timer = self._loop.timeout(1.0, self._wake_cb)
+            return
+        self._apply(commands)
 
     def _apply(self, commands: list[Command]) -> None:
         changes: list[StateChanged] = []
         for cmd in commands:
-            match cmd:
-                case StartPipeline(generation=gen):
-                    self._start_pipeline(gen)
-                case StopPipeline():
-                    self._release_pipeline()
-                case ScheduleWake(delay_s=delay):
-                    if self._timer is not None:
-                        self._timer.cancel()
-                    self._timer = (
-                        None if delay is None else self._loop.timeout(delay, self._wake_cb)
+            try:
+                self._apply_one(cmd, changes)
+            except Exception as exc:
+                # Every other command still runs (above all the next wake-up).
+                self._log.exception("%s failed", type(cmd).__name__)
+                if isinstance(cmd, StartPipeline):
+                    failed = PipelineFailed(
+                        cmd.generation, ErrorKind.UNKNOWN, f"pipeline could not start: {exc}"
                     )
-                case RunProbe(probe_id=pid, connect_only=connect_only):
-                    self._run_probe(pid, connect_only)
-                case StateChanged():
-                    changes.append(cmd)
+                    self._loop.call(self._handle, failed)
         for ch in changes:
             self._log.info("%s -> %s: %s", ch.old.value, ch.new.value, redact(ch.reason))
         self.status = self._snapshot()
@@ -419,6 +422,21 @@ class CameraRuntime:
             event = CameraStateChanged(self.camera.id, ch.old, ch.new, ch.reason, self.status)
             self._publish(self.status, event)
         self._refresh()
+
+    def _apply_one(self, cmd: Command, changes: list[StateChanged]) -> None:
+        match cmd:
+            case StartPipeline(generation=gen):
+                self._start_pipeline(gen)
+            case StopPipeline():
+                self._release_pipeline()
+            case ScheduleWake(delay_s=delay):
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = None if delay is None else self._loop.timeout(delay, self._wake_cb)
+            case RunProbe(probe_id=pid, connect_only=connect_only):
+                self._run_probe(pid, connect_only)
+            case StateChanged():
+                changes.append(cmd)
 
     def _wake_cb(self) -> None:
         self._timer = None
