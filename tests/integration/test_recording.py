@@ -516,3 +516,34 @@ def test_closing_segments_leaks_no_descriptors(sim: SimulatorProcess, tmp_path: 
         after = len(os.listdir("/proc/self/fd"))
     print(f"fds over 6 segments: {before} -> {after}")
     assert after <= before + 1  # the segment being written may hold one
+
+
+def test_finished_recording_branches_are_freed(
+    sim: SimulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each session's branch (splitmuxsink, muxer, queues) is freed once its file is final.
+    A bus sync handler that dropped the branch's messages once kept them all alive."""
+    from nvr_gstreamer.gst.recorder import RecorderBranch
+
+    made: list[str] = []
+    freed: list[str] = []
+    original = RecorderBranch.__init__
+
+    def tracked(self: RecorderBranch, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        name = self.bin.get_name()
+        made.append(name)
+        self.bin.weak_ref(lambda *_: freed.append(name))
+
+    monkeypatch.setattr(RecorderBranch, "__init__", tracked)
+    config = engine_config(
+        {"cam1": sim.url("cam1")}, storage=tmp_path / "rec", storage_options={"segment_seconds": 2}
+    )
+    with running(config) as (app, _watch):
+        for _ in range(3):
+            wait_until(lambda: app.engine.status("cam1").current_segment is not None, 10, "a file")
+            app.engine.stop_recording("cam1")
+            wait_until(lambda: not app.engine.status("cam1").recording, 10, "recording off")
+            app.engine.start_recording("cam1")
+        wait_until(lambda: len(freed) >= 3, 10, f"finished branches freed ({freed} of {made})")
+    assert set(freed[:3]) <= set(made[:3])

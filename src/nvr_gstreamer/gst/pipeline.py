@@ -101,7 +101,7 @@ class CameraPipeline:
         ]
         self._watching = False
         # Called on the posting thread for every message (recorder errors and fragments need
-        # an immediate answer); returns True when it consumed the message.
+        # an immediate answer). Its result is not used: every message goes on to the bus watch.
         self.sync_observer: Callable[[Any], bool] | None = None
         self.pipeline.get_bus().set_sync_handler(weak_cb(self._sync_cb, Gst.BusSyncReply.PASS))
 
@@ -127,8 +127,12 @@ class CameraPipeline:
 
     def _sync_cb(self, _bus: Any, message: Any) -> Any:
         observer = self.sync_observer
-        if observer is not None and observer(message):
-            return Gst.BusSyncReply.DROP
+        if observer is not None:
+            observer(message)
+        # Never DROP from Python: with PyGObject 3.42 a dropped message is never freed, and
+        # it holds a reference to the element that posted it. Dropping the recorder's
+        # fragment and GstBinForwarded messages kept every recording branch (splitmuxsink,
+        # muxer, queues: ~50 kB) alive after its session. The bus watch ignores them.
         return Gst.BusSyncReply.PASS
 
     def release(self, before_null: Callable[[], None] | None = None) -> None:
