@@ -25,7 +25,7 @@ from nvr_gstreamer.gui.recording import RecordingRow
 from nvr_gstreamer.gui.tile import CameraTile
 from nvr_gstreamer.gui.window import MainWindow
 from nvr_gstreamer.storage.catalog import SegmentStatus
-from nvr_gstreamer.testing.engine import engine_config
+from nvr_gstreamer.testing.engine import engine_config, wait_until
 from nvr_gstreamer.testing.media import probe
 from nvr_gstreamer.testing.simulator import SimulatorProcess
 
@@ -370,9 +370,7 @@ def test_nvr_gui_command_runs_and_sigterm_finalises_every_file(
             lines.append(line)
             if "window open with 2 cameras" in line:
                 break
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and len(list(root.glob("*/*/*.mkv"))) < 4:
-            time.sleep(0.2)
+        wait_until(lambda: len(list(root.glob("*/*/*.mkv"))) >= 4, 15, "four segment files")
     finally:
         proc.send_signal(signal.SIGTERM)
         _, rest = proc.communicate(timeout=20)

@@ -56,12 +56,23 @@ def test_timers_fire_in_deadline_order_and_cancel_is_idempotent(loop: GstLoop) -
 
 def test_periodic_timer_ticks_until_cancelled(loop: GstLoop) -> None:
     ticks: list[float] = []
-    timer = loop.call_sync(lambda: loop.every(0.02, lambda: ticks.append(time.monotonic())))
-    time.sleep(0.25)
+    five = threading.Event()
+
+    def tick() -> None:
+        ticks.append(time.monotonic())
+        if len(ticks) == 5:
+            five.set()
+
+    timer = loop.call_sync(lambda: loop.every(0.02, tick))
+    assert five.wait(5)
     loop.call_sync(timer.cancel)
     n = len(ticks)
-    time.sleep(0.1)
-    assert 5 <= n <= 14, n
+    assert ticks[4] - ticks[0] >= 4 * 0.02 - 0.002  # spaced by the interval, not bunched
+    # A one-shot timer well past the next would-be tick: once it fired, a live periodic
+    # timer would have ticked too.
+    later = threading.Event()
+    loop.call_sync(lambda: loop.timeout(0.1, later.set))
+    assert later.wait(5)
     assert len(ticks) == n
     assert not timer.pending
 

@@ -240,12 +240,12 @@ class _SeekGate:
         if not self.flushed:
             self.opened.set()
             return Gst.PadProbeReturn.DROP
-        if self.first_s is None:
-            buf = info.get_buffer()
-            seg = pad.get_sticky_event(Gst.EventType.SEGMENT, 0)
-            if buf is not None and seg is not None and buf.pts != Gst.CLOCK_TIME_NONE:
-                t = seg.parse_segment().to_stream_time(Gst.Format.TIME, buf.pts)
-                self.first_s = t / Gst.SECOND
+        buf = info.get_buffer()
+        seg = pad.get_sticky_event(Gst.EventType.SEGMENT, 0)
+        if buf is not None and seg is not None and buf.pts != Gst.CLOCK_TIME_NONE:
+            t = seg.parse_segment().to_stream_time(Gst.Format.TIME, buf.pts)
+            self.first_s = t / Gst.SECOND
+            return Gst.PadProbeReturn.REMOVE  # no Python call for the rest of the copy
         return Gst.PadProbeReturn.OK
 
 

@@ -21,6 +21,7 @@ gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
 from nvr_gstreamer.gst.faults import LIVE_BIN, attach_branch  # noqa: E402
+from nvr_gstreamer.gst.pipeline import PipelineSpec, rtsp_source  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -178,29 +179,19 @@ class LiveStream:
     def __init__(
         self,
         loop: Any,
-        spec: Any,  # a PipelineSpec for the live URL
+        spec: PipelineSpec,  # for the live URL
         fmt: LiveFormat,
         deliver: Callable[[LiveFrame], None],
         on_failed: Callable[[str], None],
         teardown: Any,
     ) -> None:
-        from nvr_gstreamer.core.redact import strip_credentials
-
         self._loop = loop
         self._on_failed = on_failed
         self._teardown = teardown
         self._released = False
         self.branch = LiveBranch(spec.camera_id, fmt, deliver)
         self.pipeline = Gst.Pipeline.new(f"live-{spec.camera_id}")
-        src = Gst.ElementFactory.make("rtspsrc", "live-source")
-        src.set_property("location", strip_credentials(spec.url))
-        if spec.credentials:
-            src.set_property("user-id", spec.credentials[0])
-            src.set_property("user-pw", spec.credentials[1])
-        Gst.util_set_object_arg(src, "protocols", spec.transport)
-        src.set_property("latency", spec.latency_ms)
-        src.set_property("tcp-timeout", int(spec.tcp_timeout_s * 1_000_000))
-        src.set_property("teardown-timeout", 100 * Gst.MSECOND)
+        src = rtsp_source(spec, "live-source")
         self.pipeline.add(src)
         self.pipeline.add(self.branch.bin)
         self._src = src

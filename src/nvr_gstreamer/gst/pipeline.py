@@ -54,6 +54,20 @@ class PipelineSpec:
     tcp_timeout_s: float = 5.0
 
 
+def rtsp_source(spec: PipelineSpec, name: str) -> Any:
+    """An rtspsrc for ``spec``: credentials go through properties, never in the location."""
+    src = Gst.ElementFactory.make("rtspsrc", name)
+    src.set_property("location", strip_credentials(spec.url))
+    if spec.credentials:
+        src.set_property("user-id", spec.credentials[0])
+        src.set_property("user-pw", spec.credentials[1])
+    Gst.util_set_object_arg(src, "protocols", spec.transport)
+    src.set_property("latency", spec.latency_ms)
+    src.set_property("tcp-timeout", int(spec.tcp_timeout_s * 1_000_000))
+    src.set_property("teardown-timeout", 100 * Gst.MSECOND)
+    return src
+
+
 class CameraPipeline:
     def __init__(
         self,
@@ -81,15 +95,7 @@ class CameraPipeline:
         self.caps: str | None = None
 
         self.pipeline = Gst.Pipeline.new(f"cam-{spec.camera_id}-g{generation}")
-        src = Gst.ElementFactory.make("rtspsrc", "source")
-        src.set_property("location", strip_credentials(spec.url))
-        if spec.credentials:
-            src.set_property("user-id", spec.credentials[0])
-            src.set_property("user-pw", spec.credentials[1])
-        Gst.util_set_object_arg(src, "protocols", spec.transport)
-        src.set_property("latency", spec.latency_ms)
-        src.set_property("tcp-timeout", int(spec.tcp_timeout_s * 1_000_000))
-        src.set_property("teardown-timeout", 100 * Gst.MSECOND)
+        src = rtsp_source(spec, "source")
         self.tee = Gst.ElementFactory.make("tee", "tee")
         self.tee.set_property("allow-not-linked", True)
         self.pipeline.add(src)
