@@ -288,3 +288,35 @@ def test_run_refuses_bad_config_and_unusable_storage(
     assert res.returncode == 1
     assert expected in res.stderr
     assert "Hidden99" not in res.stderr + res.stdout
+
+
+def test_recording_files_are_served_for_every_camera_id_shape(tmp_path: Path) -> None:
+    """Ids with "_" and "-" (and digits that look like a date) were answered 404 "has no
+    file" because the day was read by splitting the file name on "_"."""
+    ids = ["cam_s", "a-b", "x_20260101"]
+    with SimulatorProcess(cameras=1, gop_seconds=1.0) as sim:
+        config = engine_config(
+            dict.fromkeys(ids, sim.url("cam1")),
+            storage=tmp_path / "rec",
+            storage_options={"segment_seconds": 2},
+        )
+        app = NvrApp(_with_api(config))
+        api = ApiServer(app)
+        app.start()
+        api.start()
+        try:
+            with httpx.Client(base_url=api.url, timeout=20) as http:
+                for cid in ids:
+
+                    def closed(cid: str = cid) -> list[dict[str, object]]:
+                        rows = http.get("/api/recordings", params={"camera": cid}).json()
+                        return [r for r in rows if r["status"] == "closed"]
+
+                    wait_until(lambda: bool(closed()), 30, f"a closed segment of {cid}")
+                    seg = closed()[0]
+                    r = http.get(f"/api/recordings/{seg['id']}/file")
+                    assert r.status_code == 200, (cid, r.text)
+                    assert r.content == (tmp_path / "rec" / str(seg["path"])).read_bytes()
+        finally:
+            api.stop()
+            app.stop()

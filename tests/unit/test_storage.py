@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentRow, SegmentStatus
 from nvr_gstreamer.storage.layout import is_segment_path, parse_segment_name, segment_path
+from nvr_gstreamer.storage.recovery import FileFacts, recover
 from nvr_gstreamer.storage.retention import (
     DAY_S,
     DeleteReason,
@@ -46,6 +49,38 @@ def test_segment_path_layout_and_unique_names_in_one_second() -> None:
     assert parse_segment_name(b.name) == ("cam1", local)
     assert is_segment_path(root, b)
     assert not is_segment_path(root, root / "cam1/20260330/cam1_20260329_023005.mkv")
+
+
+# Every shape the config's id pattern allows: "_" and "-" anywhere after the first
+# character, digits that look like a date, the longest id.
+ID_SHAPES = ["cam1", "cam_s", "a-b", "x_20260101", "a_b_c", "0", "a" * 63, "z-_-9"]
+
+
+@pytest.mark.parametrize("camera", ID_SHAPES)
+def test_every_valid_camera_id_names_and_parses_its_segments(camera: str) -> None:
+    root = Path("/srv/nvr")
+    local = datetime(2026, 3, 29, 2, 30, 5)
+    path = segment_path(root, camera, local, lambda p: False)
+    assert path.relative_to(root).parts == (camera, "20260329", f"{camera}_20260329_023005.mkv")
+    assert parse_segment_name(path.name) == (camera, local)
+    assert is_segment_path(root, path)
+    assert not is_segment_path(root, root / camera / "20260330" / path.name)
+    assert not is_segment_path(root, root / f"{camera}x" / "20260329" / path.name)
+
+
+@pytest.mark.parametrize("camera", ID_SHAPES)
+def test_recovery_adopts_unknown_files_of_every_camera_id(tmp_path: Path, camera: str) -> None:
+    catalog = Catalog(tmp_path)
+    local = datetime(2026, 3, 29, 2, 30, 5)
+    f = segment_path(tmp_path, camera, local, lambda p: False)
+    f.parent.mkdir(parents=True)
+    f.write_bytes(b"x" * 10)
+    facts = FileFacts(frames=30, duration_s=2.0)
+    report = recover(catalog, lambda _p: facts, lambda _p: facts, NOW)
+    assert report.adopted == 1
+    (row,) = catalog.segments(camera)
+    assert row.path == f.relative_to(tmp_path).as_posix()
+    assert row.start_utc == local.astimezone().timestamp()
 
 
 def test_day_folder_rolls_over_at_local_midnight() -> None:

@@ -62,4 +62,6 @@ def is_segment_path(root: Path, path: Path) -> bool:
         return False
     camera, day, name = parts
     parsed = parse_segment_name(name)
-    return parsed is not None and parsed[0] == camera and name.split("_")[1] == day
+    # The day is read from the parsed name, never by splitting on "_": camera ids may
+    # contain "_" themselves ("cam_s_20260329_..." has its day in the third field).
+    return parsed is not None and parsed[0] == camera and parsed[1].strftime("%Y%m%d") == day
