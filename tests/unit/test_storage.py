@@ -151,6 +151,8 @@ def test_janitor_removes_rows_then_files_then_empty_day_folders(tmp_path: Path) 
 def test_timeline_explains_each_gap(tmp_path: Path) -> None:
     c = Catalog(tmp_path)
     t = NOW
+    c.run_alive(c.begin_run(t), t + 300)
+    c.begin_run(t + 400)
     c.close_segment("cam1/d/a.mkv", t + 60, 60, 1, 1, start_utc=t, camera="cam1")
     c.begin_interruption("cam1", GapReason.CAMERA_DOWN, t + 60.5)
     c.close_segment("cam1/d/b.mkv", t + 200, 60, 1, 1, start_utc=t + 140, camera="cam1")
@@ -159,7 +161,7 @@ def test_timeline_explains_each_gap(tmp_path: Path) -> None:
     c.end_interruption("cam1", t + 300)
     # nothing recorded about t+300 .. t+400: the recorder was not running
     c.close_segment("cam1/d/c.mkv", t + 460, 60, 1, 1, start_utc=t + 400, camera="cam1")
-    tl = c.timeline("cam1", t, t + 460)
+    tl = c.timeline("cam1", t, t + 460, now_utc=t + 460, current_run=2)
     assert [s.path for s in tl.segments] == ["cam1/d/a.mkv", "cam1/d/b.mkv", "cam1/d/c.mkv"]
     assert [(g.reason, round(g.start_utc - t), round(g.end_utc - t)) for g in tl.gaps] == [
         (GapReason.CAMERA_DOWN, 60, 140),

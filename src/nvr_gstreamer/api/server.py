@@ -15,8 +15,7 @@ import logging
 import socket
 import threading
 import time
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import uvicorn
@@ -32,6 +31,7 @@ from nvr_gstreamer.camera.status import CameraStatus
 from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.storage.catalog import SegmentRow
 from nvr_gstreamer.storage.layout import is_segment_path
+from nvr_gstreamer.storage.timeline import day_bounds
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +98,21 @@ class GapOut(BaseModel):
     reason: str
 
 
+class SpanOut(BaseModel):
+    start: datetime
+    end: datetime
+
+
 class TimelineOut(BaseModel):
+    """``footage`` and ``gaps`` partition the day up to now: every instant is in exactly one
+    of them (holes shorter than 2 s between files count as footage)."""
+
     camera: str
     date: date
     start: datetime
     end: datetime
     segments: list[SegmentOut]
+    footage: list[SpanOut]
     gaps: list[GapOut]
 
 
@@ -309,15 +318,15 @@ def build_api(app: NvrApp, token: str | None) -> FastAPI:
     @api.get("/api/timeline", dependencies=auth)
     def timeline(camera: CameraQuery, date: date) -> TimelineOut:
         status_of(camera)
-        local_start = datetime.combine(date, dtime()).astimezone()
-        local_end = datetime.combine(date + timedelta(days=1), dtime()).astimezone()
-        tl = app.storage.catalog.timeline(camera, local_start.timestamp(), local_end.timestamp())
+        start_utc, end_utc = day_bounds(date)
+        tl = app.storage.timeline(camera, start_utc, end_utc)
         return TimelineOut(
             camera=camera,
             date=date,
-            start=local_start,
-            end=local_end,
+            start=datetime.fromtimestamp(start_utc).astimezone(),
+            end=datetime.fromtimestamp(end_utc).astimezone(),
             segments=[segment_out(r) for r in tl.segments],
+            footage=[SpanOut(start=_utc(s), end=_utc(e)) for s, e in tl.footage],
             gaps=[
                 GapOut(start=_utc(g.start_utc), end=_utc(g.end_utc), reason=g.reason.value)
                 for g in tl.gaps

@@ -147,8 +147,13 @@ class CameraRuntime:
     # ---- commands from outside (loop thread) ----------------------------------------------
 
     def start(self) -> None:
-        if self._storage is not None and not self._record_wanted and self.camera.enabled:
-            self._storage.interruption(self.camera.id, GapReason.RECORDING_OFF)
+        if self._storage is not None and self.camera.enabled:
+            if not self._record_wanted:
+                self._storage.interruption(self.camera.id, GapReason.RECORDING_OFF)
+            elif self._storage_state is StorageState.FULL:
+                self._storage.interruption(self.camera.id, GapReason.DISK_FULL)
+            elif self._storage_state is StorageState.UNAVAILABLE:
+                self._storage.interruption(self.camera.id, GapReason.STORAGE_UNAVAILABLE)
         self._handle(StartRequested())
 
     def stop(self) -> None:
@@ -163,8 +168,15 @@ class CameraRuntime:
         if self._storage_state is not StorageState.OK:
             return False
         self._record_wanted = True
+        self._note_camera_down_if_not_streaming()
         self._sync_recorder("recording switched on")
         return True
+
+    def _note_camera_down_if_not_streaming(self) -> None:
+        """Recording is wanted and storage is fine, but the camera delivers nothing: from now
+        on the timeline's reason is the camera (not "switched off" or "disk full" any more)."""
+        if self._storage is not None and self.supervisor.state is not CameraState.STREAMING:
+            self._storage.interruption(self.camera.id, GapReason.CAMERA_DOWN)
 
     def stop_recording(self) -> None:
         """Switch recording off; the "off" event goes out once the file is final."""
@@ -186,6 +198,8 @@ class CameraRuntime:
             )  # fmt: skip
             if self._storage is not None:
                 self._storage.interruption(self.camera.id, reason)
+        if old is not check.state and check.state is StorageState.OK and self._record_wanted:
+            self._note_camera_down_if_not_streaming()
         self._sync_recorder(f"storage {check.state.value}: {check.reason}")
 
     def _recording_possible(self) -> bool:
@@ -469,7 +483,8 @@ class CameraRuntime:
 
     def _release_pipeline(self) -> None:
         if self.pipeline is not None:
-            self._collect_stats()
+            if self._collect_stats():
+                self._last_frame_at = self._clock.monotonic()
             if isinstance(self._live, LiveStream):
                 self._detach_live()
             self._live = None  # a branch goes down with its pipeline
@@ -480,7 +495,11 @@ class CameraRuntime:
                 why = "camera stopped" if stopping else "camera down"
                 self._finish_recorder(why, pipeline_going=True)
                 if self._storage is not None and self._record_wanted and not stopping:
-                    self._storage.interruption(self.camera.id, GapReason.CAMERA_DOWN)
+                    # The outage began with the last frame, not when it was noticed (a stall
+                    # is noticed stall_timeout_s later, a silent server ~25 s later).
+                    self._storage.interruption(
+                        self.camera.id, GapReason.CAMERA_DOWN, self._last_frame_wall()
+                    )
 
                 def before_null() -> None:
                     ok = rec.finish_blocking(3.0 + rec.pre_record_s)
@@ -488,6 +507,12 @@ class CameraRuntime:
 
             self.pipeline.release(before_null)
             self.pipeline = None
+
+    def _last_frame_wall(self) -> float | None:
+        """UTC time of the last frame seen (to a poll interval), None if none this generation."""
+        if self._last_frame_at is None:
+            return None
+        return self._clock.wall().timestamp() - (self._clock.monotonic() - self._last_frame_at)
 
     def _on_first_frame(self, generation: int) -> None:
         self._last_frame_at = self._clock.monotonic()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 from PySide6.QtCore import QDate, QDateTime, QObject, QRect, Qt, Signal
@@ -47,6 +47,7 @@ from nvr_gstreamer.gui.bridge import FrameMailbox
 from nvr_gstreamer.gui.tile import VideoSurface
 from nvr_gstreamer.storage.catalog import GapReason, SegmentStatus, Timeline
 from nvr_gstreamer.storage.service import StorageService
+from nvr_gstreamer.storage.timeline import day_bounds
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +70,6 @@ SEGMENT_COLOR = QColor(40, 160, 70)
 
 def _hms(ts: float) -> str:
     return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
-
-
-def day_bounds(day: date) -> tuple[float, float]:
-    """Local midnight to midnight, as UTC timestamps."""
-    start = datetime.combine(day, time()).astimezone()
-    return start.timestamp(), (start + timedelta(days=1)).timestamp()
 
 
 class TimelineBar(QWidget):
@@ -290,7 +285,7 @@ class PlaybackView(QWidget):
         cid = self.camera_id()
         qd = self.day.date()
         start, end = day_bounds(date(qd.year(), qd.month(), qd.day()))
-        tl = self._storage.catalog.timeline(cid, start, end)
+        tl = self._storage.timeline(cid, start, end)
         root = self._storage.root
         parts = [
             Part(root / s.path, s.start_utc, s.duration_s)

@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from nvr_gstreamer.storage.timeline import Gap, GapReason, Interruption, build_gaps
+
+__all__ = ["CATALOG_NAME", "Catalog", "Gap", "GapReason", "SegmentRow", "SegmentStatus"]
+
 CATALOG_NAME = "catalog.sqlite3"
 
 _SCHEMA = """
@@ -45,6 +49,11 @@ CREATE TABLE IF NOT EXISTS interruptions (
     end_utc     REAL
 );
 CREATE INDEX IF NOT EXISTS interruptions_by_camera ON interruptions (camera, start_utc);
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY,
+    start_utc   REAL NOT NULL,
+    alive_utc   REAL NOT NULL           -- last moment the recorder is known to have run
+);
 """
 
 
@@ -52,14 +61,6 @@ class SegmentStatus(Enum):
     RECORDING = "recording"  # being written (or left by a crash, until recovered)
     CLOSED = "closed"  # finalised cleanly, fsynced
     RECOVERED = "recovered"  # left unfinished by a crash, repaired at start-up
-
-
-class GapReason(Enum):
-    CAMERA_DOWN = "camera_down"
-    RECORDING_OFF = "recording_off"
-    STORAGE_UNAVAILABLE = "storage_unavailable"
-    DISK_FULL = "disk_full"
-    NVR_STOPPED = "nvr_stopped"  # no record of why: the recorder was not running
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,20 +77,13 @@ class SegmentRow:
 
 
 @dataclass(frozen=True, slots=True)
-class Gap:
-    camera: str
-    start_utc: float
-    end_utc: float
-    reason: GapReason
-
-
-@dataclass(frozen=True, slots=True)
 class Timeline:
     camera: str
     start_utc: float
     end_utc: float
     segments: tuple[SegmentRow, ...]
     gaps: tuple[Gap, ...]
+    footage: tuple[tuple[float, float], ...] = ()  # merged footage; with gaps a partition
 
 
 def _row(r: sqlite3.Row) -> SegmentRow:
@@ -238,12 +232,25 @@ class Catalog:
     # ---- interruptions --------------------------------------------------------------------
 
     def begin_interruption(self, camera: str, reason: GapReason, start_utc: float) -> None:
-        """A camera stopped being recorded for ``reason`` (ends any open interruption)."""
+        """A camera stopped being recorded for ``reason`` (ends any open interruption of
+        another reason). One outage is one interruption, however many reconnect attempts
+        report it: an open interruption of the same reason simply goes on."""
         with self._connect() as db:
-            db.execute(
-                "UPDATE interruptions SET end_utc=? WHERE camera=? AND end_utc IS NULL",
-                (start_utc, camera),
-            )
+            open_ = db.execute(
+                "SELECT id, reason, start_utc FROM interruptions WHERE camera=? AND end_utc IS"
+                " NULL ORDER BY start_utc DESC",
+                (camera,),
+            ).fetchall()
+            if open_ and open_[0]["reason"] == reason.value:
+                return
+            # Never end an open one before it began (a begin dated back to the last frame).
+            for r in open_:
+                db.execute(
+                    "UPDATE interruptions SET end_utc=? WHERE id=?",
+                    (max(start_utc, r["start_utc"]), r["id"]),
+                )
+            if open_:
+                start_utc = max(start_utc, max(r["start_utc"] for r in open_))
             db.execute(
                 "INSERT INTO interruptions (camera, reason, start_utc) VALUES (?, ?, ?)",
                 (camera, reason.value, start_utc),
@@ -252,64 +259,90 @@ class Catalog:
     def end_interruption(self, camera: str, end_utc: float) -> None:
         with self._connect() as db:
             db.execute(
-                "UPDATE interruptions SET end_utc=? WHERE camera=? AND end_utc IS NULL",
+                "UPDATE interruptions SET end_utc=MAX(start_utc, ?) WHERE camera=?"
+                " AND end_utc IS NULL",
                 (end_utc, camera),
             )
 
     def close_open_interruptions(self, end_utc: float) -> None:
         """At start-up: whatever was open when the recorder stopped ended then."""
         with self._connect() as db:
-            db.execute("UPDATE interruptions SET end_utc=? WHERE end_utc IS NULL", (end_utc,))
+            db.execute(
+                "UPDATE interruptions SET end_utc=MAX(start_utc, ?) WHERE end_utc IS NULL",
+                (end_utc,),
+            )
+
+    # ---- runs of the recorder -------------------------------------------------------------
+
+    def begin_run(self, start_utc: float) -> int:
+        with self._connect() as db:
+            cur = db.execute(
+                "INSERT INTO runs (start_utc, alive_utc) VALUES (?, ?)", (start_utc, start_utc)
+            )
+            return int(cur.lastrowid or 0)
+
+    def run_alive(self, run_id: int, alive_utc: float) -> None:
+        """The recorder of ``run_id`` was running at ``alive_utc`` (a heartbeat, or its end)."""
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET alive_utc=MAX(alive_utc, ?) WHERE id=?", (alive_utc, run_id)
+            )
+
+    def last_run_alive_at(self, alive_utc: float) -> None:
+        """Start-up after a crash: the last run lasted at least until ``alive_utc`` (its last
+        written frame may be later than its last heartbeat)."""
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET alive_utc=MAX(alive_utc, ?)"
+                " WHERE id=(SELECT MAX(id) FROM runs) AND start_utc <= ?",
+                (alive_utc, alive_utc),
+            )
+
+    def last_alive_utc(self) -> float | None:
+        with self._connect() as db:
+            r = db.execute("SELECT MAX(alive_utc) AS t FROM runs").fetchone()
+        return float(r["t"]) if r and r["t"] is not None else None
 
     # ---- the timeline ---------------------------------------------------------------------
 
     def timeline(
-        self, camera: str, start_utc: float, end_utc: float, min_gap_s: float = 2.0
+        self,
+        camera: str,
+        start_utc: float,
+        end_utc: float,
+        now_utc: float,
+        min_gap_s: float = 2.0,
+        current_run: int | None = None,
     ) -> Timeline:
-        """Segments in the range and the gaps between them, each with its reason."""
-        segs = [s for s in self.segments(camera, start_utc, end_utc)]
+        """Segments in the range, and footage and gaps that partition it up to ``now_utc``
+        (see :mod:`nvr_gstreamer.storage.timeline` for the guarantees). ``current_run`` is
+        the run of the asking process: it lasts until now, whatever its last heartbeat."""
+        around = self.segments(camera, start_utc - min_gap_s, end_utc)
         with self._connect() as db:
             rows = db.execute(
                 "SELECT reason, start_utc, end_utc FROM interruptions WHERE camera=?"
                 " AND start_utc < ? AND (end_utc IS NULL OR end_utc > ?) ORDER BY start_utc",
                 (camera, end_utc, start_utc),
             ).fetchall()
-        spans = [(GapReason(r["reason"]), r["start_utc"], r["end_utc"] or end_utc) for r in rows]
-        gaps: list[Gap] = []
-        cursor = start_utc
-        for seg in [*segs, None]:
-            gap_end = end_utc if seg is None else max(start_utc, seg.start_utc)
-            if gap_end - cursor >= min_gap_s:
-                gaps.extend(_explain(camera, cursor, gap_end, spans, min_gap_s))
-            if seg is not None:
-                seg_end = seg.end_utc if seg.end_utc is not None else end_utc
-                cursor = max(cursor, min(seg_end, end_utc))
-        return Timeline(camera, start_utc, end_utc, tuple(segs), tuple(gaps))
-
-
-def _explain(
-    camera: str,
-    start: float,
-    end: float,
-    spans: list[tuple[GapReason, float, float]],
-    min_gap_s: float,
-) -> list[Gap]:
-    """Split a gap by the interruptions that cover it; uncovered parts: the NVR was stopped."""
-    out: list[Gap] = []
-    cursor = start
-    for reason, s, e in spans:
-        s, e = max(s, start), min(e, end)
-        if e <= cursor:
-            continue
-        if s - cursor >= min_gap_s:
-            out.append(Gap(camera, cursor, s, GapReason.NVR_STOPPED))
-        # A reason is credited from where the previous part ended, so small timing slack
-        # between "recording stopped" and "interruption began" stays in one gap.
-        out.append(Gap(camera, cursor if s - cursor < min_gap_s else s, e, reason))
-        cursor = e
-    if end - cursor >= min_gap_s or not out:
-        out.append(Gap(camera, cursor, end, GapReason.NVR_STOPPED))
-    elif out:
-        last = out[-1]
-        out[-1] = Gap(camera, last.start_utc, end, last.reason)
-    return out
+            runs = db.execute(
+                "SELECT start_utc, CASE WHEN id=? THEN MAX(alive_utc, ?) ELSE alive_utc END"
+                " AS alive_utc FROM runs WHERE start_utc < ?",
+                (current_run, now_utc, end_utc),
+            ).fetchall()
+        interruptions = [
+            Interruption(GapReason(r["reason"]), r["start_utc"], r["end_utc"]) for r in rows
+        ]
+        footage, gaps = build_gaps(
+            camera,
+            start_utc,
+            end_utc,
+            [(s.start_utc, s.end_utc) for s in around],
+            interruptions,
+            [(r["start_utc"], r["alive_utc"]) for r in runs],
+            now_utc,
+            min_gap_s,
+        )
+        segs = tuple(
+            s for s in around if s.start_utc < end_utc and (s.end_utc or now_utc) > start_utc
+        )
+        return Timeline(camera, start_utc, end_utc, segs, tuple(gaps), tuple(footage))

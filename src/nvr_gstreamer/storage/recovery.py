@@ -5,7 +5,8 @@
   complete frame kept) and catalogued as "recovered"; a row whose file is gone is removed.
 * Segment files no row knows about are adopted (repaired first if they lack a duration).
 * Rows whose files are gone are removed.
-* Interruptions left open end at the last moment the recorder is known to have been alive.
+* Interruptions left open, and the last run of the recorder, end at the last moment the
+  recorder is known to have been alive (its last heartbeat or its last written frame).
 """
 
 from __future__ import annotations
@@ -108,5 +109,10 @@ def recover(
         adopted += 1
         logger.info("adopted %s", rel)
 
-    catalog.close_open_interruptions(latest_end or now_utc)
+    # The last run lasted at least to its last written frame (a crash skips its last
+    # heartbeat); what it left open ended when it was last known alive.
+    if latest_end:
+        catalog.last_run_alive_at(latest_end)
+    alive = max(latest_end, catalog.last_alive_utc() or 0.0)
+    catalog.close_open_interruptions(alive or now_utc)
     return RecoveryReport(repaired, adopted, removed, unreadable)

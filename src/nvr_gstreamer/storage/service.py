@@ -14,13 +14,14 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from nvr_gstreamer.config import StorageConfig
 from nvr_gstreamer.core.clock import Clock
-from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentStatus
+from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentStatus, Timeline
 from nvr_gstreamer.storage.layout import segment_path
 from nvr_gstreamer.storage.retention import Janitor, PlannedDelete, plan_retention
 from nvr_gstreamer.storage.volume import (
@@ -35,6 +36,10 @@ from nvr_gstreamer.storage.volume import (
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# How often the catalog learns that the recorder still runs. After a crash, the timeline's
+# "nvr_stopped" begins at most this long before the crash (or at the last written frame).
+RUN_HEARTBEAT_S = 10.0
 
 StateListener = Callable[[VolumeCheck], None]
 
@@ -81,10 +86,15 @@ class StorageService:
         self._ticker: threading.Thread | None = None
         self._last_retention = 0.0
         self._pending: list[Callable[[], None]] = []  # catalog work waiting for the volume
+        self._run_id: int | None = None
+        self._run_alive_at = 0.0  # monotonic, last heartbeat written
 
     # ---- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        # A run of the recorder: the timeline says "nvr_stopped" only outside every run.
+        self._run_id = self.catalog.begin_run(self._clock.wall().timestamp())
+        self._run_alive_at = self._clock.monotonic()
         self._ticker = threading.Thread(target=self._tick_loop, name="nvr-storage-watch")
         self._ticker.daemon = True
         self._ticker.start()
@@ -93,6 +103,8 @@ class StorageService:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(5)
+        with suppress(RuntimeError):
+            self.submit(lambda: self._heartbeat(force=True))
         self._worker.shutdown(wait=True)
         self.catalog.close()
 
@@ -127,6 +139,20 @@ class StorageService:
                 return  # worker shut down
             except Exception:
                 logger.exception("storage check failed")
+
+    def _heartbeat(self, force: bool = False) -> None:
+        """Keep the run's end current (every RUN_HEARTBEAT_S, and at stop). Best effort: on a
+        volume that is gone it is skipped, never queued."""
+        now = self._clock.monotonic()
+        if self._run_id is None or (not force and now - self._run_alive_at < RUN_HEARTBEAT_S):
+            return
+        if self._check.state is StorageState.UNAVAILABLE:
+            return
+        try:
+            self.catalog.run_alive(self._run_id, self._clock.wall().timestamp())
+            self._run_alive_at = now
+        except (sqlite3.Error, OSError) as exc:
+            logger.debug("run heartbeat not written: %s", exc)
 
     def _check_total(self) -> int:
         usage = check_volume(self.root, self.volume_id).usage
@@ -180,6 +206,7 @@ class StorageService:
                     StorageState.FULL, f"storage at {self.root} is full", check.usage
                 )
         self._set(check)
+        self._heartbeat()
 
     def _set(self, check: VolumeCheck) -> None:
         old = self._check
@@ -325,9 +352,12 @@ class StorageService:
 
         self.submit(lambda: self._durable(run))
 
-    def interruption(self, camera_id: str, reason: GapReason | None) -> None:
-        """The camera stopped being recorded for ``reason`` (None: it is recorded again)."""
-        now = self._clock.wall().timestamp()
+    def interruption(
+        self, camera_id: str, reason: GapReason | None, at_utc: float | None = None
+    ) -> None:
+        """The camera stopped being recorded for ``reason`` (None: it is recorded again), at
+        ``at_utc`` (default now; an outage is dated back to its last frame)."""
+        now = self._clock.wall().timestamp() if at_utc is None else at_utc
 
         def run() -> None:
             if reason is None:
@@ -336,6 +366,11 @@ class StorageService:
                 self.catalog.begin_interruption(camera_id, reason, now)
 
         self.submit(lambda: self._durable(run))
+
+    def timeline(self, camera_id: str, start_utc: float, end_utc: float) -> Timeline:
+        """The camera's footage and gaps in the range, up to now (API and desktop alike)."""
+        now = self._clock.wall().timestamp()
+        return self.catalog.timeline(camera_id, start_utc, end_utc, now, current_run=self._run_id)
 
     def wait_idle(self, timeout_s: float = 10.0) -> None:
         """Block until everything submitted so far is done (tests, shutdown)."""
