@@ -175,8 +175,12 @@ class CameraConfig(_Strict):
     )
     record: bool = Field(default=True, description="Record continuously from start-up.")
     enabled: bool = Field(default=True, description="A disabled camera is not connected at all.")
-    transport: Literal["tcp", "udp"] = Field(
-        default="tcp", description="RTP transport: tcp (interleaved, robust) or udp."
+    transport: Literal["auto", "tcp", "udp"] = Field(
+        default="auto",
+        description=(
+            "RTP transport: auto (TCP first, UDP for a camera that refuses TCP; what worked is "
+            "remembered), tcp (interleaved, robust) or udp."
+        ),
     )
 
     @field_validator("url", "live_url")

@@ -54,7 +54,7 @@ def test_good_config_gets_defaults_env_and_resolved_paths() -> None:
     front, yard = config.cameras
     assert front.credentials() == ("admin", "front-secret")
     assert yard.credentials() == ("viewer", "yardpass")
-    assert (front.record, front.enabled, front.transport) == (True, True, "tcp")
+    assert (front.record, front.enabled, front.transport) == (True, True, "auto")
     assert yard.display_name == "yard"
     assert "front-secret" not in repr(config)
 
@@ -109,7 +109,7 @@ def test_defaults_documented_and_bounded() -> None:
         ),
         (
             "cameras: [{id: a, url: rtsp://h/x, transport: sctp}]",
-            "nvr.yaml: cameras[0].transport: expected 'tcp' or 'udp'",
+            "nvr.yaml: cameras[0].transport: expected 'auto', 'tcp' or 'udp'",
         ),
         ("cameras: []", "nvr.yaml: cameras: expected at least 1 entry"),
         ("storage: {}", "nvr.yaml: cameras: required key is missing"),

@@ -37,6 +37,14 @@ CASES = [
     (Origin.SOURCE, "source", R, R.SETTINGS, "Could not get/set settings.", ErrorKind.NETWORK),
     (Origin.SOURCE, "source", R, R.NOT_AUTHORIZED, "Unauthorized", ErrorKind.UNAUTHORIZED),
     (Origin.SOURCE, "source", R, R.NOT_FOUND, "Not Found (404)", ErrorKind.NOT_FOUND),
+    # A camera that refuses RTP over TCP (461) or UDP, as rtspsrc 1.22 reports it (measured).
+    (Origin.SOURCE, "source", S, S.CODEC_NOT_FOUND,
+     "No supported stream was found. You might need to allow more transport protocols or may "
+     "otherwise be missing the right GStreamer RTSP extension plugin.", ErrorKind.TRANSPORT),
+    (Origin.SOURCE, "source", R, R.READ,
+     "Could not receive any UDP packets for 5.0000 seconds, maybe your firewall is blocking it. "
+     "No other protocols to try.", ErrorKind.TRANSPORT),
+    (Origin.SOURCE, "source", S, S.CODEC_NOT_FOUND, "No decoder available", ErrorKind.UNKNOWN),
     (Origin.SOURCE, "depay", S, S.DECODE, "Could not decode stream.", ErrorKind.UNKNOWN),
     (Origin.SOURCE, "parse", S, S.FORMAT, "bad format", ErrorKind.UNKNOWN),
     (Origin.RECORDER, "sink", R, R.NO_SPACE_LEFT, "No space left on the resource.",

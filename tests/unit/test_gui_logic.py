@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from nvr_gstreamer.camera.errors import ErrorKind
 from nvr_gstreamer.camera.status import CameraStatus
 from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.gst.footage import Footage, Part, runs
@@ -18,6 +19,7 @@ BASE = CameraStatus(
     since=datetime(2026, 1, 1, tzinfo=UTC), reason="first frame", last_error_kind=None,
     last_error_message=None, reconnect_attempt=0, next_retry_in_s=None, recording=True,
     recording_wanted=True, storage_state="ok", current_segment=None, codec="h264", frames=0,
+    audio_codec=None, transport="tcp", rtp_packets_lost=0, rtp_packets_late=0,
     bytes=0, fps=0.0, bitrate_bps=0.0, disconnects=0, reconnect_attempts=0, stalls=0, errors=(),
 )  # fmt: skip
 
@@ -30,6 +32,29 @@ def st(**changes: object) -> CameraStatus:
     ("status", "elapsed", "text", "tone"),
     [
         (st(), 0, "streaming", Tone.OK),
+        (
+            st(
+                state=CameraState.RECONNECTING,
+                next_retry_in_s=3.0,
+                last_error_kind=ErrorKind.TRANSPORT,
+                last_error_message="the camera refuses RTP over TCP: set 'transport: udp' or "
+                "'transport: auto' for this camera",
+            ),
+            0,
+            "refuses RTP over TCP: set transport udp or auto",
+            Tone.BAD,
+        ),
+        (
+            st(
+                state=CameraState.RECONNECTING,
+                next_retry_in_s=3.0,
+                last_error_kind=ErrorKind.TRANSPORT,
+                last_error_message="no stream over TCP (the camera refuses it); trying UDP",
+            ),
+            0,
+            "reconnecting: retry in 3 s",
+            Tone.BUSY,
+        ),
         (st(state=CameraState.CONNECTING), 0, "connecting", Tone.BUSY),
         (
             st(state=CameraState.RECONNECTING, next_retry_in_s=12.0),

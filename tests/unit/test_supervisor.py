@@ -385,3 +385,23 @@ def test_disabled_camera_never_starts() -> None:
     sup = CameraSupervisor(FakeClock(), SupervisorSettings(), enabled=False)
     assert sup.handle(StartRequested()) == []
     assert sup.state is CameraState.DISABLED
+
+
+def test_a_refused_transport_is_retried_on_the_other_at_once_but_only_once_per_outage() -> None:
+    h = Harness()
+    h.send(StartRequested())
+    gen = h.starts()[-1][1]
+    h.send(PipelineFailed(gen, ErrorKind.TRANSPORT, "refused", other_transport=True))
+    assert h.advance_until_retry() <= 0.25
+    # The other transport is refused too: no spin, the backoff (5 s at first) takes over.
+    gen = h.starts()[-1][1]
+    h.send(PipelineFailed(gen, ErrorKind.TRANSPORT, "refused", other_transport=True))
+    assert h.advance_until_retry() >= 1.0
+    # Streaming resets it: the next outage may switch at once again.
+    gen = h.starts()[-1][1]
+    h.send(PipelineStreaming(gen))
+    h.send(PipelineFailed(gen, ErrorKind.NETWORK, "lost"))
+    h.advance_until_retry()
+    gen = h.starts()[-1][1]
+    h.send(PipelineFailed(gen, ErrorKind.TRANSPORT, "refused", other_transport=True))
+    assert h.advance_until_retry() <= 0.25

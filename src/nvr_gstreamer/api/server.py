@@ -78,6 +78,10 @@ class CameraOut(BaseModel):
     frames: int
     bytes: int
     codec: str | None
+    audio_codec: str | None
+    transport: str
+    rtp_packets_lost: int
+    rtp_packets_late: int
 
 
 class SegmentOut(BaseModel):
@@ -142,6 +146,10 @@ def camera_out(s: CameraStatus) -> CameraOut:
         frames=s.frames,
         bytes=s.bytes,
         codec=s.codec,
+        audio_codec=s.audio_codec,
+        transport=s.transport,
+        rtp_packets_lost=s.rtp_packets_lost,
+        rtp_packets_late=s.rtp_packets_late,
     )
 
 
@@ -187,6 +195,14 @@ class NvrCollector:
             "nvr_camera_reconnect_attempts", "reconnect attempts", labels=["camera"]
         )
         stalls = CounterMetricFamily("nvr_camera_stalls", "stalls detected", labels=["camera"])
+        rtp_lost = CounterMetricFamily(
+            "nvr_camera_rtp_packets_lost", "RTP packets lost (UDP)", labels=["camera"]
+        )
+        rtp_late = CounterMetricFamily(
+            "nvr_camera_rtp_packets_late",
+            "RTP packets reordered beyond the jitter buffer (UDP)",
+            labels=["camera"],
+        )
         errors = CounterMetricFamily(
             "nvr_camera_errors", "errors by kind", labels=["camera", "kind"]
         )
@@ -199,9 +215,12 @@ class NvrCollector:
             disconnects.add_metric([cid], s.disconnects)
             attempts.add_metric([cid], s.reconnect_attempts)
             stalls.add_metric([cid], s.stalls)
+            rtp_lost.add_metric([cid], s.rtp_packets_lost)
+            rtp_late.add_metric([cid], s.rtp_packets_late)
             for kind in ErrorKind:
                 errors.add_metric([cid, kind.value], s.error_count(kind))
         yield from (state, recording, frames, nbytes, disconnects, attempts, stalls, errors)
+        yield from (rtp_lost, rtp_late)
         storage = self._app.storage
         check = storage.state
         free = GaugeMetricFamily("nvr_storage_free_bytes", "free bytes on the storage volume")

@@ -34,6 +34,7 @@ RES_NO_SPACE_LEFT = 14
 RES_NOT_AUTHORIZED = 15
 # GstStreamError codes used below.
 STREAM_FAILED = 1
+STREAM_CODEC_NOT_FOUND = 6
 STREAM_DECODE = 7
 
 
@@ -50,6 +51,7 @@ class ErrorKind(Enum):
     NETWORK = "network"
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
+    TRANSPORT = "transport"  # the camera refuses RTP over this transport, or sends nothing on it
     STORAGE_DISCONNECTED = "storage_disconnected"
     DISK_FULL = "disk_full"
     DECODER = "decoder"
@@ -110,9 +112,22 @@ def _mentions_no_space(fault: Fault) -> bool:
     return "no space left" in text or "disk full" in text
 
 
+def _transport_refused(fault: Fault) -> bool:
+    """rtspsrc's answer when SETUP fails for every transport it may use (a camera that answers
+    ``461 Unsupported transport``: STREAM/CODEC_NOT_FOUND "No supported stream was found. You
+    might need to allow more transport protocols ..."), or when UDP brings nothing ("Could not
+    receive any UDP packets for 5.0000 seconds, maybe your firewall is blocking it")."""
+    text = fault.message.lower()
+    if fault.domain == STREAM and fault.code == STREAM_CODEC_NOT_FOUND:
+        return "transport" in text
+    return "udp packets" in text
+
+
 def classify(fault: Fault) -> ErrorKind:
     """The error kind of a fault. Total: every fault gets a kind, unknown included."""
     if fault.origin is Origin.SOURCE:
+        if _transport_refused(fault):
+            return ErrorKind.TRANSPORT
         if fault.domain == RESOURCE and fault.code == RES_NOT_AUTHORIZED:
             return ErrorKind.UNAUTHORIZED
         if fault.domain == RESOURCE and fault.code == RES_NOT_FOUND:
@@ -149,6 +164,7 @@ RECOVERY: dict[ErrorKind, Recovery] = {
     ErrorKind.NETWORK: Recovery.RESTART_PIPELINE,
     ErrorKind.UNAUTHORIZED: Recovery.RESTART_PIPELINE,
     ErrorKind.NOT_FOUND: Recovery.RESTART_PIPELINE,
+    ErrorKind.TRANSPORT: Recovery.RESTART_PIPELINE,  # with the other transport, in auto mode
     ErrorKind.STORAGE_DISCONNECTED: Recovery.PAUSE_RECORDING_STORAGE,
     ErrorKind.DISK_FULL: Recovery.PAUSE_RECORDING_DISK_FULL,
     ErrorKind.DECODER: Recovery.REBUILD_LIVE,

@@ -12,7 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -50,6 +50,7 @@ from nvr_gstreamer.camera.supervisor import (
     SupervisorSettings,
     Woke,
 )
+from nvr_gstreamer.camera.transport import TransportChooser, TransportMode
 from nvr_gstreamer.config import CameraConfig
 from nvr_gstreamer.core.clock import Clock
 from nvr_gstreamer.core.logsetup import camera_logger
@@ -104,12 +105,19 @@ class CameraRuntime:
         self._publish = publish
         self._log = camera_logger(logger, camera.id)
         self.supervisor = CameraSupervisor(clock, settings.supervisor, enabled=camera.enabled)
+        self._transport = TransportChooser(TransportMode(camera.transport))
         self._spec = PipelineSpec(
             camera_id=camera.id,
             url=camera.url,
             credentials=camera.credentials(),
-            transport=camera.transport,
+            transport=self._transport.current.value,
+            udp_timeout_s=settings.stall_timeout_s,
         )
+        self._gen_had_video = False  # the current pipeline generation delivered a frame
+        self._gen_judged = False  # the chooser has heard how the current generation ended
+        self._rtp_seen: tuple[int, int] = (0, 0)  # (lost, late) of the current pipeline
+        self._rtp_lost = 0
+        self._rtp_late = 0
         self.pipeline: CameraPipeline | None = None
         self._timer: Timer | None = None
         self._frames = 0
@@ -127,7 +135,7 @@ class CameraRuntime:
                 camera_id=camera.id,
                 url=camera.live_url,
                 credentials=camera.live_credentials(),
-                transport=camera.transport,
+                udp_timeout_s=settings.stall_timeout_s,
             )
             if camera.live_url
             else None
@@ -353,9 +361,11 @@ class CameraRuntime:
         if self._live is not None or self.pipeline is None or not self._viewers:
             return
         if self._live_spec is not None:
+            # The sub-stream goes the way the main stream last worked.
+            transport = (self._transport.working or self._transport.current).value
             stream = LiveStream(
                 self._loop,
-                self._live_spec,
+                replace(self._live_spec, transport=transport),
                 self._live_format,
                 self._deliver_frame,
                 self._live_stream_failed,
@@ -467,16 +477,22 @@ class CameraRuntime:
     def _start_pipeline(self, generation: int) -> None:
         self._release_pipeline()
         self._seen = (0, 0)
+        self._rtp_seen = (0, 0)
         self._last_frame_at = None
+        self._gen_had_video = False
+        self._gen_judged = False
+        spec = replace(self._spec, transport=self._transport.current.value)
         self.pipeline = CameraPipeline(
             self._loop,
-            self._spec,
+            spec,
             generation,
             on_first_frame=self._on_first_frame,
             on_fault=self._on_fault,
             teardown=self._teardown,
         )
-        self._log.debug("starting pipeline generation %d", generation)
+        self._log.debug(
+            "starting pipeline generation %d over %s", generation, spec.transport.upper()
+        )
         self.pipeline.start()
         self._attach_live()
         self._sync_recorder("camera connecting")
@@ -485,6 +501,14 @@ class CameraRuntime:
         if self.pipeline is not None:
             if self._collect_stats():
                 self._last_frame_at = self._clock.monotonic()
+            stopped = self.supervisor.state in (CameraState.STOPPED, CameraState.DISABLED)
+            if not stopped and not self._gen_judged:
+                # Ended without a fault of its own: no video within the connect timeout, or
+                # a stall.
+                self._gen_judged = True
+                note = self._transport.attempt_failed(None, self._gen_had_video)
+                if note is not None:
+                    self._log.info("%s", note)
             if isinstance(self._live, LiveStream):
                 self._detach_live()
             self._live = None  # a branch goes down with its pipeline
@@ -516,6 +540,8 @@ class CameraRuntime:
 
     def _on_first_frame(self, generation: int) -> None:
         self._last_frame_at = self._clock.monotonic()
+        self._gen_had_video = True
+        self._transport.streaming()
         self._handle(PipelineStreaming(generation))
 
     def _on_fault(self, generation: int, fault: Fault) -> None:
@@ -528,7 +554,15 @@ class CameraRuntime:
         else:
             self._log.debug("fault %s: %s", kind.value, fault.describe())
         if recovery is Recovery.RESTART_PIPELINE:
-            self._handle(PipelineFailed(generation, kind, fault.message))
+            switch = None
+            if generation == self.supervisor.generation and not self._gen_judged:
+                # The first fault of an attempt tells the chooser how its transport did.
+                self._gen_judged = True
+                switch = self._transport.attempt_failed(kind, self._gen_had_video)
+                if switch is not None:
+                    self._log.info("%s", switch)
+            message = self._transport.refusal_message(kind) or fault.message
+            self._handle(PipelineFailed(generation, kind, message, other_transport=bool(switch)))
             return
         # Faults of the recording and live branches never restart the camera.
         self._other_errors[kind] = self._other_errors.get(kind, 0) + 1
@@ -572,6 +606,10 @@ class CameraRuntime:
         """Fold the pipeline's counters into the totals; True when frames arrived."""
         if self.pipeline is None:
             return False
+        lost, late = self.pipeline.rtp_stats()
+        self._rtp_lost += max(0, lost - self._rtp_seen[0])
+        self._rtp_late += max(0, late - self._rtp_seen[1])
+        self._rtp_seen = (lost, late)
         buffers, nbytes = self.pipeline.stats()
         d_frames, d_bytes = buffers - self._seen[0], nbytes - self._seen[1]
         self._seen = (buffers, nbytes)
@@ -673,6 +711,10 @@ class CameraRuntime:
             storage_state=self._storage_state.value if self._storage_state else "none",
             current_segment=self._current_segment(),
             codec=self.pipeline.codec if self.pipeline is not None else None,
+            audio_codec=self.pipeline.audio_codec if self.pipeline is not None else None,
+            transport=self._transport.current.value,
+            rtp_packets_lost=self._rtp_lost,
+            rtp_packets_late=self._rtp_late,
             frames=self._frames,
             bytes=self._bytes,
             fps=fps if streaming else 0.0,

@@ -25,6 +25,10 @@ class CameraStatus:
     storage_state: str  # ok | unavailable | full | none (no storage configured)
     current_segment: str | None  # path of the file being written, relative to the storage root
     codec: str | None
+    audio_codec: str | None  # aac | pcma | pcmu | opus, recorded untouched; None: no audio
+    transport: str  # tcp | udp: in use, or being tried (transport: auto chooses)
+    rtp_packets_lost: int  # over the camera's whole run (UDP; TCP loses nothing)
+    rtp_packets_late: int  # arrived out of order too late to be used
     frames: int  # video frames received, over the camera's whole run
     bytes: int
     fps: float

@@ -70,6 +70,9 @@ class PipelineFailed:
     kind: ErrorKind
     message: str
     stalled: bool = False
+    # The next attempt uses the other RTP transport (transport: auto, this one was refused):
+    # worth trying at once, not after a backoff — once per outage, so two refusals never spin.
+    other_transport: bool = False
 
 
 class Reach(Enum):
@@ -165,6 +168,7 @@ class SupervisorView:
 
 
 QUICK_RETRIES = 3  # per outage, for a camera that answers probes but fails to stream
+OTHER_TRANSPORT_DELAY_S = 0.2  # a refused transport: the other one is tried (almost) at once
 _WAITING_STATES = (CameraState.RECONNECTING, CameraState.UNAUTHORIZED, CameraState.NOT_FOUND)
 
 
@@ -203,6 +207,7 @@ class CameraSupervisor:
         self._port_retry_at: float | None = None  # last retry because the port opened
         self._port_retry_gap_s = 1.0
         self._quick_retries_left = 0
+        self._switched_transport = False  # this outage already retried at once on the other one
         self._quick_gap_s = 1.0
         self._last_failure_at = 0.0
         self._last_kind: ErrorKind | None = None
@@ -283,6 +288,7 @@ class CameraSupervisor:
         self._port_closed = False
         self._attempts = 0
         self._retry_at = None
+        self._switched_transport = False
         self._stop_probing()
         reason = "first frame" if self._state is CameraState.CONNECTING else "reconnected"
         return [ScheduleWake(None), *self._move(CameraState.STREAMING, reason)]
@@ -295,9 +301,11 @@ class CameraSupervisor:
         self._last_message = event.message
         if event.stalled:
             self._counters = replace(self._counters, stalls=self._counters.stalls + 1)
-        return self._fail(event.kind, event.message)
+        at_once = event.other_transport and not self._switched_transport
+        self._switched_transport = self._switched_transport or event.other_transport
+        return self._fail(event.kind, event.message, at_once)
 
-    def _fail(self, kind: ErrorKind, message: str) -> list[Command]:
+    def _fail(self, kind: ErrorKind, message: str, at_once: bool = False) -> list[Command]:
         now = self._clock.monotonic()
         was_streaming = self._state is CameraState.STREAMING
         self._last_failure_at = now
@@ -334,7 +342,7 @@ class CameraSupervisor:
             )
             self._stop_probing()
         else:
-            delay = backoff.delay(self._failures, self._rng)
+            delay = OTHER_TRANSPORT_DELAY_S if at_once else backoff.delay(self._failures, self._rng)
             new_state = CameraState.RECONNECTING
             # The loss of a streaming camera is itself evidence that it was unreachable: its
             # first good probe retries at once. Later failures of the same outage need an

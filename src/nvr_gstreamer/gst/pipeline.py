@@ -49,9 +49,10 @@ class PipelineSpec:
     camera_id: str
     url: str
     credentials: tuple[str, str] | None
-    transport: str = "tcp"
+    transport: str = "tcp"  # tcp | udp (the chooser decides for "auto")
     latency_ms: int = 200
     tcp_timeout_s: float = 5.0
+    udp_timeout_s: float = 5.0  # no UDP packet this long: an error (a firewall drops them)
 
 
 def rtsp_source(spec: PipelineSpec, name: str) -> Any:
@@ -64,6 +65,9 @@ def rtsp_source(spec: PipelineSpec, name: str) -> Any:
     Gst.util_set_object_arg(src, "protocols", spec.transport)
     src.set_property("latency", spec.latency_ms)
     src.set_property("tcp-timeout", int(spec.tcp_timeout_s * 1_000_000))
+    # Over UDP only, rtspsrc errors out after this long without packets ("No other protocols
+    # to try"); the chooser then tries TCP (transport: auto).
+    src.set_property("timeout", int(spec.udp_timeout_s * 1_000_000))
     src.set_property("teardown-timeout", 100 * Gst.MSECOND)
     return src
 
@@ -93,6 +97,8 @@ class CameraPipeline:
         self._stats: Any = None  # the identity element, once the video pad is linked
         self.codec: str | None = None
         self.caps: str | None = None
+        self.audio_codec: str | None = None
+        self._jitterbuffers: list[Any] = []  # rtpbin's, one per stream: packet loss counters
 
         self.pipeline = Gst.Pipeline.new(f"cam-{spec.camera_id}-g{generation}")
         src = rtsp_source(spec, "source")
@@ -104,6 +110,7 @@ class CameraPipeline:
         self._handlers = [
             src.connect("select-stream", weak_cb(self._select_stream_cb, False)),
             src.connect("pad-added", weak_cb(self._pad_added_cb)),
+            src.connect("new-manager", weak_cb(self._new_manager_cb)),
         ]
         self._watching = False
         # Called on the posting thread for every message (recorder errors and fragments need
@@ -130,6 +137,25 @@ class CameraPipeline:
             return 0, 0
         st = ident.get_property("stats")
         return int(st.get_value("num-buffers")), int(st.get_value("num-bytes"))
+
+    def rtp_stats(self) -> tuple[int, int]:
+        """(packets lost, packets that came too late to use) of this generation, from rtpbin's
+        jitterbuffers (non-zero over UDP; over TCP nothing is lost)."""
+        lost = late = 0
+        for jb in list(self._jitterbuffers):
+            st = jb.get_property("stats")
+            lost += int(st.get_value("num-lost"))
+            late += int(st.get_value("num-late"))
+        return lost, late
+
+    def _new_manager_cb(self, _src: Any, manager: Any) -> None:
+        if manager.find_property("latency") is not None:  # rtpbin
+            manager.connect("new-jitterbuffer", weak_cb(self._new_jitterbuffer_cb))
+
+    def _new_jitterbuffer_cb(
+        self, _manager: Any, jitterbuffer: Any, _session: int, _ssrc: int
+    ) -> None:
+        self._jitterbuffers.append(jitterbuffer)
 
     def _sync_cb(self, _bus: Any, message: Any) -> Any:
         observer = self.sync_observer
@@ -174,6 +200,7 @@ class CameraPipeline:
 
         self._teardown.submit(_to_null)
         self._stats = None
+        self._jitterbuffers = []
 
     # ---- streaming-thread callbacks -------------------------------------------------------
 

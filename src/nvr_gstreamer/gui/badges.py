@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from nvr_gstreamer.camera.errors import ErrorKind
 from nvr_gstreamer.camera.status import CameraStatus
 from nvr_gstreamer.camera.supervisor import CameraState
 
@@ -40,6 +41,18 @@ def badge(status: CameraStatus, elapsed_s: float = 0.0) -> Badge:
         return Badge("streaming", Tone.OK)
     if state is CameraState.CONNECTING:
         return Badge("connecting", Tone.BUSY)
+    refused = status.last_error_kind is ErrorKind.TRANSPORT and "'transport:" in (
+        status.last_error_message or ""
+    )
+    if state is CameraState.RECONNECTING and refused:
+        # A forced transport the camera refuses: retrying will not help, a setting will.
+        tcp = "TCP" in (status.last_error_message or "")
+        return Badge(
+            "refuses RTP over TCP: set transport udp or auto"
+            if tcp
+            else "no video over UDP: set transport tcp or auto",
+            Tone.BAD,
+        )
     if state is CameraState.RECONNECTING:
         what = "stalled" if stalled else "reconnecting"
         if status.next_retry_in_s is None:

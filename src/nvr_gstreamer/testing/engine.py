@@ -21,9 +21,11 @@ def engine_config(
     storage: Path | None = None,
     storage_options: dict[str, object] | None = None,
     credentials: dict[str, tuple[str, str]] | None = None,
+    camera_options: dict[str, dict[str, object]] | None = None,
     **reconnect: float,
 ) -> NvrConfig:
-    """A validated config for cameras at ``urls`` with reconnect settings for tests."""
+    """A validated config for cameras at ``urls`` with reconnect settings for tests;
+    ``camera_options`` adds keys per camera (``{"cam1": {"transport": "udp"}}``)."""
     import yaml
 
     creds = credentials or {}
@@ -32,6 +34,7 @@ def engine_config(
         cam: dict[str, object] = {"id": cid, "url": url}
         if cid in creds:
             cam["username"], cam["password"] = creds[cid]
+        cam.update((camera_options or {}).get(cid, {}))
         cams.append(cam)
     doc: dict[str, object] = {"cameras": cams, "reconnect": dict(reconnect)}
     if storage is not None:

@@ -1,0 +1,108 @@
+"""RTP transports against a camera that refuses RTP over TCP (461 Unsupported transport), as
+some cameras' servers do: `auto` records it over UDP within seconds; `tcp` forced says plainly
+what to change. Real pipelines, the simulator, real files."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nvr_gstreamer.app import NvrApp
+from nvr_gstreamer.camera.errors import ErrorKind
+from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.simulator.model import AllowedTransports
+from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
+from nvr_gstreamer.testing.simulator import SimulatorProcess
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorProcess]:
+    # cam1 takes anything, cam2 refuses RTP over TCP.
+    with SimulatorProcess(
+        cameras=2, gop_seconds=0.5, camera_transports={"cam2": AllowedTransports.UDP}
+    ) as s:
+        yield s
+
+
+def _frames(path: Path) -> int:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return int(out.strip() or 0)
+
+
+def test_auto_records_a_camera_that_refuses_tcp_over_udp_within_10_s(
+    sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    config = engine_config(
+        {"cam1": sim.url("cam1"), "cam2": sim.url("cam2")},
+        storage=tmp_path / "rec",
+        storage_options={"segment_seconds": 2},
+    )
+    assert {c.transport for c in config.cameras} == {"auto"}  # the default
+    app = NvrApp(config)
+    watch = EngineWatch(app.engine)
+    began = time.monotonic()
+    app.start()
+    try:
+        streaming = watch.wait_for("cam2", CameraState.STREAMING, 10)
+        wait_until(lambda: app.engine.status("cam2").current_segment is not None, 10, "a file")
+        recording_after = time.monotonic() - began
+        print(f"cam2 (TCP refused) streaming after {streaming - began:.2f} s, "
+              f"recording after {recording_after:.2f} s")  # fmt: skip
+        assert recording_after <= 10
+        s1, s2 = app.engine.status("cam1"), app.engine.status("cam2")
+        assert (s1.transport, s2.transport) == ("tcp", "udp")
+        assert s2.error_count(ErrorKind.TRANSPORT) >= 1  # the refusal, classified as such
+        # What worked is kept: after an outage it reconnects over UDP at once.
+        sim.stop("cam2")
+        watch.wait_for("cam2", CameraState.RECONNECTING, 10, after=streaming)
+        back = time.monotonic()
+        sim.resume("cam2")
+        watch.wait_for("cam2", CameraState.STREAMING, 10, after=back)
+        assert app.engine.status("cam2").transport == "udp"
+        assert app.engine.status("cam2").error_count(ErrorKind.TRANSPORT) == s2.error_count(
+            ErrorKind.TRANSPORT
+        )
+        first = app.storage.catalog.segments("cam2")[0]
+        wait_until(
+            lambda: app.storage.catalog.segment(first.id).status.value == "closed",  # type: ignore[union-attr]
+            10,
+            "the first file closed",
+        )
+    finally:
+        app.stop()
+    assert _frames(tmp_path / "rec" / first.path) > 0
+
+
+def test_forced_tcp_says_the_camera_refuses_it_and_what_to_set(sim: SimulatorProcess) -> None:
+    from nvr_gstreamer.camera.engine import CameraEngine
+
+    config = engine_config(
+        {"cam2": sim.url("cam2")},
+        camera_options={"cam2": {"transport": "tcp"}},
+        initial_delay_seconds=0.5,
+    )
+    engine = CameraEngine(config)
+    watch = EngineWatch(engine)
+    engine.start()
+    try:
+        watch.wait_for("cam2", CameraState.RECONNECTING, 10)
+        st = engine.status("cam2")
+        assert st.last_error_kind is ErrorKind.TRANSPORT
+        assert st.transport == "tcp"
+        assert "refuses RTP over TCP" in st.reason and "'transport: udp'" in st.reason
+        # And it stays so: TCP is never silently swapped for UDP when it is forced.
+        wait_until(lambda: engine.status("cam2").reconnect_attempts >= 2, 15, "a second attempt")
+        assert engine.status("cam2").state is CameraState.RECONNECTING
+        assert engine.status("cam2").transport == "tcp"
+    finally:
+        engine.stop()
