@@ -153,7 +153,7 @@ def test_camera_killed_mid_segment_closes_it_and_the_gap_says_camera_down(
             app.storage.wait_idle()
             catalog = app.storage.catalog
             rows = catalog.segments("cam1")
-            timeline = catalog.timeline("cam1", rows[0].start_utc, rows[1].start_utc + 0.5)
+            timeline = app.storage.timeline("cam1", rows[0].start_utc, rows[1].start_utc + 0.5)
     assert rows[0].path == first and rows[0].status is SegmentStatus.CLOSED
     facts = probe(root / rows[0].path)
     assert facts.frames >= 2 * FPS and facts.duration_s is not None

@@ -57,7 +57,7 @@ from nvr_gstreamer.core.logsetup import camera_logger
 from nvr_gstreamer.core.redact import redact
 from nvr_gstreamer.gst.live import FrameCallback, LiveBranch, LiveFormat, LiveFrame, LiveStream
 from nvr_gstreamer.gst.loop import GstLoop, Timer
-from nvr_gstreamer.gst.pipeline import CameraPipeline, PipelineSpec
+from nvr_gstreamer.gst.pipeline import AudioStream, CameraPipeline, PipelineSpec
 from nvr_gstreamer.gst.recorder import FragmentClosed, FragmentOpened, RecorderBranch
 from nvr_gstreamer.storage.catalog import GapReason
 from nvr_gstreamer.storage.service import StorageService
@@ -69,6 +69,11 @@ _RATE_WINDOW_S = 2.0
 # A recording whose file stops growing this long while video arrives is rebuilt. Long enough
 # for the longest GOP a camera sends (splitmuxsink writes a whole GOP at once).
 RECORDER_STALL_S = 15.0
+# An audio stream that delivers nothing this long while video flows is ended in the recording
+# (splitmuxsink would otherwise hold every file open waiting for it, and lose the video).
+AUDIO_STALL_S = 2.0
+# Video flowing this long without rtspsrc's "no-more-pads": the streams are taken as known.
+STREAMS_KNOWN_GRACE_S = 2.0
 
 
 class Prober(Protocol):
@@ -118,12 +123,17 @@ class CameraRuntime:
         self._rtp_seen: tuple[int, int] = (0, 0)  # (lost, late) of the current pipeline
         self._rtp_lost = 0
         self._rtp_late = 0
+        self._skipped_noted: set[str] = set()  # streams left out, logged once per camera
+        # The current recorder's audio streams, and for each (buffers, monotonic) last seen.
+        self._rec_audio: list[AudioStream] = []
+        self._audio_seen: dict[int, tuple[int, float]] = {}
         self.pipeline: CameraPipeline | None = None
         self._timer: Timer | None = None
         self._frames = 0
         self._bytes = 0
         self._seen: tuple[int, int] = (0, 0)  # stats of the current pipeline at the last poll
         self._last_frame_at: float | None = None
+        self._first_frame_at: float | None = None  # of the current pipeline generation
         self._samples: deque[tuple[float, int, int]] = deque()
         self._other_errors: dict[ErrorKind, int] = {}
         self._viewers: dict[int, FrameCallback] = {}
@@ -265,6 +275,10 @@ class CameraRuntime:
             self._loop.call(self._refresh)
 
         pre_s = self._pre_record_s()
+        # Until the camera's streams are known (a recording starts with the connection), the
+        # branch holds its frames: the audio joins before anything reaches the file.
+        known = pipeline.streams_known
+        audio = [a for a in pipeline.audio if not a.dead] if known else []
         rec = RecorderBranch(
             storage.config.segment_seconds,
             lambda _idx: storage.new_segment_path(cam),
@@ -272,10 +286,12 @@ class CameraRuntime:
             closed,
             armed=armed,
             pre_record_s=pre_s,
+            hold=not known,
         )
         pipeline.sync_observer = self._sync_message
-        rec.attach(pipeline.pipeline, pipeline.tee)
+        rec.attach(pipeline.pipeline, pipeline.tee, [a.tee for a in audio])
         self._recorder = rec
+        self._rec_audio = audio
         if armed:
             self._log.debug("pre-record buffer armed (%g s)", pre_s)
             return
@@ -479,6 +495,7 @@ class CameraRuntime:
         self._seen = (0, 0)
         self._rtp_seen = (0, 0)
         self._last_frame_at = None
+        self._first_frame_at = None
         self._gen_had_video = False
         self._gen_judged = False
         spec = replace(self._spec, transport=self._transport.current.value)
@@ -489,6 +506,7 @@ class CameraRuntime:
             on_first_frame=self._on_first_frame,
             on_fault=self._on_fault,
             teardown=self._teardown,
+            on_streams_known=self._on_streams_known,
         )
         self._log.debug(
             "starting pipeline generation %d over %s", generation, spec.transport.upper()
@@ -538,8 +556,26 @@ class CameraRuntime:
             return None
         return self._clock.wall().timestamp() - (self._clock.monotonic() - self._last_frame_at)
 
+    def _on_streams_known(self, generation: int) -> None:
+        pipeline = self.pipeline
+        if pipeline is None or pipeline.generation != generation:
+            return
+        for what in pipeline.skipped:
+            if what not in self._skipped_noted:
+                self._skipped_noted.add(what)
+                self._log.info("%s is not recorded (not a codec a segment holds untouched)", what)
+        self._audio_seen = {}
+        rec = self._recorder
+        if rec is not None and rec.holding:
+            audio = [a for a in pipeline.audio if not a.dead]
+            rec.open_streams([a.tee for a in audio])
+            self._rec_audio = audio
+            if audio:
+                self._log.debug("recording audio: %s", pipeline.audio_codec)
+        pipeline.open_audio()
+
     def _on_first_frame(self, generation: int) -> None:
-        self._last_frame_at = self._clock.monotonic()
+        self._last_frame_at = self._first_frame_at = self._clock.monotonic()
         self._gen_had_video = True
         self._transport.streaming()
         self._handle(PipelineStreaming(generation))
@@ -639,6 +675,17 @@ class CameraRuntime:
                 )
                 return
         self._watch_recorder(now)
+        self._watch_audio(now)
+        first = self._first_frame_at
+        if (
+            pipeline is not None
+            and not pipeline.streams_known
+            and first is not None
+            and now - first >= STREAMS_KNOWN_GRACE_S
+        ):
+            # rtspsrc always says "no more pads"; should it not, video must not wait for ever.
+            pipeline.streams_known = True
+            self._on_streams_known(pipeline.generation)
         self.status = self._snapshot()
         self._publish(self.status, None)
 
@@ -667,6 +714,34 @@ class CameraRuntime:
             self._other_errors[ErrorKind.UNKNOWN] = self._other_errors.get(ErrorKind.UNKNOWN, 0) + 1
             self._rec_progress = ()
             self._finish_recorder("recording stalled")
+
+    def _watch_audio(self, now: float) -> None:
+        """An audio stream that stops while video flows is ended in the recording, which goes
+        on with video alone; new sessions of this connection leave it out."""
+        rec = self._recorder
+        video_flows = self._last_frame_at is not None and now - self._last_frame_at < 1.0
+        if rec is None or not self._rec_audio:
+            return
+        for i, stream in enumerate(self._rec_audio):
+            if rec.audio_ended[i]:
+                continue
+            count = stream.buffers()
+            seen = self._audio_seen.get(id(stream))
+            if seen is None or seen[0] != count or not video_flows:
+                self._audio_seen[id(stream)] = (count, now)
+                continue
+            if now - seen[1] >= AUDIO_STALL_S:
+                stream.dead = True
+                rec.end_audio(i)
+                self._other_errors[ErrorKind.UNKNOWN] = (
+                    self._other_errors.get(ErrorKind.UNKNOWN, 0) + 1
+                )
+                self._log.warning(
+                    "%s audio stopped (nothing for %.0f s while video arrives); recording "
+                    "video alone until the camera reconnects",
+                    stream.codec,
+                    now - seen[1],
+                )
 
     def _current_segment(self) -> str | None:
         rec, storage = self._recorder, self._storage

@@ -1,13 +1,17 @@
-"""One camera pipeline generation: rtspsrc → depay → parse → stats → tee.
+"""One camera pipeline generation: rtspsrc → depay → parse → stats → tee, and per audio
+stream rtspsrc → depay → (parse) → stats → audio tee.
 
 :class:`CameraPipeline` owns its pipeline, bus watch and probes and frees them all in
 :meth:`CameraPipeline.release`. It decides nothing: it reports the first frame and every
 fault to its owner on the loop thread, tagged with its generation, and answers stats queries.
 
 The depayloader and parser are chosen from the stream's caps (H.264 or H.265) when rtspsrc
-adds its pad. Only video streams are set up (``select-stream``), so a camera's audio track
-never leaves a pad unlinked. The tee has ``allow-not-linked``: with nobody recording or
-watching, nothing downstream of it exists and nothing is decoded.
+adds its pad. Audio streams in a codec a segment can hold untouched (AAC, G.711 A-law/µ-law,
+Opus) get their own chain and tee; any other audio is not set up (``select-stream``), is
+noted once in :attr:`CameraPipeline.skipped`, and never leaves a pad unlinked. The tees have
+``allow-not-linked``: with nobody recording or watching, nothing downstream of them exists and
+nothing is decoded. When rtspsrc has added every pad (``no-more-pads``) the owner hears
+``on_streams_known``: a recorder attached after that knows which audio streams there are.
 
 Threading: ``pad-added``, ``select-stream`` and the probes run on streaming threads; they
 only build links and hand events to the loop (:meth:`GstLoop.call`). State changes happen on
@@ -22,6 +26,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import gi
@@ -42,6 +47,29 @@ _CODECS = {
     "H264": ("h264", "rtph264depay", "h264parse"),
     "H265": ("h265", "rtph265depay", "h265parse"),
 }
+# RTP encoding name → (codec, depayloader, parser or None). What Matroska holds untouched.
+AUDIO_CODECS: dict[str, tuple[str, str, str | None]] = {
+    "MPEG4-GENERIC": ("aac", "rtpmp4gdepay", "aacparse"),
+    "MP4A-LATM": ("aac", "rtpmp4adepay", "aacparse"),
+    "PCMA": ("pcma", "rtppcmadepay", None),
+    "PCMU": ("pcmu", "rtppcmudepay", None),
+    "OPUS": ("opus", "rtpopusdepay", "opusparse"),
+}
+
+
+@dataclass
+class AudioStream:
+    """One audio stream of the camera, up to its tee (branches link to ``tee``)."""
+
+    codec: str
+    caps: str
+    tee: Any
+    stats: Any  # identity: buffers counted without a Python call per buffer
+    dead: bool = False  # stopped while video went on: not linked into new recordings
+    hold: int | None = None  # a block on the tee until the branches have linked (open_audio)
+
+    def buffers(self) -> int:
+        return int(self.stats.get_property("stats").get_value("num-buffers"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +109,10 @@ class CameraPipeline:
         on_first_frame: Callable[[int], None],
         on_fault: Callable[[int, Fault], None],
         teardown: Executor,
+        on_streams_known: Callable[[int], None] | None = None,
     ) -> None:
         self._loop = loop
+        self._on_streams_known = on_streams_known
         self._spec = spec
         self.generation = generation
         self._on_first_frame = on_first_frame
@@ -97,7 +127,9 @@ class CameraPipeline:
         self._stats: Any = None  # the identity element, once the video pad is linked
         self.codec: str | None = None
         self.caps: str | None = None
-        self.audio_codec: str | None = None
+        self.audio: list[AudioStream] = []
+        self.skipped: list[str] = []  # streams not set up, in words ("audio G726-32")
+        self.streams_known = False
         self._jitterbuffers: list[Any] = []  # rtpbin's, one per stream: packet loss counters
 
         self.pipeline = Gst.Pipeline.new(f"cam-{spec.camera_id}-g{generation}")
@@ -111,6 +143,7 @@ class CameraPipeline:
             src.connect("select-stream", weak_cb(self._select_stream_cb, False)),
             src.connect("pad-added", weak_cb(self._pad_added_cb)),
             src.connect("new-manager", weak_cb(self._new_manager_cb)),
+            src.connect("no-more-pads", weak_cb(self._no_more_pads_cb)),
         ]
         self._watching = False
         # Called on the posting thread for every message (recorder errors and fragments need
@@ -216,13 +249,77 @@ class CameraPipeline:
         if not self._released:
             self._on_first_frame(self.generation)
 
+    @property
+    def audio_codec(self) -> str | None:
+        """The recorded audio codecs ("aac", "pcma", "aac+pcmu"), None without audio."""
+        return "+".join(a.codec for a in self.audio) or None
+
+    def open_audio(self) -> None:
+        """Let audio flow into its tees (loop thread, once branches have linked)."""
+        for stream in self.audio:
+            hold, stream.hold = stream.hold, None
+            if hold is not None:
+                stream.tee.get_static_pad("sink").remove_probe(hold)
+
     def _select_stream_cb(self, _src: Any, _num: int, caps: Any) -> bool:
         s = caps.get_structure(0)
-        return bool(s.get_string("media") == "video")
+        media = s.get_string("media")
+        if media == "video":
+            return True
+        encoding = (s.get_string("encoding-name") or "?").upper()
+        if media == "audio" and encoding in AUDIO_CODECS:
+            return True
+        self.skipped.append(f"{media} {encoding}")
+        return False
+
+    def _no_more_pads_cb(self, _src: Any) -> None:
+        if not self._released:
+            self._loop.call(self._deliver_streams_known)
+
+    def _deliver_streams_known(self) -> None:
+        self.streams_known = True
+        if not self._released and self._on_streams_known is not None:
+            self._on_streams_known(self.generation)
+
+    def _add_audio(self, pad: Any, caps: Any, encoding: str) -> None:
+        """depay → (parse) → stats → tee for one audio stream. A stream that cannot be set up
+        is left out with a note; it never disturbs the video."""
+        codec, depay_name, parse_name = AUDIO_CODECS[encoding]
+        n = len(self.audio)
+        chain = [Gst.ElementFactory.make(depay_name, f"audio{n}-depay")]
+        if parse_name is not None:
+            chain.append(Gst.ElementFactory.make(parse_name, f"audio{n}-parse"))
+        ident = Gst.ElementFactory.make("identity", f"audio{n}-stats")
+        ident.set_property("silent", True)
+        tee = Gst.ElementFactory.make("tee", f"audio{n}-tee")
+        tee.set_property("allow-not-linked", True)
+        chain += [ident, tee]
+        for el in chain:
+            self.pipeline.add(el)
+        ok = all(a.link(b) for a, b in pairwise(chain))
+        if not ok or pad.link(chain[0].get_static_pad("sink")) != Gst.PadLinkReturn.OK:
+            self.skipped.append(f"audio {encoding} (could not be linked)")
+            for el in chain:
+                el.set_state(Gst.State.NULL)
+                self.pipeline.remove(el)
+            return
+        for el in chain:
+            el.sync_state_with_parent()
+        # Nothing passes until the owner has linked its branches (open_audio): a recording
+        # that joins then still has the audio from the first video frame on.
+        hold = tee.get_static_pad("sink").add_probe(
+            Gst.PadProbeType.BLOCK_DOWNSTREAM, lambda _pad, _info: Gst.PadProbeReturn.OK
+        )
+        self.audio.append(AudioStream(codec, caps.to_string(), tee, ident, hold=hold))
 
     def _pad_added_cb(self, _src: Any, pad: Any) -> None:
         caps = pad.get_current_caps() or pad.query_caps(None)
         s = caps.get_structure(0)
+        if s.get_string("media") == "audio":
+            encoding = (s.get_string("encoding-name") or "").upper()
+            if encoding in AUDIO_CODECS:
+                self._add_audio(pad, caps, encoding)
+            return
         if s.get_string("media") != "video":
             return
         encoding = (s.get_string("encoding-name") or "").upper()

@@ -1,6 +1,7 @@
 """The recording branch of one camera pipeline: one recording session, one splitmuxsink.
 
 ``tee → [bin "recorder-N": queue → valve → (keyframe gate) → splitmuxsink(matroskamux)]``
+``audio tee → [same bin: queue → valve → (gate) → splitmuxsink audio_%u]`` per audio stream
 
 * A fresh bin and splitmuxsink per recording session, never reused (a reused splitmuxsink
   reopened and truncated its previous file).
@@ -13,6 +14,11 @@
 * :meth:`close_valve` is safe from any thread (sync bus handler included): at the first storage
   error the valve drops everything so the tee, and with it the live view and other branches,
   never blocks on a dead disk.
+* Audio goes into the same file untouched. Its gate drops audio older than the file's first
+  keyframe, so audio and video start together. splitmuxsink cuts files only once *every*
+  input has reached the cut: an audio stream that stops while video goes on would stall the
+  recording (and lose the video). :meth:`end_audio` ends such an input (valve closed, EOS on
+  its own), and the recording goes on with video alone.
 * :meth:`finish` ends the session properly: EOS into the branch, the file is finalised
   (``splitmuxsink-fragment-closed``), then the bin is removed. It is bounded by a timeout,
   after which the bin is dropped anyway (the file is then repaired at the next start-up).
@@ -23,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +39,16 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
-from nvr_gstreamer.gst.faults import RECORDER_BIN, attach_branch  # noqa: E402
+from nvr_gstreamer.gst.faults import RECORDER_BIN  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 SPLITMUX_NAME = "splitmux"
+
+
+def _keep_blocked(_pad: Any, _info: Any) -> Any:
+    return Gst.PadProbeReturn.OK  # a BLOCK probe that stays until removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,7 @@ class RecorderBranch:
         on_closed: Callable[[RecorderBranch, FragmentClosed], None],
         armed: bool = False,
         pre_record_s: float = 0.0,
+        hold: bool = False,
     ) -> None:
         """``location_for(fragment_index)`` names each new file and creates its folder; it
         runs on a streaming thread and must be quick. None refuses (recording then stops
@@ -72,7 +83,9 @@ class RecorderBranch:
         thread that posted splitmuxsink's message (see :meth:`handle_sync_message`).
 
         ``armed``: waiting for :meth:`start` with the valve closed, so that with
-        ``pre_record_s`` the delay line is already full when recording starts."""
+        ``pre_record_s`` the delay line is already full when recording starts.
+        ``hold``: the camera's streams are not known yet; frames wait in the queue (nothing
+        reaches splitmuxsink) until :meth:`open_streams` adds the audio inputs."""
         self._location_for = location_for
         self._on_opened = on_opened
         self._on_closed = on_closed
@@ -86,13 +99,7 @@ class RecorderBranch:
         # full), that wait never ended and every new recording stalled with a 0-byte file.
         self.bin.set_property("async-handling", True)
         self.valve = Gst.ElementFactory.make("valve", "recording_valve")
-        queue = Gst.ElementFactory.make("queue", "record-queue")
-        # Bounded and leaky: a slow or dead disk drops old frames here instead of blocking
-        # the tee (which would freeze the live view and starve the camera connection).
-        queue.set_property("max-size-time", int((pre_record_s + 10.0) * Gst.SECOND))
-        queue.set_property("max-size-buffers", 0)
-        queue.set_property("max-size-bytes", 64 * 1024 * 1024)
-        queue.set_property("leaky", 2)
+        queue = self._queue_for(pre_record_s, "record-queue")
         mux = Gst.ElementFactory.make("matroskamux", "muxer")
         mux.set_property("offset-to-zero", True)
         mux.set_property("writing-app", "nvr_gstreamer")
@@ -117,20 +124,31 @@ class RecorderBranch:
         self._queue = queue
         self.armed = armed
         self.pre_record_s = pre_record_s
+        self._key_pts: int | None = None  # PTS of the file's first keyframe: audio starts there
+        # Per audio input: its queue and valve, and whether it was ended (end_audio).
+        self._split = split
+        self._audio: list[tuple[Any, Any]] = []
+        self.audio_ended: list[bool] = []
         # Pre-record: while armed, a probe keeps the last seconds (from a keyframe) in
         # memory and lets nothing through; start() replays them ahead of the live frames.
         self._ring: deque[tuple[int, bool, Any]] = deque()
+        self._audio_rings: list[deque[tuple[int, Any]]] = []
         self._replay = threading.Event()
-        self._ring_probe: int | None = None
         if armed:
-            self._ring_probe = queue.get_static_pad("src").add_probe(
+            queue.get_static_pad("src").add_probe(
                 Gst.PadProbeType.BUFFER, weak_cb(self._ring_cb, Gst.PadProbeReturn.REMOVE)
+            )
+        self._hold_probe: int | None = None
+        if hold:
+            self._hold_probe = self.valve.get_static_pad("src").add_probe(
+                Gst.PadProbeType.BLOCK_DOWNSTREAM, _keep_blocked
             )
         # The keyframe gate sits after the valve: it sees only what is meant for the file.
         self._gate_probe = self.valve.get_static_pad("src").add_probe(
             Gst.PadProbeType.BUFFER, weak_cb(self._keyframe_gate_cb, Gst.PadProbeReturn.REMOVE)
         )
-        self._tee_pad: Any = None
+        # Links from the tees: "video", or an audio input's index → (tee pad, our sink pad).
+        self._tee_pads: dict[str | int, tuple[Any, Any]] = {}
         self._pipeline: Any = None
         self._gate_passed = threading.Event()  # data reached splitmuxsink: a file will exist
         self._eos_done = threading.Event()  # the branch has finished its EOS: files final
@@ -140,20 +158,101 @@ class RecorderBranch:
         self.current: Path | None = None
         self.opened_at: FragmentOpened | None = None
 
+    @staticmethod
+    def _queue_for(pre_record_s: float, name: str) -> Any:
+        queue = Gst.ElementFactory.make("queue", name)
+        # Bounded and leaky: a slow or dead disk drops old frames here instead of blocking
+        # the tee (which would freeze the live view and starve the camera connection).
+        queue.set_property("max-size-time", int((pre_record_s + 10.0) * Gst.SECOND))
+        queue.set_property("max-size-buffers", 0)
+        queue.set_property("max-size-bytes", 64 * 1024 * 1024)
+        queue.set_property("leaky", 2)
+        return queue
+
     # ---- wiring (loop thread) -------------------------------------------------------------
 
-    def attach(self, pipeline: Any, tee: Any) -> None:
+    def attach(self, pipeline: Any, tee: Any, audio_tees: Sequence[Any] = ()) -> None:
+        """Add to ``pipeline``, linked to the video tee and to each audio tee."""
         self._pipeline = pipeline
-        self._tee_pad = attach_branch(pipeline, tee, self.bin)
+        pipeline.add(self.bin)
+        for audio_tee in audio_tees:
+            self._add_audio_input(audio_tee, running=False)
+        tee_pad = tee.request_pad_simple("src_%u")
+        tee_pad.link(self.bin.get_static_pad("sink"))
+        with self._lock:
+            self._tee_pads["video"] = (tee_pad, self.bin.get_static_pad("sink"))
+        self.bin.sync_state_with_parent()
+
+    @property
+    def holding(self) -> bool:
+        return self._hold_probe is not None
+
+    def open_streams(self, audio_tees: Sequence[Any]) -> None:
+        """The camera's streams are known: add its audio, then let the held frames through
+        (loop thread; nothing has reached splitmuxsink yet)."""
+        for audio_tee in audio_tees:
+            self._add_audio_input(audio_tee, running=True)
+        probe, self._hold_probe = self._hold_probe, None
+        if probe is not None:
+            self.valve.get_static_pad("src").remove_probe(probe)
+
+    def _add_audio_input(self, audio_tee: Any, running: bool) -> None:
+        """queue → valve → (gate) → splitmuxsink audio_%u, fed by ``audio_tee``."""
+        i = len(self._audio)
+        aq = self._queue_for(self.pre_record_s, f"audio{i}-queue")
+        av = Gst.ElementFactory.make("valve", f"audio{i}-valve")
+        self.bin.add(aq)
+        self.bin.add(av)
+        aq.link(av)
+        av.get_static_pad("src").link(self._split.request_pad_simple("audio_%u"))
+        ghost = Gst.GhostPad.new(f"audio{i}", aq.get_static_pad("sink"))
+        if running:
+            ghost.set_active(True)
+        self.bin.add_pad(ghost)
+        av.get_static_pad("src").add_probe(
+            Gst.PadProbeType.BUFFER, weak_cb(self._audio_gate_cb, Gst.PadProbeReturn.REMOVE)
+        )
+        self._audio.append((aq, av))
+        self.audio_ended.append(False)
+        self._audio_rings.append(deque())
+        if self.armed:
+            aq.get_static_pad("src").add_probe(
+                Gst.PadProbeType.BUFFER,
+                weak_cb(self._audio_ring_cb, Gst.PadProbeReturn.REMOVE),
+                i,
+            )
+        if running:
+            aq.sync_state_with_parent()
+            av.sync_state_with_parent()
+        tee_pad = audio_tee.request_pad_simple("src_%u")
+        tee_pad.link(ghost)
+        with self._lock:
+            self._tee_pads[i] = (tee_pad, ghost)
 
     def start(self) -> None:
         """Armed branch: from the next frame on, write — the kept seconds first."""
         self.armed = False
+        ring = self._ring
+        if ring:
+            self._key_pts = ring[0][0]  # the kept seconds start at a keyframe
         self._replay.set()
 
     def close_valve(self) -> None:
         """Drop everything from now on. Safe from any thread."""
         self.valve.set_property("drop", True)
+        for _aq, av in self._audio:
+            av.set_property("drop", True)
+
+    def end_audio(self, index: int) -> None:
+        """An audio input stopped while video goes on: end it alone (unlinked from its tee,
+        then EOS through its own queue into splitmuxsink), so the recording goes on with
+        video. Never from a streaming thread."""
+        if index >= len(self._audio) or self.audio_ended[index]:
+            return
+        self.audio_ended[index] = True
+        self._unlink(index)
+        aq, _av = self._audio[index]
+        aq.get_static_pad("sink").send_event(Gst.Event.new_eos())
 
     @property
     def gate_passed(self) -> bool:
@@ -221,6 +320,11 @@ class RecorderBranch:
             # wrote (Matroska) and gets its index back at the next start-up recovery.
             return False
         if not self._eos_done.is_set():  # (the camera's own EOS may have done it already)
+            # splitmuxsink finalises once every input has ended; each EOS goes through its
+            # input's own queue (pushed straight into splitmuxsink it could wait there for a
+            # streaming thread that waits for it).
+            for i in range(len(self._audio)):
+                self.end_audio(i)
             self._queue.get_static_pad("sink").send_event(Gst.Event.new_eos())
         return self._eos_done.wait(timeout_s)
 
@@ -234,13 +338,21 @@ class RecorderBranch:
 
     def _unlink_from_tee(self) -> None:
         with self._lock:
-            pad, self._tee_pad = self._tee_pad, None
-        if pad is None:
+            keys = list(self._tee_pads)
+        for key in keys:
+            self._unlink(key)
+
+    def _unlink(self, key: str | int) -> None:
+        """Unlink one input from its tee once the tee pad is idle (bounded wait)."""
+        with self._lock:
+            pads = self._tee_pads.pop(key, None)
+        if pads is None:
             return
+        pad, sink = pads
         unlinked = threading.Event()
 
         def idle_cb(tee_pad: Any, _info: Any) -> Any:
-            tee_pad.unlink(self.bin.get_static_pad("sink"))
+            tee_pad.unlink(sink)
             unlinked.set()
             return Gst.PadProbeReturn.REMOVE
 
@@ -260,7 +372,6 @@ class RecorderBranch:
             # Recording starts: the kept frames go first, on this same streaming thread (the
             # pad's stream lock is recursive), then this frame, then the live stream.
             ring, self._ring = self._ring, deque()
-            self._ring_probe = None
             for _pts, _key, kept in ring:
                 pad.push(kept)
             return Gst.PadProbeReturn.REMOVE
@@ -280,12 +391,46 @@ class RecorderBranch:
                 self._ring.popleft()
         return Gst.PadProbeReturn.DROP
 
+    def _audio_ring_cb(self, pad: Any, info: Any, index: int) -> Any:
+        """The pre-record delay line of an audio input (as :meth:`_ring_cb` for video)."""
+        buf = info.get_buffer()
+        if buf is None:
+            return Gst.PadProbeReturn.OK
+        ring = self._audio_rings[index]
+        if self._replay.is_set():
+            self._audio_rings[index] = deque()
+            for _pts, kept in ring:
+                pad.push(kept)
+            return Gst.PadProbeReturn.REMOVE
+        pts = buf.pts if buf.pts != Gst.CLOCK_TIME_NONE else 0
+        ring.append((pts, buf.copy()))
+        # Audio frames are all "key": keep a GOP's slack beyond the video's seconds, the gate
+        # trims to the first kept keyframe.
+        keep_from = pts - int((self.pre_record_s + 10.0) * Gst.SECOND)
+        while ring and ring[0][0] < keep_from:
+            ring.popleft()
+        return Gst.PadProbeReturn.DROP
+
     def _keyframe_gate_cb(self, _pad: Any, info: Any) -> Any:
         buf = info.get_buffer()
         if buf is not None and buf.has_flags(Gst.BufferFlags.DELTA_UNIT):
             return Gst.PadProbeReturn.DROP
         # First keyframe: from here on splitmuxsink cuts at keyframes itself.
+        if buf is not None and self._key_pts is None and buf.pts != Gst.CLOCK_TIME_NONE:
+            self._key_pts = buf.pts
         self._gate_passed.set()
+        return Gst.PadProbeReturn.REMOVE
+
+    def _audio_gate_cb(self, _pad: Any, info: Any) -> Any:
+        """Audio waits for the file's first keyframe and starts with it."""
+        buf = info.get_buffer()
+        key = self._key_pts
+        if buf is None or key is None:
+            return Gst.PadProbeReturn.DROP if buf is not None else Gst.PadProbeReturn.OK
+        if buf.pts != Gst.CLOCK_TIME_NONE:
+            end = buf.pts + (buf.duration if buf.duration != Gst.CLOCK_TIME_NONE else 0)
+            if end <= key:  # over before the first keyframe: the next may overlap it
+                return Gst.PadProbeReturn.DROP
         return Gst.PadProbeReturn.REMOVE
 
     def _format_location_cb(self, _split: Any, fragment_id: int, _sample: Any) -> str | None:
