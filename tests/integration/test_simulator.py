@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import socket
 import subprocess
 import sys
@@ -20,9 +21,15 @@ import pytest
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstApp", "1.0")
-from gi.repository import Gst, GstApp  # noqa: E402
+gi.require_version("GstRtp", "1.0")
+from gi.repository import Gst, GstApp, GstRtp  # noqa: E402
 
-from nvr_gstreamer.simulator.model import CameraState, Codec  # noqa: E402
+from nvr_gstreamer.simulator.model import (  # noqa: E402
+    AllowedTransports,
+    AudioCodec,
+    CameraState,
+    Codec,
+)
 from nvr_gstreamer.testing.simulator import SimulatorProcess  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -49,6 +56,25 @@ class BusEvent:
     code: int = 0
     text: str = ""
     debug: str = ""
+    source: str = ""
+    """Name of the element that posted the message."""
+
+
+def _bus_event(message: Gst.Message) -> BusEvent | None:
+    source = message.src.get_name() if message.src is not None else ""
+    if message.type == Gst.MessageType.ERROR:
+        error, debug = message.parse_error()
+        return BusEvent(message.type, error.domain, error.code, error.message, debug or "", source)
+    if message.type == Gst.MessageType.WARNING:
+        warning, debug = message.parse_warning()
+        return BusEvent(
+            message.type, warning.domain, warning.code, warning.message, debug or "", source
+        )
+    if message.type == Gst.MessageType.EOS:
+        return BusEvent(message.type, source=source)
+    if message.type == Gst.MessageType.ELEMENT and message.get_structure() is not None:
+        return BusEvent(message.type, text=message.get_structure().get_name(), source=source)
+    return None
 
 
 class RtspReader:
@@ -58,11 +84,13 @@ class RtspReader:
     never changes state) and awaited with bounded condition waits.
     """
 
-    def __init__(self, url: str, codec: Codec = Codec.H264, *, decode: bool = False) -> None:
+    def __init__(
+        self, url: str, codec: Codec = Codec.H264, *, decode: bool = False, protocols: str = "tcp"
+    ) -> None:
         name = codec.value
         tail = f"video/x-{name},stream-format=byte-stream,alignment=au"
         description = (
-            f"rtspsrc name=src protocols=tcp latency=100 tcp-timeout=3000000 ! rtp{name}depay "
+            f"rtspsrc name=src protocols={protocols} latency=100 tcp-timeout=3000000 ! rtp{name}depay "
             f"! {name}parse ! {tail} ! tee name=t ! queue ! appsink name=sink emit-signals=true "
             "sync=false"
         )
@@ -117,19 +145,7 @@ class RtspReader:
         return Gst.FlowReturn.OK
 
     def _bus_cb(self, bus: Gst.Bus, message: Gst.Message) -> Gst.BusSyncReply:
-        event: BusEvent | None = None
-        if message.type == Gst.MessageType.ERROR:
-            error, debug = message.parse_error()
-            event = BusEvent(message.type, error.domain, error.code, error.message, debug or "")
-        elif message.type == Gst.MessageType.WARNING:
-            warning, debug = message.parse_warning()
-            event = BusEvent(
-                message.type, warning.domain, warning.code, warning.message, debug or ""
-            )
-        elif message.type == Gst.MessageType.EOS:
-            event = BusEvent(message.type)
-        elif message.type == Gst.MessageType.ELEMENT and message.get_structure() is not None:
-            event = BusEvent(message.type, text=message.get_structure().get_name())
+        event = _bus_event(message)
         if event is not None:
             with self._cond:
                 self.events.append(event)
@@ -386,6 +402,303 @@ def test_auth_wrong_or_missing_password_is_not_authorized(
     assert f"{USER}:***@" in sim.output()
 
 
+# -- audio and transport restriction ------------------------------------------------------------
+
+MEDIA = ("video", "audio")
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    arrived_s: float
+    rtp_time: int
+    """The RTP timestamp, in units of the stream's clock rate."""
+
+
+class StreamReader:
+    """``rtspsrc`` with every stream it offers linked to its own appsink, ``video`` or ``audio``.
+
+    Records the RTP packets of each stream as they leave rtpbin, the caps of each stream and the
+    bus messages. The appsinks exist before the pipeline starts;
+    ``pad-added`` only links, it changes no state.
+    """
+
+    def __init__(self, url: str, protocols: str = "tcp") -> None:
+        self.pipeline = Gst.Pipeline.new("reader")
+        src = Gst.ElementFactory.make("rtspsrc", "src")
+        src.set_property("location", url)
+        Gst.util_set_object_arg(src, "protocols", protocols)
+        src.set_property("latency", 100)
+        src.set_property("tcp-timeout", 3_000_000)
+        src.connect("pad-added", self._pad_added_cb)
+        self.pipeline.add(src)
+        for media in MEDIA:
+            sink = Gst.ElementFactory.make("appsink", media)
+            for name, value in (("emit-signals", True), ("sync", False), ("async", False)):
+                sink.set_property(name, value)
+            sink.connect("new-sample", self._sample_cb, media)
+            self.pipeline.add(sink)
+        self._cond = threading.Condition()
+        self.packets: dict[str, list[Packet]] = {media: [] for media in MEDIA}
+        self.caps: dict[str, str] = {}
+        self.clock_rates: dict[str, int] = {}
+        self.events: list[BusEvent] = []
+        self.pipeline.get_bus().set_sync_handler(self._bus_cb)
+
+    def start(self) -> StreamReader:
+        self.pipeline.set_state(Gst.State.PLAYING)
+        return self
+
+    def close(self) -> None:
+        self.pipeline.set_state(Gst.State.NULL)
+
+    def _pad_added_cb(self, src: Gst.Element, pad: Gst.Pad) -> None:
+        structure = pad.get_current_caps().get_structure(0)
+        media = structure.get_string("media")
+        with self._cond:
+            self.caps[media] = structure.to_string()
+            self.clock_rates[media] = structure.get_int("clock-rate")[1]
+        sink = self.pipeline.get_by_name(media) if media in MEDIA else None
+        if sink is not None and not sink.get_static_pad("sink").is_linked():
+            pad.link(sink.get_static_pad("sink"))
+
+    def _sample_cb(self, sink: GstApp.AppSink, media: str) -> Gst.FlowReturn:
+        buffer = sink.pull_sample().get_buffer()
+        ok, rtp = GstRtp.RTPBuffer.map(buffer, Gst.MapFlags.READ)
+        if not ok:
+            return Gst.FlowReturn.OK
+        packet = Packet(time.monotonic(), rtp.get_timestamp())
+        rtp.unmap()
+        with self._cond:
+            self.packets[media].append(packet)
+            self._cond.notify_all()
+        return Gst.FlowReturn.OK
+
+    def _bus_cb(self, bus: Gst.Bus, message: Gst.Message) -> Gst.BusSyncReply:
+        event = _bus_event(message)
+        if event is not None:
+            with self._cond:
+                self.events.append(event)
+                self._cond.notify_all()
+        return Gst.BusSyncReply.DROP
+
+    def count(self, media: str) -> int:
+        with self._cond:
+            return len(self.packets[media])
+
+    def wait_packets(self, media: str, count: int, timeout_s: float = CONNECT_TIMEOUT_S) -> bool:
+        """Wait until ``count`` packets of ``media`` in total have arrived."""
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.packets[media]) >= count, timeout_s)
+
+    def wait_span(self, media: str, span_s: float, timeout_s: float) -> bool:
+        """Wait until packets of ``media`` have arrived over at least ``span_s`` seconds."""
+
+        def spanned() -> bool:
+            packets = self.packets[media]
+            return bool(packets) and packets[-1].arrived_s - packets[0].arrived_s >= span_s
+
+        with self._cond:
+            return self._cond.wait_for(spanned, timeout_s)
+
+    def media_seconds_per_second(self, media: str) -> float:
+        """Seconds of media (RTP time) received per second of arrival time."""
+        with self._cond:
+            first, last = self.packets[media][0], self.packets[media][-1]
+            rate = self.clock_rates[media]
+        rtp_ticks = (last.rtp_time - first.rtp_time) % 2**32
+        return rtp_ticks / rate / (last.arrived_s - first.arrived_s)
+
+    def wait_events(
+        self, predicate: Callable[[BusEvent], bool], count: int, timeout_s: float
+    ) -> list[BusEvent]:
+        """Wait for ``count`` matching bus events; return those seen (fewer on timeout)."""
+        with self._cond:
+            self._cond.wait_for(lambda: sum(map(predicate, self.events)) >= count, timeout_s)
+            return [e for e in self.events if predicate(e)]
+
+    def wait_silence(self, silence_s: float, within_s: float) -> bool:
+        """Wait for a gap of ``silence_s`` without packets of any stream, starting within
+        ``within_s``."""
+        start = time.monotonic()
+        deadline = start + within_s + silence_s
+        with self._cond:
+            while True:
+                arrivals = [p[-1].arrived_s for p in self.packets.values() if p]
+                quiet_since = max(arrivals, default=start)
+                remaining = quiet_since + silence_s - time.monotonic()
+                if remaining <= 0:
+                    return True
+                if time.monotonic() + remaining > deadline:
+                    return False
+                total = sum(map(len, self.packets.values()))
+                self._cond.wait_for(
+                    lambda n=total: sum(map(len, self.packets.values())) > n, remaining
+                )
+
+
+@pytest.fixture(scope="module")
+def av_sim() -> Iterator[SimulatorProcess]:
+    with SimulatorProcess(
+        cameras=6,
+        camera_audio={
+            "cam1": AudioCodec.PCMA,
+            "cam2": AudioCodec.PCMU,
+            "cam3": AudioCodec.AAC,
+            "cam4": AudioCodec.OPUS,
+        },
+        camera_transports={"cam5": AllowedTransports.UDP, "cam6": AllowedTransports.TCP},
+    ) as simulator:
+        yield simulator
+        for name in simulator.camera_names:
+            simulator.resume(name)
+        assert simulator.close() == 0, simulator.output()
+
+
+@pytest.fixture
+def stream_readers(av_sim: SimulatorProcess) -> Iterator[Callable[..., StreamReader]]:
+    opened: list[StreamReader] = []
+
+    def open_reader(camera: str, protocols: str = "tcp") -> StreamReader:
+        reader = StreamReader(av_sim.url(camera), protocols)
+        opened.append(reader)
+        return reader.start()
+
+    yield open_reader
+    for name in av_sim.camera_names:
+        av_sim.resume(name)
+    for reader in opened:
+        reader.close()
+
+
+def _ffprobe_streams(url: str) -> list[dict[str, object]]:
+    result = subprocess.run(
+        [
+            "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-analyzeduration", "500000",
+            "-show_entries", "stream=codec_type,codec_name,sample_rate,channels",
+            "-of", "json", url,
+        ],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    streams: list[dict[str, object]] = json.loads(result.stdout)["streams"]
+    return streams
+
+
+def _rtsp_setup(port: int, path: str, transport: str) -> bytes:
+    """Send a bare SETUP asking for ``transport``; return the reply head."""
+    with socket.create_connection(("127.0.0.1", port), timeout=3.0) as sock:
+        request = (
+            f"SETUP rtsp://127.0.0.1:{port}/{path} RTSP/1.0\r\nCSeq: 1\r\n"
+            f"Transport: {transport}\r\n\r\n"
+        )
+        sock.sendall(request.encode())
+        return sock.recv(4096)
+
+
+@pytest.mark.parametrize(
+    ("camera", "audio", "codec_name", "sample_rate", "channels"),
+    [
+        ("cam1", AudioCodec.PCMA, "pcm_alaw", "8000", 1),
+        ("cam2", AudioCodec.PCMU, "pcm_mulaw", "8000", 1),
+        ("cam3", AudioCodec.AAC, "aac", "16000", 1),
+        # The tone is mono, but an Opus SDP always says opus/48000/2 (RFC 7587).
+        ("cam4", AudioCodec.OPUS, "opus", "48000", 2),
+    ],
+)
+def test_audio_camera_offers_video_and_audio_stream(
+    av_sim: SimulatorProcess,
+    camera: str,
+    audio: AudioCodec,
+    codec_name: str,
+    sample_rate: str,
+    channels: int,
+) -> None:
+    streams = _ffprobe_streams(av_sim.url(camera))
+    assert [(s["codec_type"], s["codec_name"]) for s in streams] == [
+        ("video", "h264"),
+        ("audio", codec_name),
+    ], streams
+    assert (streams[1]["sample_rate"], streams[1]["channels"]) == (sample_rate, channels)
+    assert av_sim.camera(camera).audio is audio
+    assert av_sim.status()[camera].audio is audio
+
+
+def test_camera_without_audio_offers_video_only(av_sim: SimulatorProcess) -> None:
+    streams = _ffprobe_streams(av_sim.url("cam6"))
+    assert [s["codec_type"] for s in streams] == ["video"]
+    assert av_sim.status()["cam6"].audio is AudioCodec.NONE
+
+
+@pytest.mark.parametrize(
+    ("camera", "protocols", "encoding"),
+    [("cam1", "udp", "PCMA"), ("cam3", "tcp", "MPEG4-GENERIC"), ("cam4", "tcp", "OPUS")],
+)
+def test_rtspsrc_receives_live_audio_and_video(
+    stream_readers: Callable[..., StreamReader], camera: str, protocols: str, encoding: str
+) -> None:
+    reader = stream_readers(camera, protocols)
+    for media in MEDIA:
+        assert reader.wait_span(media, 2.0, 8.0), (media, reader.events)
+    assert f"encoding-name=(string){encoding}" in reader.caps["audio"], reader.caps
+    # They start together, and both are live: each second brings one second of media; no
+    # stale audio from before the video's first key frame comes in a burst.
+    first_audio, first_video = reader.packets["audio"][0], reader.packets["video"][0]
+    assert abs(first_audio.arrived_s - first_video.arrived_s) < 0.5
+    for media in MEDIA:
+        assert 0.85 < reader.media_seconds_per_second(media) < 1.15, media
+    assert not [e for e in reader.events if e.kind == Gst.MessageType.ERROR], reader.events
+
+
+def test_frozen_camera_sends_no_audio_either(
+    av_sim: SimulatorProcess, stream_readers: Callable[..., StreamReader]
+) -> None:
+    reader = stream_readers("cam2")
+    assert reader.wait_packets("audio", 1) and reader.wait_packets("video", 1), reader.events
+    av_sim.freeze("cam2")
+    assert reader.wait_silence(1.5, within_s=1.0), "a frozen camera sends neither audio nor video"
+    av_sim.resume("cam2")
+    audio, video = reader.count("audio"), reader.count("video")
+    assert reader.wait_packets("audio", audio + 10, 4.0), reader.events
+    assert reader.wait_packets("video", video + 10, 4.0), reader.events
+
+
+@pytest.mark.parametrize(
+    ("camera", "refused", "accepted", "refused_transport"),
+    [
+        ("cam5", "tcp", "udp", "RTP/AVP/TCP;unicast;interleaved=0-1"),
+        ("cam6", "udp", "tcp", "RTP/AVP;unicast;client_port=41000-41001"),
+    ],
+)
+def test_transport_restriction_refuses_the_other_transport(
+    av_sim: SimulatorProcess,
+    stream_readers: Callable[..., StreamReader],
+    camera: str,
+    refused: str,
+    accepted: str,
+    refused_transport: str,
+) -> None:
+    assert av_sim.camera(camera).transports is AllowedTransports(accepted)
+    assert av_sim.status()[camera].transports is AllowedTransports(accepted)
+    reply = _rtsp_setup(av_sim.port, f"{camera}/stream=0", refused_transport)
+    assert reply.startswith(b"RTSP/1.0 461 Unsupported transport"), reply
+
+    # rtspsrc limited to the refused transport gives up with one ERROR (and no 461 in it).
+    refused_reader = stream_readers(camera, refused)
+    errors = refused_reader.wait_events(lambda e: e.kind == Gst.MessageType.ERROR, 1, 6.0)
+    assert errors, refused_reader.events
+    error = errors[0]
+    assert (error.source, error.domain, error.code) == (
+        "src",
+        "gst-stream-error-quark",
+        Gst.StreamError.CODEC_NOT_FOUND,
+    ), error
+    assert error.text.startswith("No supported stream was found."), error
+
+    accepted_reader = stream_readers(camera, accepted)
+    assert accepted_reader.wait_packets("video", 30), accepted_reader.events
+    assert not accepted_reader.count("audio")
+    assert not refused_reader.count("video")
+
+
 # -- control endpoint and CLI --------------------------------------------------------------------
 
 
@@ -405,7 +718,13 @@ def test_control_rejects_unknown_camera_and_action(
 
 @pytest.mark.parametrize(
     "args",
-    [["--size", "foo"], ["--codec", "vp8"], ["--cameras", "2", "--camera-codec", "cam9=h265"]],
+    [
+        ["--size", "foo"],
+        ["--codec", "vp8"],
+        ["--cameras", "2", "--camera-codec", "cam9=h265"],
+        ["--audio", "mp3"],
+        ["--cameras", "2", "--transports", "cam9=udp"],
+    ],
 )
 def test_cli_rejects_bad_arguments_with_exit_2(args: list[str]) -> None:
     result = subprocess.run(

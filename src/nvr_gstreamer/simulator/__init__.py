@@ -21,6 +21,10 @@ Options::
     --size WxH             frame size (default 640x360)
     --codec h264|h265      codec of every camera (default h264)
     --camera-codec NAME=C  codec of one camera, e.g. cam2=h265 (repeatable)
+    --audio [NAME=]A       audio none (default), aac, pcma, pcmu or opus: a bare value for every
+                           camera, NAME=A for one (repeatable; --camera-audio NAME=A is the same)
+    --transports [NAME=]T  RTP transports accepted: any (default), udp or tcp; a bare value for
+                           every camera, NAME=T for one (repeatable; also --camera-transports)
     --bitrate KBPS         encoder target bitrate (default 1000)
     --gop-seconds S        seconds between key frames (default 1)
     --pattern NAME         test picture: ball (default), smpte, snow, ...
@@ -31,8 +35,22 @@ When it serves, it prints exactly one machine-readable line to stdout, then huma
 
     SIMULATOR READY {"port":8554,"control_port":8555,"pid":1234,"address":"127.0.0.1",
                      "auth_user":"admin","cameras":[{"name":"cam1","codec":"h264",
-                     "url":"rtsp://127.0.0.1:8554/cam1"}, ...]}
+                     "audio":"none","transports":"any","url":"rtsp://127.0.0.1:8554/cam1"}, ...]}
       rtsp://admin:***@127.0.0.1:8554/cam1  (h264)
+      rtsp://admin:***@127.0.0.1:8554/cam2  (h264 + pcma, udp only)
+
+Audio (per camera): a quiet 440 Hz live tone in the same RTSP media as the video, as a second
+stream ``stream=1``: ``aac`` (AAC-LC 16 kHz mono, RTP mpeg4-generic), ``pcma``/``pcmu`` (G.711,
+8 kHz mono, 20 ms packets, payload types 8/0), ``opus`` (48 kHz mono; the SDP says ``/2`` as RFC
+7587 requires). Audio is encoded per camera, not shared. It runs on the media's clock (audio
+stamped at capture, video when the shared encoder delivers the frame, a few ms after capture)
+and starts with the video's first key frame, so a client gets both from the same moment. Stopped
+and frozen cameras send no audio either.
+
+Transports (per camera): ``udp`` answers SETUP asking for RTP over TCP (interleaved) with
+``461 Unsupported transport``, ``tcp`` does the same for UDP. rtspsrc with only the refused
+protocol posts one ERROR STREAM/CODEC_NOT_FOUND (6) "No supported stream was found. ..." (see
+:mod:`.server`); with its default protocols it falls back to the accepted one by itself.
 
 It runs until SIGINT/SIGTERM (exit 0). Bad arguments exit with 2, a failure to serve (port in
 use, encoder missing) with 1.
@@ -40,7 +58,8 @@ use, encoder missing) with 1.
 Control endpoint (HTTP on 127.0.0.1, JSON)::
 
     GET  /cameras                      {"cameras": [{"name": "cam1", "state": "running",
-                                                     "codec": "h264", "clients": 1}, ...]}
+                                                     "codec": "h264", "audio": "none",
+                                                     "transports": "any", "clients": 1}, ...]}
     GET  /cameras/cam1                 {"name": "cam1", "state": "running", ...}
     POST /cameras/cam1/stop            the camera's new status
     POST /cameras/cam1/freeze

@@ -24,12 +24,17 @@ from nvr_gstreamer.simulator.model import (
     DEFAULT_PATTERN,
     DEFAULT_PORT,
     DEFAULT_SIZE,
+    AllowedTransports,
+    AudioCodec,
     Codec,
     Credentials,
     ReadyInfo,
     SimulatorConfig,
     VideoSize,
+    parse_audio,
+    parse_camera_option,
     parse_fps,
+    parse_transports,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,6 +65,39 @@ def _camera_codec(text: str) -> tuple[str, Codec]:
         return name, Codec(codec.lower())
     except ValueError:
         raise ValueError(f"codec must be h264 or h265, got {codec!r}") from None
+
+
+def _audio_option(text: str) -> tuple[str | None, AudioCodec]:
+    return parse_camera_option(text, parse_audio)
+
+
+def _transports_option(text: str) -> tuple[str | None, AllowedTransports]:
+    return parse_camera_option(text, parse_transports)
+
+
+def _named(parse: Callable[[str], tuple[str | None, _T]]) -> Callable[[str], tuple[str, _T]]:
+    """Like ``parse`` but the ``NAME=`` part is required."""
+
+    def convert(text: str) -> tuple[str, _T]:
+        name, value = parse(text)
+        if name is None:
+            raise ValueError(f"expected NAME=VALUE such as cam2=..., got {text!r}")
+        return name, value
+
+    return convert
+
+
+def _split_camera_options(
+    given: list[tuple[str | None, _T]], default: _T
+) -> tuple[_T, dict[str, _T]]:
+    """The value for every camera (the last bare one, else ``default``) and per-camera values."""
+    per_camera: dict[str, _T] = {}
+    for name, value in given:
+        if name is None:
+            default = value
+        else:
+            per_camera[name] = value
+    return default, per_camera
 
 
 def _port(text: str) -> int:
@@ -134,6 +172,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="codec of one camera, e.g. cam2=h265 (repeatable)",
     )
     parser.add_argument(
+        "--audio",
+        type=_arg_type(_audio_option, "[NAME=]AUDIO"),
+        action="append",
+        default=[],
+        metavar="[NAME=]AUDIO",
+        help="audio next to the video: none (default), aac, pcma, pcmu or opus; a bare value sets "
+        "every camera, NAME=AUDIO one camera, e.g. --audio pcma --audio cam2=aac (repeatable)",
+    )
+    parser.add_argument(
+        "--camera-audio",
+        dest="audio",
+        type=_arg_type(_named(_audio_option), "NAME=AUDIO"),
+        action="append",
+        metavar="NAME=AUDIO",
+        help="audio of one camera, e.g. cam2=pcma (repeatable; same as --audio NAME=AUDIO)",
+    )
+    parser.add_argument(
+        "--transports",
+        type=_arg_type(_transports_option, "[NAME=]TRANSPORTS"),
+        action="append",
+        default=[],
+        metavar="[NAME=]any|udp|tcp",
+        help="RTP transports a camera accepts: any (default), udp (SETUP over TCP gets 461), "
+        "tcp (SETUP over UDP gets 461); a bare value sets every camera, NAME=T one camera, "
+        "e.g. --transports cam3=udp (repeatable)",
+    )
+    parser.add_argument(
+        "--camera-transports",
+        dest="transports",
+        type=_arg_type(_named(_transports_option), "NAME=TRANSPORTS"),
+        action="append",
+        metavar="NAME=any|udp|tcp",
+        help="transports of one camera, e.g. cam3=udp (repeatable; same as --transports NAME=T)",
+    )
+    parser.add_argument(
         "--bitrate",
         type=_arg_type(int, "kbps"),
         default=DEFAULT_BITRATE_KBPS,
@@ -163,10 +236,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     """Build the configuration; raise ValueError with a user-facing message."""
     fps: Fraction = args.fps
+    audio, camera_audio = _split_camera_options(args.audio, AudioCodec.NONE)
+    transports, camera_transports = _split_camera_options(args.transports, AllowedTransports.ANY)
     return SimulatorConfig.build(
         args.cameras,
         codec=args.codec,
         camera_codecs=dict(args.camera_codec),
+        audio=audio,
+        camera_audio=camera_audio,
+        transports=transports,
+        camera_transports=camera_transports,
         port=args.port,
         control_port=args.control_port,
         address=args.address,
@@ -241,7 +320,7 @@ def _serve(config: SimulatorConfig) -> int:
         for camera, url in zip(
             config.cameras, iter_camera_urls(config.address, info.port, names, user), strict=True
         ):
-            _print(f"  {url}  ({camera.codec.value})")
+            _print(f"  {url}  ({camera.describe()})")
         _print(f"  control: http://127.0.0.1:{info.control_port}/cameras")
         loop.run()
     except (SimulatorError, OSError) as exc:

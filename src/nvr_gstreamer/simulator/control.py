@@ -1,7 +1,8 @@
 """Localhost HTTP control endpoint of the simulator (stdlib ``http.server`` in a thread).
 
-* ``GET /cameras`` -> ``200 {"cameras": [{"name", "state", "codec", "clients"}, ...]}``
-* ``GET /cameras/{name}`` -> ``200 {"name", "state", "codec", "clients"}``
+* ``GET /cameras`` -> ``200 {"cameras": [{"name", "state", "codec", "audio", "transports",
+  "clients"}, ...]}``
+* ``GET /cameras/{name}`` -> ``200 {"name", "state", "codec", "audio", "transports", "clients"}``
 * ``POST /cameras/{name}/stop|freeze|resume`` -> ``200`` with the camera's new status
 
 Unknown camera: 404; unknown action: 400; other methods: 405. Errors are ``{"error": "..."}``.

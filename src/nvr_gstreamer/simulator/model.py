@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 READY_PREFIX = "SIMULATOR READY "
 """Start of the one machine-readable line the simulator prints on stdout once it serves."""
@@ -33,6 +33,32 @@ class Codec(StrEnum):
 
     H264 = "h264"
     H265 = "h265"
+
+
+class AudioCodec(StrEnum):
+    """Audio a simulated camera sends next to its video (a live test tone), if any."""
+
+    NONE = "none"
+    """Video only (the default)."""
+    AAC = "aac"
+    """AAC-LC, 16 kHz mono, RTP ``mpeg4-generic`` (RFC 3640, as most IP cameras send it)."""
+    PCMA = "pcma"
+    """G.711 A-law, 8 kHz mono, static payload type 8."""
+    PCMU = "pcmu"
+    """G.711 µ-law, 8 kHz mono, static payload type 0."""
+    OPUS = "opus"
+    """Opus, 48 kHz mono."""
+
+
+class AllowedTransports(StrEnum):
+    """RTP transports a camera accepts in SETUP; others get ``461 Unsupported transport``."""
+
+    ANY = "any"
+    """UDP and RTP over the RTSP TCP connection (interleaved), as gst-rtsp-server by default."""
+    UDP = "udp"
+    """Unicast UDP only: SETUP asking for TCP is refused."""
+    TCP = "tcp"
+    """Interleaved TCP only: SETUP asking for UDP is refused."""
 
 
 class CameraState(StrEnum):
@@ -125,10 +151,39 @@ def camera_names(count: int) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class CameraSpec:
-    """One camera mount: its name (the RTSP path without '/') and its codec."""
+    """One camera mount: its name (the RTSP path without '/'), codec, audio and transports."""
 
     name: str
     codec: Codec = Codec.H264
+    audio: AudioCodec = AudioCodec.NONE
+    transports: AllowedTransports = AllowedTransports.ANY
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "codec": self.codec.value,
+            "audio": self.audio.value,
+            "transports": self.transports.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CameraSpec:
+        """Read :meth:`to_json` output; ``audio`` and ``transports`` may be missing (defaults)."""
+        return cls(
+            name=str(data["name"]),
+            codec=Codec(data["codec"]),
+            audio=AudioCodec(data.get("audio", AudioCodec.NONE)),
+            transports=AllowedTransports(data.get("transports", AllowedTransports.ANY)),
+        )
+
+    def describe(self) -> str:
+        """Short human-readable form: ``h264``, ``h264 + pcma, udp only``."""
+        text = self.codec.value
+        if self.audio is not AudioCodec.NONE:
+            text += f" + {self.audio.value}"
+        if self.transports is not AllowedTransports.ANY:
+            text += f", {self.transports.value} only"
+        return text
 
     def __post_init__(self) -> None:
         if not _CAMERA_NAME_RE.match(self.name):
@@ -179,17 +234,33 @@ class SimulatorConfig:
         *,
         codec: Codec = Codec.H264,
         camera_codecs: Mapping[str, Codec] | None = None,
+        audio: AudioCodec = AudioCodec.NONE,
+        camera_audio: Mapping[str, AudioCodec] | None = None,
+        transports: AllowedTransports = AllowedTransports.ANY,
+        camera_transports: Mapping[str, AllowedTransports] | None = None,
         **options: Any,
     ) -> SimulatorConfig:
-        """``cameras`` cameras named cam1..camN, all ``codec`` except those in ``camera_codecs``."""
+        """``cameras`` cameras named cam1..camN.
+
+        Every camera gets ``codec``, ``audio`` and ``transports`` unless the per-camera mapping
+        of the same name (``camera_codecs``, ``camera_audio``, ``camera_transports``) says
+        otherwise. A mapping naming an unknown camera raises ValueError.
+        """
         if not 1 <= cameras <= 1024:
             raise ValueError(f"cameras must be between 1 and 1024, got {cameras}")
         names = camera_names(cameras)
-        overrides = dict(camera_codecs or {})
-        unknown = sorted(set(overrides) - set(names))
-        if unknown:
-            raise ValueError(f"camera codec given for unknown camera(s): {', '.join(unknown)}")
-        specs = tuple(CameraSpec(name, overrides.get(name, codec)) for name in names)
+        codecs = _overrides("codec", camera_codecs, names)
+        audios = _overrides("audio", camera_audio, names)
+        allowed = _overrides("transports", camera_transports, names)
+        specs = tuple(
+            CameraSpec(
+                name,
+                codecs.get(name, codec),
+                audio=audios.get(name, audio),
+                transports=allowed.get(name, transports),
+            )
+            for name in names
+        )
         return cls(cameras=specs, **options)
 
     @property
@@ -205,6 +276,48 @@ class SimulatorConfig:
         return self.port + 1 if self.port else 0
 
 
+_T = TypeVar("_T")
+
+
+def _overrides(what: str, given: Mapping[str, _T] | None, names: Sequence[str]) -> dict[str, _T]:
+    overrides = dict(given or {})
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise ValueError(f"camera {what} given for unknown camera(s): {', '.join(unknown)}")
+    return overrides
+
+
+def parse_camera_option(text: str, parse: Callable[[str], _T]) -> tuple[str | None, _T]:
+    """Parse ``VALUE`` (every camera: name None) or ``NAME=VALUE`` (one camera).
+
+    ``parse`` turns the value into its type and raises ValueError for a bad one.
+    """
+    name, sep, value = text.partition("=")
+    if not sep:
+        return None, parse(text)
+    if not name:
+        raise ValueError(f"expected NAME=VALUE such as cam2=..., got {text!r}")
+    return name, parse(value)
+
+
+def parse_audio(text: str) -> AudioCodec:
+    """``none``, ``aac``, ``pcma``, ``pcmu`` or ``opus`` (any case); raise ValueError otherwise."""
+    try:
+        return AudioCodec(text.strip().lower())
+    except ValueError:
+        allowed = ", ".join(a.value for a in AudioCodec)
+        raise ValueError(f"audio must be one of {allowed}, got {text!r}") from None
+
+
+def parse_transports(text: str) -> AllowedTransports:
+    """``any``, ``udp`` or ``tcp`` (any case); raise ValueError otherwise."""
+    try:
+        return AllowedTransports(text.strip().lower())
+    except ValueError:
+        allowed = ", ".join(t.value for t in AllowedTransports)
+        raise ValueError(f"transports must be one of {allowed}, got {text!r}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class CameraStatus:
     """Snapshot of one camera as reported by ``GET /cameras``."""
@@ -214,12 +327,16 @@ class CameraStatus:
     codec: Codec
     clients: int
     """RTSP connections that have used this camera and are still open."""
+    audio: AudioCodec = AudioCodec.NONE
+    transports: AllowedTransports = AllowedTransports.ANY
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "state": self.state.value,
             "codec": self.codec.value,
+            "audio": self.audio.value,
+            "transports": self.transports.value,
             "clients": self.clients,
         }
 
@@ -230,6 +347,8 @@ class CameraStatus:
             state=CameraState(data["state"]),
             codec=Codec(data["codec"]),
             clients=int(data["clients"]),
+            audio=AudioCodec(data.get("audio", AudioCodec.NONE)),
+            transports=AllowedTransports(data.get("transports", AllowedTransports.ANY)),
         )
 
 
@@ -252,11 +371,7 @@ class ReadyInfo:
             "address": self.address,
             "auth_user": self.auth_user,
             "cameras": [
-                {
-                    "name": c.name,
-                    "codec": c.codec.value,
-                    "url": f"rtsp://{self.address}:{self.port}/{c.name}",
-                }
+                {**c.to_json(), "url": f"rtsp://{self.address}:{self.port}/{c.name}"}
                 for c in self.cameras
             ],
         }
@@ -275,5 +390,5 @@ class ReadyInfo:
             pid=int(data["pid"]),
             address=str(data["address"]),
             auth_user=data.get("auth_user"),
-            cameras=tuple(CameraSpec(str(c["name"]), Codec(c["codec"])) for c in cameras),
+            cameras=tuple(CameraSpec.from_json(c) for c in cameras),
         )

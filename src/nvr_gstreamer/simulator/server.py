@@ -39,6 +39,26 @@ What ``rtspsrc protocols=tcp`` posts (GStreamer 1.22, as measured)
   receive message. (Timeout while waiting for server response)".
 * wrong or missing password: ERROR RESOURCE/NOT_AUTHORIZED (15) "Unauthorized", debug
   "Unauthorized (401)".
+
+Audio and transport restriction
+-------------------------------
+* A camera with audio has a second stream ``pay1`` in the same media: ``audiotestsrc
+  is-live=true ! queue leaky ! encoder ! payloader``. It runs on the media pipeline's clock and
+  running time, like the video appsrc, so RTCP sender reports put both on one timeline (their
+  NTP/RTP pairs match the send time of both streams within ~1 ms). The audio is gated until the
+  media's first video frame (see :class:`_AudioGate`); without that the first ~0.9 s of audio
+  came stale, in a burst, and a client received 1.4 s of audio per second at first.
+* The media is forced non-seekable (publish-clock-mode ``clock-and-offset``; with the system
+  clock the SDP does not change): audiotestsrc claims to be seekable, and PLAY with
+  ``Range: npt=0-`` (ffprobe, rtspsrc) then failed with 503 "seek failed".
+* ``transports`` sets the factory's protocols. The server answers a SETUP asking for another
+  lower transport with ``461 Unsupported transport``. rtspsrc with ``protocols=tcp`` against a
+  ``udp`` camera, or ``protocols=udp`` against a ``tcp`` camera: one ERROR from the rtspsrc
+  element, STREAM/CODEC_NOT_FOUND (6) "No supported stream was found. You might need to allow more
+  transport protocols or may otherwise be missing the right GStreamer RTSP extension plugin.",
+  debug "../gst/rtsp/gstrtspsrc.c(7894): gst_rtspsrc_setup_streams_start (): ...", within
+  ~0.2 s; no WARNING, no EOS, and "461" appears nowhere in the message. rtspsrc with its default
+  protocols (udp-mcast+udp+tcp) falls back and streams; so does ffprobe.
 """
 
 from __future__ import annotations
@@ -62,6 +82,8 @@ from nvr_gstreamer.simulator.encoder import (  # noqa: E402
     Subscription,
 )
 from nvr_gstreamer.simulator.model import (  # noqa: E402
+    AllowedTransports,
+    AudioCodec,
     CameraAction,
     CameraSpec,
     CameraState,
@@ -85,6 +107,54 @@ _GATED_REQUESTS = (
     "pre-set-parameter-request",
 )
 _SESSION_CLEANUP_INTERVAL_S = 2
+_LOWER_TRANSPORTS = {
+    AllowedTransports.UDP: GstRtsp.RTSPLowerTrans.UDP,
+    AllowedTransports.TCP: GstRtsp.RTSPLowerTrans.TCP,
+}
+"""Factory protocols per restriction; ``any`` keeps gst-rtsp-server's default (UDP, mcast, TCP)."""
+_AAC_ENCODERS = ("avenc_aac", "voaacenc")  # Debian: gstreamer1.0-libav, gstreamer1.0-plugins-bad
+_AUDIO_SOURCE = "asrc"
+
+
+def _audio_source(rate: int, samples_per_buffer: int) -> str:
+    # A quiet live tone; a live source stamps buffers with the media pipeline's running time on
+    # the same clock as the video appsrc (do-timestamp), so RTCP maps both to one timeline.
+    # The leaky queue lets the source run on while the media holds its streams until PLAY:
+    # without it audiotestsrc catches up afterwards and sends the missed audio in one burst.
+    return (
+        f"audiotestsrc name={_AUDIO_SOURCE} is-live=true wave=sine freq=440 volume=0.2 "
+        f"samplesperbuffer={samples_per_buffer} ! audio/x-raw,rate={rate},channels=1 "
+        "! queue leaky=downstream max-size-buffers=2 max-size-bytes=0 max-size-time=0 "
+        "! audioconvert"
+    )
+
+
+def audio_branch(audio: AudioCodec, aac_encoder: str = _AAC_ENCODERS[0]) -> str:
+    """gst-launch description of a camera's audio stream ``pay1`` ('' without audio)."""
+    if audio is AudioCodec.NONE:
+        return ""
+    if audio is AudioCodec.PCMA:  # 20 ms packets, static payload type 8
+        return f"{_audio_source(8000, 160)} ! alawenc ! rtppcmapay name=pay1"
+    if audio is AudioCodec.PCMU:  # static payload type 0
+        return f"{_audio_source(8000, 160)} ! mulawenc ! rtppcmupay name=pay1"
+    if audio is AudioCodec.AAC:  # one AAC frame (1024 samples) per buffer
+        return (
+            f"{_audio_source(16000, 1024)} ! {aac_encoder} bitrate=32000 "
+            "! rtpmp4gpay name=pay1 pt=97"
+        )
+    return f"{_audio_source(48000, 960)} ! opusenc bitrate=32000 ! rtpopuspay name=pay1 pt=97"
+
+
+def _missing_audio_elements(audio: AudioCodec) -> tuple[str, ...]:
+    needed: dict[AudioCodec, tuple[str, ...]] = {
+        AudioCodec.NONE: (),
+        AudioCodec.PCMA: ("alawenc", "rtppcmapay"),
+        AudioCodec.PCMU: ("mulawenc", "rtppcmupay"),
+        AudioCodec.AAC: ("rtpmp4gpay",),
+        AudioCodec.OPUS: ("opusenc", "rtpopuspay"),
+    }
+    elements = ("audiotestsrc", "audioconvert", *needed[audio]) if needed[audio] else ()
+    return tuple(e for e in elements if Gst.ElementFactory.find(e) is None)
 
 
 class SimulatorError(RuntimeError):
@@ -121,7 +191,14 @@ class _Camera:
 
     def status(self) -> CameraStatus:
         with self._cond:
-            return CameraStatus(self.name, self._state, self.spec.codec, len(self._clients))
+            return CameraStatus(
+                self.name,
+                self._state,
+                self.spec.codec,
+                len(self._clients),
+                audio=self.spec.audio,
+                transports=self.spec.transports,
+            )
 
     def set_state(self, state: CameraState) -> tuple[CameraState, set[Any]]:
         """Change state; return the previous state and, for STOPPED, the clients to close."""
@@ -169,6 +246,23 @@ class _Camera:
         return clients
 
 
+class _AudioGate:
+    """Whether one media's audio may flow; read on its audio source's streaming thread.
+
+    Audio waits for the media's first video frame (a key frame, up to a GOP after the media
+    started). gst-rtsp-server holds each stream's first packet until PLAY, and the video's comes
+    only with that key frame: audio taken earlier would start the stream stale, up to a GOP before
+    the video, followed by a jump in its timestamps. Stopped or frozen: no audio either (the
+    encoder sees a gap, as after a dropout).
+    """
+
+    __slots__ = ("camera", "video_started")
+
+    def __init__(self, camera: _Camera) -> None:
+        self.camera = camera
+        self.video_started = False
+
+
 class Simulator:
     """Serves ``rtsp://ADDRESS:PORT/<camera>`` for every camera of a :class:`SimulatorConfig`.
 
@@ -185,6 +279,7 @@ class Simulator:
         self._sources: list[GLib.Source] = []
         self._on_fatal: Callable[[str], None] | None = None
         self._fatal_reported = False
+        self._aac_encoder = _AAC_ENCODERS[0]
         for spec in config.cameras:
             encoder_spec = EncoderSpec(
                 codec=spec.codec,
@@ -211,6 +306,7 @@ class Simulator:
         """
         self._context = context if context is not None else GLib.MainContext.default()
         self._on_fatal = on_fatal
+        self._check_audio_elements()
         try:
             for camera in self._cameras.values():
                 if camera.encoder_spec not in self._encoders:
@@ -306,6 +402,20 @@ class Simulator:
     def resume_camera(self, name: str) -> CameraStatus:
         return self.apply(name, CameraAction.RESUME)
 
+    def _check_audio_elements(self) -> None:
+        """Pick the AAC encoder; raise SimulatorError if an audio camera lacks an element."""
+        audios = {camera.spec.audio for camera in self._cameras.values()}
+        if AudioCodec.AAC in audios:
+            found = [e for e in _AAC_ENCODERS if Gst.ElementFactory.find(e) is not None]
+            if not found:
+                names = ", ".join(_AAC_ENCODERS)
+                raise SimulatorError(f"aac audio needs one of {names} (Debian: gstreamer1.0-libav)")
+            self._aac_encoder = found[0]
+        for audio in sorted(audios):
+            missing = _missing_audio_elements(audio)
+            if missing:
+                raise SimulatorError(f"{audio.value} audio needs GStreamer element(s) {missing}")
+
     def _camera(self, name: str) -> _Camera:
         try:
             return self._cameras[name]
@@ -340,11 +450,22 @@ class Simulator:
         mounts = server.get_mount_points()
         for camera in self._cameras.values():
             factory = GstRtspServer.RTSPMediaFactory()
+            audio = audio_branch(camera.spec.audio, self._aac_encoder)
             factory.set_launch(
                 "( appsrc name=src is-live=true format=time do-timestamp=true "
-                f"! {_PAYLOADERS[camera.spec.codec]} name=pay0 pt=96 )"
+                f"! {_PAYLOADERS[camera.spec.codec]} name=pay0 pt=96 {audio} )"
             )
             factory.set_shared(True)
+            if camera.spec.audio is not AudioCodec.NONE:
+                # audiotestsrc answers the SEEKING query with "seekable", which makes the media
+                # seekable, and PLAY with "Range: npt=0-" (ffprobe, rtspsrc) then fails with 503
+                # ("seek failed": the video appsrc cannot seek). With this mode gst-rtsp-server
+                # treats the media as not seekable; with the system clock the SDP is unchanged.
+                factory.set_publish_clock_mode(GstRtspServer.RTSPPublishClockMode.CLOCK_AND_OFFSET)
+            protocols = _LOWER_TRANSPORTS.get(camera.spec.transports)
+            if protocols is not None:
+                # SETUP asking for another lower transport gets 461 Unsupported transport.
+                factory.set_protocols(protocols)
             if permissions is not None:
                 factory.set_permissions(permissions)
             factory.connect("media-configure", self._media_configure_cb, camera)
@@ -401,9 +522,19 @@ class Simulator:
         encoder = self._encoders.get(camera.encoder_spec)
         if encoder is None:  # shutting down
             return
-        appsrc = media.get_element().get_by_name("src")
+        element = media.get_element()
+        appsrc = element.get_by_name("src")
         appsrc.set_property("caps", encoder.caps)
         subscription = encoder.subscribe(appsrc, camera, camera.name)
+        audio_source = element.get_by_name(_AUDIO_SOURCE)
+        if audio_source is not None:
+            gate = _AudioGate(camera)
+            appsrc.get_static_pad("src").add_probe(
+                Gst.PadProbeType.BUFFER, self._video_started_probe_cb, gate
+            )
+            audio_source.get_static_pad("src").add_probe(
+                Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, self._audio_probe_cb, gate
+            )
         media.connect("prepared", self._media_prepared_cb, camera)
         media.connect("unprepared", self._media_unprepared_cb, encoder, subscription)
         logger.debug(
@@ -411,24 +542,42 @@ class Simulator:
         )
 
     def _media_prepared_cb(self, media: GstRtspServer.RTSPMedia, camera: _Camera) -> None:
-        # A frozen camera sends no RTCP either: drop sender reports while it does not flow.
-        pay = media.get_element().get_by_name("pay0")
-        peer = _element_peer(pay.get_static_pad("src")) if pay is not None else None
-        rtpbin = peer.get_parent_element() if peer is not None else None
-        if peer is None or rtpbin is None:
-            logger.debug("camera %s: no rtpbin found, RTCP keeps flowing when frozen", camera.name)
-            return
-        rtcp_name = peer.get_name().replace("send_rtp_sink", "send_rtcp_src")
-        rtcp_pad = rtpbin.get_static_pad(rtcp_name)
-        if rtcp_pad is None:
-            logger.debug("camera %s: no pad %s, RTCP keeps flowing", camera.name, rtcp_name)
-            return
-        rtcp_pad.add_probe(
-            Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, self._rtcp_probe_cb, camera
-        )
+        element = media.get_element()
+        for pay_name in ("pay0", "pay1"):
+            pay = element.get_by_name(pay_name)
+            peer = _element_peer(pay.get_static_pad("src")) if pay is not None else None
+            rtpbin = peer.get_parent_element() if peer is not None else None
+            if peer is None or rtpbin is None:
+                logger.debug("camera %s: no rtpbin found behind %s", camera.name, pay_name)
+                continue
+            # A frozen camera sends no RTCP either: drop sender reports while it does not flow.
+            rtcp_name = peer.get_name().replace("send_rtp_sink", "send_rtcp_src")
+            rtcp_pad = rtpbin.get_static_pad(rtcp_name)
+            if rtcp_pad is None:
+                logger.debug("camera %s: no pad %s, RTCP keeps flowing", camera.name, rtcp_name)
+            else:
+                rtcp_pad.add_probe(
+                    Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST,
+                    self._flow_probe_cb,
+                    camera,
+                )
 
     @staticmethod
-    def _rtcp_probe_cb(pad: Gst.Pad, info: Gst.PadProbeInfo, camera: _Camera) -> Gst.PadProbeReturn:
+    def _video_started_probe_cb(
+        pad: Gst.Pad, info: Gst.PadProbeInfo, gate: _AudioGate
+    ) -> Gst.PadProbeReturn:
+        gate.video_started = True
+        return Gst.PadProbeReturn.REMOVE
+
+    @staticmethod
+    def _audio_probe_cb(
+        pad: Gst.Pad, info: Gst.PadProbeInfo, gate: _AudioGate
+    ) -> Gst.PadProbeReturn:
+        flows = gate.video_started and gate.camera.flowing
+        return Gst.PadProbeReturn.OK if flows else Gst.PadProbeReturn.DROP
+
+    @staticmethod
+    def _flow_probe_cb(pad: Gst.Pad, info: Gst.PadProbeInfo, camera: _Camera) -> Gst.PadProbeReturn:
         return Gst.PadProbeReturn.OK if camera.flowing else Gst.PadProbeReturn.DROP
 
     def _media_unprepared_cb(

@@ -9,6 +9,13 @@
         sim.kill()
         sim.restart()                    # same ports again: "the camera came back"
 
+    # cam2 also sends G.711 A-law audio, cam3 AAC; cam4 refuses RTP over TCP (461 on SETUP).
+    SimulatorProcess(
+        cameras=4,
+        camera_audio={"cam2": AudioCodec.PCMA, "cam3": AudioCodec.AAC},
+        camera_transports={"cam4": AllowedTransports.UDP},
+    )
+
 The simulator binds OS-picked free ports on the first start (``--port 0``) and reuses exactly those
 ports on :meth:`SimulatorProcess.restart` (gst-rtsp-server binds with SO_REUSEADDR, as does the
 control endpoint, so connections left in TIME_WAIT do not block the rebind).
@@ -41,7 +48,10 @@ from urllib.parse import quote
 
 from nvr_gstreamer.simulator.model import (
     READY_PREFIX,
+    AllowedTransports,
+    AudioCodec,
     CameraAction,
+    CameraSpec,
     CameraStatus,
     Codec,
     ReadyInfo,
@@ -91,8 +101,10 @@ class _OutputReader:
 class SimulatorProcess:
     """The simulator in a subprocess, with its per-camera faults and whole-process faults.
 
-    ``camera_codecs`` overrides the codec per camera (``{"cam3": Codec.H265}``); ``auth`` is
-    ``(user, password)``. Extra command-line options go in ``extra_args``.
+    ``camera_codecs`` overrides the codec per camera (``{"cam3": Codec.H265}``), likewise
+    ``camera_audio`` the audio (``audio`` for every camera; default none) and ``camera_transports``
+    the RTP transports a camera accepts (``transports`` for every camera; default any). ``auth``
+    is ``(user, password)``. Extra command-line options go in ``extra_args``.
     """
 
     def __init__(
@@ -101,6 +113,10 @@ class SimulatorProcess:
         *,
         codec: Codec = Codec.H264,
         camera_codecs: Mapping[str, Codec] | None = None,
+        audio: AudioCodec = AudioCodec.NONE,
+        camera_audio: Mapping[str, AudioCodec] | None = None,
+        transports: AllowedTransports = AllowedTransports.ANY,
+        camera_transports: Mapping[str, AllowedTransports] | None = None,
         auth: tuple[str, str] | None = None,
         fps: float = 15,
         size: tuple[int, int] = (640, 360),
@@ -132,6 +148,15 @@ class SimulatorProcess:
         ]
         for name, camera_codec in (camera_codecs or {}).items():
             args += ["--camera-codec", f"{name}={camera_codec.value}"]
+        # Only what differs from the defaults, so the usual command line stays as it was.
+        if audio is not AudioCodec.NONE:
+            args += ["--audio", audio.value]
+        for name, camera_audio_codec in (camera_audio or {}).items():
+            args += ["--audio", f"{name}={camera_audio_codec.value}"]
+        if transports is not AllowedTransports.ANY:
+            args += ["--transports", transports.value]
+        for name, allowed in (camera_transports or {}).items():
+            args += ["--transports", f"{name}={allowed.value}"]
         if auth is not None:
             args += ["--auth", f"{auth[0]}:{auth[1]}"]
         if bitrate_kbps is not None:
@@ -325,6 +350,18 @@ class SimulatorProcess:
     @property
     def camera_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.info.cameras)
+
+    def camera(self, name: str) -> CameraSpec:
+        """What the running simulator serves as ``name`` (codec, audio, transports)."""
+        for spec in self.info.cameras:
+            if spec.name == name:
+                return spec
+        raise SimulatorProcessError(f"no camera {name!r}; cameras: {self.camera_names}")
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """The simulator's command-line options (without ``--port``/``--control-port``)."""
+        return tuple(self._args)
 
     @property
     def returncode(self) -> int | None:
