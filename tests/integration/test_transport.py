@@ -4,7 +4,10 @@ what to change. Real pipelines, the simulator, real files."""
 
 from __future__ import annotations
 
+import functools
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,3 +109,79 @@ def test_forced_tcp_says_the_camera_refuses_it_and_what_to_set(sim: SimulatorPro
         assert engine.status("cam2").transport == "tcp"
     finally:
         engine.stop()
+
+
+@pytest.fixture
+def udp_dropped() -> Iterator[str]:
+    """A network namespace whose firewall drops every UDP packet to a client port (RTP and
+    RTCP), as a firewall between an NVR and its camera may; RTSP over TCP passes."""
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root (CI runs as root)")
+    ns = f"nvr-test-{os.getpid()}"
+    run = functools.partial(subprocess.run, check=True, capture_output=True, text=True)
+    run(["ip", "netns", "add", ns])
+    try:
+        run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"])
+        rules = (
+            "table inet nvrtest {\n chain input {\n"
+            "  type filter hook input priority 0;\n  udp dport 1024-65535 drop\n }\n}\n"
+        )
+        run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def test_udp_that_brings_nothing_is_noticed_within_the_stall_timeout_and_tcp_tried(
+    udp_dropped: str, tmp_path: Path
+) -> None:
+    """auto: the camera refuses TCP, so UDP is tried — and a firewall drops it. That is
+    noticed within the stall timeout (not rtspsrc's default, not the 15 s connect timeout)
+    and the next attempt is over TCP again. Forced udp says what to set instead."""
+    stall_s = 2.0
+    prefix = ["ip", "netns", "exec", udp_dropped]
+    with SimulatorProcess(
+        cameras=2,
+        gop_seconds=0.5,
+        camera_transports={"cam1": AllowedTransports.UDP},
+        command_prefix=prefix,
+    ) as sim:
+        cfg = tmp_path / "nvr.yaml"
+        cfg.write_text(
+            f"storage: {{path: {tmp_path / 'rec'}}}\n"
+            f"reconnect: {{initial_delay_seconds: 0.5, max_delay_seconds: 1,"
+            f" stall_timeout_seconds: {stall_s}}}\n"
+            "api: {port: 0}\n"
+            "cameras:\n"
+            f"  - {{id: auto, url: '{sim.url('cam1')}'}}\n"
+            f"  - {{id: forced, url: '{sim.url('cam2')}', transport: udp}}\n"
+        )
+        nvr = Path(sys.executable).parent / "nvr"
+        proc = subprocess.Popen(
+            [*prefix, nvr, "--log-level", "DEBUG", "run", "-c", cfg],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        seen: dict[str, float] = {}
+        wanted = {
+            "to_udp": "[auto] no stream over TCP (the camera refuses it); trying UDP",
+            "to_tcp": "[auto] no video over UDP (refused, or a firewall drops it); trying TCP",
+            "forced": "[forced] connecting -> reconnecting: no video over UDP",
+        }
+        try:
+            assert proc.stderr is not None
+            deadline = time.monotonic() + 30
+            for line in proc.stderr:
+                for key, text in wanted.items():
+                    if text in line and key not in seen:
+                        seen[key] = time.monotonic()
+                if len(seen) == len(wanted) or time.monotonic() > deadline:
+                    break
+        finally:
+            proc.terminate()
+            proc.wait(20)
+    assert set(seen) == set(wanted), seen
+    noticed = seen["to_tcp"] - seen["to_udp"]
+    print(f"UDP silence noticed {noticed:.2f} s after switching to UDP (stall timeout {stall_s} s)")
+    assert noticed <= stall_s + 1.5

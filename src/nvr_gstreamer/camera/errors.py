@@ -115,12 +115,12 @@ def _mentions_no_space(fault: Fault) -> bool:
 def _transport_refused(fault: Fault) -> bool:
     """rtspsrc's answer when SETUP fails for every transport it may use (a camera that answers
     ``461 Unsupported transport``: STREAM/CODEC_NOT_FOUND "No supported stream was found. You
-    might need to allow more transport protocols ..."), or when UDP brings nothing ("Could not
-    receive any UDP packets for 5.0000 seconds, maybe your firewall is blocking it")."""
-    text = fault.message.lower()
+    might need to allow more transport protocols ..."), or when UDP brings nothing (measured:
+    RESOURCE/READ "Could not read from resource." whose debug text says "Could not receive any
+    UDP packets for 5.0000 seconds, maybe your firewall is blocking it")."""
     if fault.domain == STREAM and fault.code == STREAM_CODEC_NOT_FOUND:
-        return "transport" in text
-    return "udp packets" in text
+        return "transport" in fault.message.lower()
+    return "udp packets" in f"{fault.message} {fault.debug}".lower()
 
 
 def classify(fault: Fault) -> ErrorKind:

@@ -128,13 +128,19 @@ class SimulatorProcess:
         ready_timeout_s: float = 20.0,
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
+        command_prefix: Sequence[str] = (),
     ) -> None:
+        """``command_prefix`` runs the simulator through another command, e.g.
+        ``("ip", "netns", "exec", "ns1")`` to serve inside a network namespace (which execs, so
+        the process and its signals stay the simulator's; the control endpoint is then only
+        reachable from inside that namespace)."""
         self.cameras = cameras
         self.auth = auth
         self._port = port
         self._control_port = control_port
         self._ready_timeout_s = ready_timeout_s
         self._python = python
+        self._prefix = list(command_prefix)
         self._env = dict(env) if env is not None else None
         args = [
             "--cameras",
@@ -178,6 +184,7 @@ class SimulatorProcess:
             raise SimulatorProcessError("simulator already running")
         self._collect_history()
         cmd = [
+            *self._prefix,
             self._python,
             "-u",
             "-m",
