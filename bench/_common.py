@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -83,6 +84,13 @@ class NvrService:
             return data
         except (httpx.HTTPError, ValueError):
             return {}
+
+    def cameras(self) -> list[dict[str, object]]:
+        """``GET /api/cameras``: every camera's status (state, codec, audio_codec, ...)."""
+        response = httpx.get(f"http://127.0.0.1:{self.api_port}/api/cameras", timeout=5.0)
+        response.raise_for_status()
+        data: list[dict[str, object]] = response.json()
+        return data
 
     def all_streaming(self, cameras: int) -> bool:
         if self.process.poll() is not None:
@@ -169,6 +177,42 @@ def thread_cpu(pid: int) -> dict[tuple[str, int], float]:
             continue
         result[(name, thread.id)] = thread.user_time + thread.system_time
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One stream of a media file as ffprobe reads it."""
+
+    kind: str  # codec_type: video, audio, ...
+    codec: str  # codec_name: h264, aac, pcm_alaw, ...
+    packets: int
+    sample_rate: int | None  # audio only
+    channels: int | None  # audio only
+
+
+def ffprobe_streams(path: Path, timeout_s: float = 60.0) -> tuple[list[Stream], float | None]:
+    """Every stream of the file with its packet count, and the container's duration (s)."""
+    out = subprocess.run(
+        [
+            "ffprobe", "-v", "error", "-count_packets", "-show_entries",
+            "stream=codec_type,codec_name,nb_read_packets,sample_rate,channels:format=duration",
+            "-of", "json", str(path),
+        ],
+        capture_output=True, text=True, timeout=timeout_s, check=True,
+    )  # fmt: skip
+    data = json.loads(out.stdout)
+    streams = [
+        Stream(
+            kind=s.get("codec_type", "?"),
+            codec=s.get("codec_name", "?"),
+            packets=int(s.get("nb_read_packets") or 0),
+            sample_rate=int(s["sample_rate"]) if s.get("sample_rate") else None,
+            channels=s.get("channels"),
+        )
+        for s in data.get("streams", [])
+    ]
+    duration = data.get("format", {}).get("duration")
+    return streams, float(duration) if duration not in (None, "N/A") else None
 
 
 @dataclass(frozen=True, slots=True)
