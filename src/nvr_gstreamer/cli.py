@@ -1,4 +1,4 @@
-"""The ``nvr`` command: run, gui, demo, check-config, simulate."""
+"""The ``nvr`` command: run, gui, demo, check-config, probe, simulate."""
 
 from __future__ import annotations
 
@@ -134,6 +134,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from nvr_gstreamer.camera import probe_report as pr
+    from nvr_gstreamer.core.redact import register_secret
+
+    try:
+        request = pr.make_request(args.url, args.user, args.password, args.timeout, args.seconds)
+    except pr.ProbeUsageError as exc:
+        print(f"nvr probe: {exc}", file=sys.stderr)
+        return int(pr.ExitCode.USAGE)
+    for secret in pr.secrets_of(request):
+        register_secret(secret)
+    from nvr_gstreamer.gst.discover import run_probe
+
+    report = run_probe(request)
+    print(pr.render_json(report) if args.json else pr.render_text(report))
+    return report.exit_code
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from nvr_gstreamer.simulator import cli as sim_cli
 
@@ -174,6 +192,42 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate a config file and summarise it")
     p.add_argument("config", help="config file (YAML)")
     p.set_defaults(func=_cmd_check_config)
+
+    from nvr_gstreamer.camera import probe_report as pr
+
+    p = sub.add_parser(
+        "probe",
+        help="connect to a camera once: reachability, auth, transports, streams, GOP, bitrate",
+        description="Connect to URL once over RTP/TCP and once over RTP/UDP, as the recorder\n"
+        "would, and report what setting up the camera needs: whether it is reachable (and\n"
+        "why not), the authentication result, which transports work, and every stream with\n"
+        "its codec, resolution, frame rate, measured GOP and bitrate, audio rate and\n"
+        "channels. The password never appears in any output.",
+        epilog=pr.exit_code_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("url", metavar="URL", help="rtsp://[user:password@]host[:port]/path")
+    p.add_argument("--user", help="RTSP user name; ${ENV_VAR} is taken from the environment")
+    p.add_argument(
+        "--password", help="RTSP password; write '${ENV_VAR}' to take it from the environment"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=pr.DEFAULT_TIMEOUT_S,
+        help="seconds each attempt may take to connect and bring media (default %(default)g)",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=pr.DEFAULT_WINDOW_S,
+        help="measure until every video stream showed two keyframes, at most this many "
+        "seconds (default %(default)g)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help=f"print JSON (schema {pr.SCHEMA}, see README)"
+    )
+    p.set_defaults(func=_cmd_probe)
 
     from nvr_gstreamer.simulator import cli as sim_cli
 
