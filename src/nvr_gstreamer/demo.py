@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nvr_gstreamer.api.server import ApiError, ApiServer
 from nvr_gstreamer.app import NvrApp
+from nvr_gstreamer.simulator.model import AudioCodec
 from nvr_gstreamer.testing.engine import engine_config
 from nvr_gstreamer.testing.simulator import SimulatorProcess
 
@@ -25,7 +26,14 @@ def run_demo(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     root = Path(args.output).resolve()
-    with SimulatorProcess(cameras=args.cameras, port=args.port, control_port=args.port + 1) as sim:
+    # Like real cameras, some send audio: cam2 AAC, cam3 G.711 A-law (recorded untouched).
+    audio = {"cam2": AudioCodec.AAC, "cam3": AudioCodec.PCMA}
+    with SimulatorProcess(
+        cameras=args.cameras,
+        port=args.port,
+        control_port=args.port + 1,
+        camera_audio={n: a for n, a in audio.items() if int(n[3:]) <= args.cameras},
+    ) as sim:
         config = engine_config(
             {name: sim.url(name) for name in sim.camera_names},
             storage=root,
@@ -47,7 +55,8 @@ def run_demo(args: argparse.Namespace) -> int:
         print(
             f"\nnvr demo: recording {len(sim.camera_names)} simulated cameras into {root}\n"
             f"  cameras:   rtsp://127.0.0.1:{sim.port}/cam1 .. cam{len(sim.camera_names)}"
-            f"  (ffplay -rtsp_transport tcp rtsp://127.0.0.1:{sim.port}/cam1)\n"
+            f"  (ffplay -rtsp_transport tcp rtsp://127.0.0.1:{sim.port}/cam1;"
+            " cam2 and cam3 send audio)\n"
             f"  API:       {api.url}/api/cameras   {api.url}/api/health   {api.url}/docs\n"
             f"  metrics:   {api.url}/metrics\n"
             f"  try:       curl -X POST {control}/cameras/cam2/stop     (a camera goes away)\n"
