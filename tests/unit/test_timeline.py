@@ -143,6 +143,29 @@ def test_file_boundaries_are_footage_and_real_holes_are_gaps() -> None:
     assert _gaps(gaps) == [(GapReason.CAMERA_DOWN, 180, 182)]
 
 
+def test_unexplained_time_takes_the_reason_that_follows_else_the_one_before() -> None:
+    run = [(T0, T0 + 100)]
+    # Running, no footage, no reason, then the disk filled: it was the disk all along.
+    _f, gaps = build_gaps(
+        "c", T0, T0 + 40, [(T0, T0 + 10), (T0 + 30, T0 + 40)],
+        [Interruption(GapReason.DISK_FULL, T0 + 15, T0 + 30)], run, T0 + 40,
+    )  # fmt: skip
+    assert _gaps(gaps) == [(GapReason.DISK_FULL, 10, 30)]
+    # Switched off (ended early, nothing after it): the rest of the hole is still "off".
+    _f, gaps = build_gaps(
+        "c", T0 - 5, T0 + 40, [(T0 + 30, T0 + 40)],
+        [Interruption(GapReason.RECORDING_OFF, T0 + 5, T0 + 10)], run, T0 + 40,
+    )  # fmt: skip
+    assert _gaps(gaps) == [(GapReason.NVR_STOPPED, -5, 0), (GapReason.RECORDING_OFF, 0, 30)]
+
+
+def test_a_file_of_no_duration_covers_no_time() -> None:
+    files = [(T0, T0 + 10), (T0 + 11.5, T0 + 11.5), (T0 + 13, T0 + 20)]
+    footage, gaps = build_gaps("c", T0, T0 + 20, files, [], [(T0, T0 + 20)], T0 + 20)
+    assert footage == [(T0, T0 + 10), (T0 + 13, T0 + 20)]
+    assert _gaps(gaps) == [(GapReason.CAMERA_DOWN, 10, 13)]
+
+
 def test_day_bounds_follow_local_midnights() -> None:
     start, end = day_bounds(date(2026, 11, 29))
     assert 82_800 <= end - start <= 90_000

@@ -12,7 +12,7 @@ T, N = ErrorKind.TRANSPORT, ErrorKind.NETWORK
 
 def test_auto_tries_tcp_first_and_falls_back_to_udp_when_refused() -> None:
     c = TransportChooser(TransportMode.AUTO)
-    assert c.current is Transport.TCP
+    assert c.current is Transport.TCP and c.working is None
     assert c.attempt_failed(T, had_video=False) == (
         "no stream over TCP (the camera refuses it); trying UDP"
     )
@@ -35,7 +35,11 @@ def test_auto_keeps_what_worked_through_a_camera_outage() -> None:
 def test_auto_returns_to_tcp_when_udp_brings_nothing() -> None:
     c = TransportChooser(TransportMode.AUTO)
     c.attempt_failed(T, False)
-    assert c.attempt_failed(T, False) is not None  # "Could not receive any UDP packets"
+    # "Could not receive any UDP packets"
+    assert (
+        c.attempt_failed(T, False)
+        == "no video over UDP (refused, or a firewall drops it); trying TCP"
+    )
     assert c.current is Transport.TCP
     c.attempt_failed(None, False)  # connected over TCP, no video within the connect timeout
     assert c.current is Transport.UDP
@@ -61,6 +65,16 @@ def test_forced_transport_is_never_changed_and_says_what_to_set(mode: TransportM
     other = "udp" if mode is TransportMode.TCP else "tcp"
     assert f"'transport: {other}'" in msg
     assert c.refusal_message(N) is None
+
+
+def test_refusal_messages_in_full() -> None:
+    assert TransportChooser(TransportMode.TCP).refusal_message(T) == (
+        "the camera refuses RTP over TCP: set 'transport: udp' or 'transport: auto' for this camera"
+    )
+    assert TransportChooser(TransportMode.UDP).refusal_message(T) == (
+        "no video over UDP (the camera refuses it, or a firewall drops it): set "
+        "'transport: tcp' or 'transport: auto' for this camera"
+    )
 
 
 def test_auto_has_no_refusal_message() -> None:

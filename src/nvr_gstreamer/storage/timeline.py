@@ -115,7 +115,6 @@ def _explain_hole(
     b: float,
     interruptions: Sequence[tuple[GapReason, float, float]],
     runs: Sequence[Span],
-    min_gap_s: float,
 ) -> list[tuple[GapReason, float, float]]:
     inside = [(r, max(s, a), min(e, b)) for r, s, e in interruptions if min(e, b) > max(s, a)]
     running = _clip(runs, a, b)
@@ -195,6 +194,6 @@ def build_gaps(
     run_spans = [(s, max(s, e)) for s, e in runs]
     gaps: list[Gap] = []
     for a, b in _holes(footage, start_utc, horizon):
-        for reason, s, e in _merge(_explain_hole(a, b, spans, run_spans, min_gap_s)):
+        for reason, s, e in _merge(_explain_hole(a, b, spans, run_spans)):
             gaps.append(Gap(camera, s, e, reason))
     return footage, gaps
