@@ -1,10 +1,12 @@
 """Read and repair Matroska segments offline (start-up recovery), with GStreamer.
 
-:func:`inspect_segment` counts the video frames and measures the duration of a file;
-:func:`remux_segment` copies every frame into a fresh Matroska file (restoring duration and
-cues that a crash left out) and replaces the original atomically. A file truncated by
-``kill -9`` ends in a partial cluster: the demuxer's error at that point ends the copy, and
-every complete frame before it is kept.
+:func:`inspect_segment` counts the video frames and measures the video's duration (audio
+is read past, never counted); :func:`remux_segment` copies every video frame and every audio
+stream, untouched, into a fresh Matroska file (restoring duration and cues that a crash left
+out) and replaces the original atomically. A file truncated by ``kill -9`` ends in a partial
+cluster: the demuxer stops there (1.22: with EOS; an error is handled alike), and every
+complete frame before it is kept. :func:`track_layout` lists a file's tracks from its header
+alone.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import itertools
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,8 +74,36 @@ class _Counter:
         return SegmentInfo(self.frames, duration, bool(self.keyframe_first))
 
 
+def caps_name(pad: Any) -> str:
+    """The media type of a pad: ``video/x-h264``, ``audio/x-alaw``..."""
+    caps = pad.get_current_caps() or pad.query_caps(None)
+    return str(caps.get_structure(0).get_name())
+
+
+def _unbounded_queue() -> Any:
+    # matroskamux collects from every pad on the demuxer's one thread: without a queue per
+    # stream, two video frames in a row would block it while the audio pad waits for data.
+    # Unbounded, as a bound could deadlock the same way; it holds at most the file's size.
+    queue = Gst.ElementFactory.make("queue", None)
+    for prop in ("max-size-buffers", "max-size-bytes", "max-size-time"):
+        queue.set_property(prop, 0)
+    return queue
+
+
+def _drop() -> Any:
+    # async=false: the demuxer feeds every sink from one thread, so a sink that waited for
+    # preroll would block it before the other streams' sinks got their first buffer.
+    sink = Gst.ElementFactory.make("fakesink", None)
+    sink.set_property("async", False)
+    return sink
+
+
 def _run(source: Path, dest: Path | None, timeout_s: float) -> tuple[SegmentInfo, bool]:
-    """Demux ``source`` (optionally re-muxing into ``dest``); (info, ended cleanly)."""
+    """Demux ``source`` (optionally re-muxing into ``dest``); (info, ended cleanly).
+
+    Video frames are counted; audio streams are copied untouched into ``dest`` (or read and
+    dropped), never counted. Any other stream is dropped.
+    """
     init_gstreamer()
     pipeline = Gst.Pipeline.new("remux")
     src = Gst.ElementFactory.make("filesrc", None)
@@ -81,33 +112,56 @@ def _run(source: Path, dest: Path | None, timeout_s: float) -> tuple[SegmentInfo
     pipeline.add(src)
     pipeline.add(demux)
     src.link(demux)
+    mux: Any = None
+    if dest is not None:
+        mux = Gst.ElementFactory.make("matroskamux", None)
+        mux.set_property("writing-app", "nvr_gstreamer (recovered)")
+        sink = Gst.ElementFactory.make("filesink", None)
+        sink.set_property("location", str(dest))
+        pipeline.add(mux)
+        pipeline.add(sink)
+        mux.link(sink)
     counter = _Counter()
+    heads: list[Any] = []  # the first sink pad of each branch into the muxer
 
-    def pad_added_cb(_demux: Any, pad: Any) -> None:
-        caps = pad.get_current_caps() or pad.query_caps(None)
-        name = caps.get_structure(0).get_name()
-        parser_name = PARSERS.get(name)
-        if parser_name is None:
-            return
-        # Reading only: count straight off the demuxer. Copying: parse, then mux.
-        parse = Gst.ElementFactory.make(parser_name if dest is not None else "identity", None)
-        elements = [parse]
-        if dest is not None:
-            mux = Gst.ElementFactory.make("matroskamux", None)
-            mux.set_property("writing-app", "nvr_gstreamer (recovered)")
-            sink = Gst.ElementFactory.make("filesink", None)
-            sink.set_property("location", str(dest))
-            elements += [mux, sink]
-        else:
-            elements.append(Gst.ElementFactory.make("fakesink", None))
+    def branch(pad: Any, elements: list[Any], mux_template: str | None) -> bool:
         for el in elements:
             pipeline.add(el)
         for a, b in itertools.pairwise(elements):
             a.link(b)
-        pad.link(parse.get_static_pad("sink"))
-        parse.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, counter.probe_cb)
+        ok = True
+        if mux_template is not None:
+            mux_pad = mux.request_pad_simple(mux_template)
+            ok = elements[-1].get_static_pad("src").link(mux_pad) == Gst.PadLinkReturn.OK
+            if ok:
+                heads.append(elements[0].get_static_pad("sink"))
+            else:
+                mux.release_request_pad(mux_pad)
+                fakesink = _drop()
+                pipeline.add(fakesink)
+                elements[-1].link(fakesink)
+                elements.append(fakesink)
         for el in elements:
             el.sync_state_with_parent()
+        pad.link(elements[0].get_static_pad("sink"))
+        return ok
+
+    def pad_added_cb(_demux: Any, pad: Any) -> None:
+        name = caps_name(pad)
+        parser_name = PARSERS.get(name)
+        if parser_name is not None:
+            # Reading only: count straight off the demuxer. Copying: parse, then mux.
+            parse = Gst.ElementFactory.make(parser_name if mux is not None else "identity", None)
+            parse.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, counter.probe_cb)
+            if mux is not None:
+                branch(pad, [_unbounded_queue(), parse], "video_%u")
+            else:
+                branch(pad, [parse, _drop()], None)
+        elif name.startswith("audio/") and mux is not None:
+            if not branch(pad, [_unbounded_queue()], "audio_%u"):
+                logger.warning("recovering %s: %s audio cannot be kept", source.name, name)
+        else:
+            branch(pad, [_drop()], None)
 
     handler = demux.connect("pad-added", pad_added_cb)
     pipeline.set_state(Gst.State.PLAYING)
@@ -118,20 +172,87 @@ def _run(source: Path, dest: Path | None, timeout_s: float) -> tuple[SegmentInfo
     )
     if msg is not None and msg.type == Gst.MessageType.EOS:
         clean = True
-    elif msg is not None and dest is not None:
-        # A truncated end: finish the copy with what was read so far.
+    elif msg is not None and mux is not None:
+        # A truncated end: finish the copy with what was read so far. Every stream must end
+        # (behind the data its queue holds), or the muxer waits for the one that did not.
         err, _dbg = msg.parse_error()
         logger.info("recovering %s: reading stopped at %s", source.name, err.message)
-        for el in pipeline.iterate_elements():
-            if el.get_factory() and el.get_factory().get_name() == "matroskamux":
-                el.send_event(Gst.Event.new_eos())
-                bus.timed_pop_filtered(5 * Gst.SECOND, Gst.MessageType.EOS)
-                break
+        for head in heads:
+            head.send_event(Gst.Event.new_eos())
+        bus.timed_pop_filtered(5 * Gst.SECOND, Gst.MessageType.EOS)
     pipeline.set_state(Gst.State.NULL)
     # The handler's closure holds the pipeline: without this the pair is a cycle through C
     # that Python never frees (two file descriptors and the elements, per file read).
     demux.disconnect(handler)
     return counter.info(15.0), clean
+
+
+# Matroska element ids (EBML): enough to list a file's tracks from its header.
+_SEGMENT, _TRACKS, _TRACK_ENTRY, _CLUSTER = 0x18538067, 0x1654AE6B, 0xAE, 0x1F43B675
+_TRACK_TYPE, _CODEC_ID, _CODEC_PRIVATE = 0x83, 0x86, 0x63A2
+_TRACK_KINDS = {1: "video", 2: "audio", 17: "subtitle"}
+
+
+def _ebml_children(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """(id, first byte, end) of each element in ``data[start:end]``; stops where data ends."""
+    i = start
+    while i < end:
+        eid, j, _n = _vint(data, i, keep_marker=True)
+        size, k, n = _vint(data, j, keep_marker=False)
+        stop = end if size == (1 << (7 * n)) - 1 else min(end, k + size)  # unknown size
+        yield eid, k, stop
+        i = stop
+
+
+def _vint(data: bytes, i: int, keep_marker: bool) -> tuple[int, int, int]:
+    first = data[i]  # IndexError past the end ends the walk
+    n = 1
+    while n <= 8 and not first & (0x80 >> (n - 1)):
+        n += 1
+    value = first if keep_marker else first & ((0x80 >> (n - 1)) - 1)
+    for b in data[i + 1 : i + n]:
+        value = (value << 8) | b
+    if i + n > len(data):
+        raise IndexError("element header cut off")
+    return value, i + n, n
+
+
+def track_layout(path: Path, limit_bytes: int = 256 * 1024) -> tuple[tuple[str, str], ...] | None:
+    """(kind, Matroska codec id) of each track, in file order, read from the header alone
+    (``("video", "V_MPEG4/ISO/AVC"), ("audio", "A_AAC")``...); None if no track list was
+    found in the first ``limit_bytes``. Cheap: no GStreamer, one small read."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit_bytes)
+        for eid, start, end in _ebml_children(data, 0, len(data)):
+            if eid != _SEGMENT:
+                continue
+            for child, c_start, c_end in _ebml_children(data, start, end):
+                if child == _CLUSTER:
+                    return None
+                if child == _TRACKS and c_end <= len(data):
+                    return tuple(
+                        _track(data, t_start, t_end)
+                        for t_id, t_start, t_end in _ebml_children(data, c_start, c_end)
+                        if t_id == _TRACK_ENTRY
+                    )
+    except (OSError, IndexError):
+        return None
+    return None
+
+
+def _track(data: bytes, start: int, end: int) -> tuple[str, str]:
+    kind, codec, private = "unknown", "", b""
+    for eid, v_start, v_end in _ebml_children(data, start, end):
+        if eid == _TRACK_TYPE:
+            kind = _TRACK_KINDS.get(int.from_bytes(data[v_start:v_end], "big"), "unknown")
+        elif eid == _CODEC_ID:
+            codec = data[v_start:v_end].rstrip(b"\0").decode("ascii", "replace")
+        elif eid == _CODEC_PRIVATE:
+            private = data[v_start:v_end]
+    if codec == "A_MS/ACM" and len(private) >= 2:  # WAVEFORMATEX: 6 is A-law, 7 is µ-law
+        codec += f"/{int.from_bytes(private[:2], 'little')}"
+    return kind, codec
 
 
 def inspect_segment(path: Path, timeout_s: float = 60.0) -> SegmentInfo:
