@@ -159,6 +159,28 @@ def test_unexplained_time_takes_the_reason_that_follows_else_the_one_before() ->
     assert _gaps(gaps) == [(GapReason.NVR_STOPPED, -5, 0), (GapReason.RECORDING_OFF, 0, 30)]
 
 
+def test_unexplained_time_never_borrows_a_reason_from_across_the_hole() -> None:
+    # Running 0..5 with nothing said, stopped 5..10, switched off 10..20, footage from 20:
+    # the first seconds are the camera's, not "off" (the reason at the hole's far end).
+    _f, gaps = build_gaps(
+        "cam9", T0, T0 + 30, [(T0 + 20, T0 + 30)],
+        [Interruption(GapReason.RECORDING_OFF, T0 + 10, T0 + 20)],
+        [(T0, T0 + 5), (T0 + 10, T0 + 30)], T0 + 30,
+    )  # fmt: skip
+    assert _gaps(gaps) == [
+        (GapReason.CAMERA_DOWN, 0, 5),
+        (GapReason.NVR_STOPPED, 5, 10),
+        (GapReason.RECORDING_OFF, 10, 20),
+    ]
+    assert {g.camera for g in gaps} == {"cam9"}
+    # Disk full first, then running with nothing said until the footage: still the disk.
+    _f, gaps = build_gaps(
+        "c", T0, T0 + 30, [(T0 + 20, T0 + 30)],
+        [Interruption(GapReason.DISK_FULL, T0, T0 + 8)], [(T0, T0 + 30)], T0 + 30,
+    )  # fmt: skip
+    assert _gaps(gaps) == [(GapReason.DISK_FULL, 0, 20)]
+
+
 def test_a_file_of_no_duration_covers_no_time() -> None:
     files = [(T0, T0 + 10), (T0 + 11.5, T0 + 11.5), (T0 + 13, T0 + 20)]
     footage, gaps = build_gaps("c", T0, T0 + 20, files, [], [(T0, T0 + 20)], T0 + 20)
