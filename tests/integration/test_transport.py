@@ -4,8 +4,10 @@ what to change. Real pipelines, the simulator, real files."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import re
 import subprocess
 import sys
 import time
@@ -111,10 +113,9 @@ def test_forced_tcp_says_the_camera_refuses_it_and_what_to_set(sim: SimulatorPro
         engine.stop()
 
 
-@pytest.fixture
-def udp_dropped() -> Iterator[str]:
-    """A network namespace whose firewall drops every UDP packet to a client port (RTP and
-    RTCP), as a firewall between an NVR and its camera may; RTSP over TCP passes."""
+@contextlib.contextmanager
+def namespace_with_firewall(rule: str) -> Iterator[str]:
+    """A network namespace (loopback up) whose nftables input hook applies ``rule``."""
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root (CI runs as root)")
     ns = f"nvr-test-{os.getpid()}"
@@ -124,12 +125,20 @@ def udp_dropped() -> Iterator[str]:
         run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"])
         rules = (
             "table inet nvrtest {\n chain input {\n"
-            "  type filter hook input priority 0;\n  udp dport 1024-65535 drop\n }\n}\n"
+            f"  type filter hook input priority 0;\n  {rule}\n }}\n}}\n"
         )
         run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules)
         yield ns
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+@pytest.fixture
+def udp_dropped() -> Iterator[str]:
+    """Every UDP packet to a client port (RTP and RTCP) dropped, as a firewall between an NVR
+    and its camera may; RTSP over TCP passes."""
+    with namespace_with_firewall("udp dport 1024-65535 drop") as ns:
+        yield ns
 
 
 def test_udp_that_brings_nothing_is_noticed_within_the_stall_timeout_and_tcp_tried(
@@ -185,3 +194,47 @@ def test_udp_that_brings_nothing_is_noticed_within_the_stall_timeout_and_tcp_tri
     noticed = seen["to_tcp"] - seen["to_udp"]
     print(f"UDP silence noticed {noticed:.2f} s after switching to UDP (stall timeout {stall_s} s)")
     assert noticed <= stall_s + 1.5
+
+
+def test_udp_packet_loss_is_counted_per_camera(tmp_path: Path) -> None:
+    """One UDP packet in 20 lost on the way (a real drop, in the kernel): the camera keeps
+    recording and the loss shows in its metrics; a TCP camera beside it loses nothing."""
+    with (
+        namespace_with_firewall("udp dport 1024-65535 numgen random mod 20 0 drop") as ns,
+        SimulatorProcess(
+            cameras=2, gop_seconds=0.5, command_prefix=["ip", "netns", "exec", ns]
+        ) as sim,
+    ):
+        port = 18000 + os.getpid() % 1000
+        cfg = tmp_path / "nvr.yaml"
+        cfg.write_text(
+            f"storage: {{path: {tmp_path / 'rec'}, segment_seconds: 2}}\n"
+            f"api: {{port: {port}}}\n"
+            "cameras:\n"
+            f"  - {{id: lossy, url: '{sim.url('cam1')}', transport: udp}}\n"
+            f"  - {{id: tcp, url: '{sim.url('cam2')}'}}\n"
+        )
+        nvr = Path(sys.executable).parent / "nvr"
+        inside = ["ip", "netns", "exec", ns]
+        proc = subprocess.Popen([*inside, nvr, "run", "-c", cfg], stderr=subprocess.DEVNULL)
+
+        def metric(name: str, camera: str) -> float:
+            text = subprocess.run(
+                [*inside, "curl", "-s", f"http://127.0.0.1:{port}/metrics"],
+                capture_output=True, text=True, check=False,
+            ).stdout  # fmt: skip
+            m = re.search(rf'^{name}{{camera="{camera}"}} (\S+)$', text, re.M)
+            return float(m.group(1)) if m else -1.0
+
+        try:
+            wait_until(lambda: metric("nvr_camera_rtp_packets_lost_total", "lossy") > 0, 30,
+                       "lost packets counted")  # fmt: skip
+            wait_until(lambda: metric("nvr_camera_frames_total", "lossy") > 60, 30, "video")
+            lost = metric("nvr_camera_rtp_packets_lost_total", "lossy")
+            assert metric("nvr_camera_rtp_packets_lost_total", "tcp") == 0
+            assert metric("nvr_camera_recording", "lossy") == 1
+        finally:
+            proc.terminate()
+            proc.wait(20)
+    print(f"lossy camera: {lost:.0f} RTP packets counted lost")
+    assert lost > 0
