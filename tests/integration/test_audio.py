@@ -29,6 +29,7 @@ CAMERAS = {  # camera: (video, audio, what ffprobe calls the audio codec)
     "cam2": (Codec.H265, AudioCodec.PCMA, "pcm_alaw"),
     "cam3": (Codec.H264, AudioCodec.PCMU, "pcm_mulaw"),
     "cam4": (Codec.H264, AudioCodec.NONE, None),
+    "cam5": (Codec.H265, AudioCodec.OPUS, "opus"),
 }
 
 
@@ -66,7 +67,7 @@ def probe(path: Path) -> Streams:
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatorProcess]:
     with SimulatorProcess(
-        cameras=4,
+        cameras=5,
         gop_seconds=0.5,
         camera_codecs={n: v for n, (v, _a, _p) in CAMERAS.items()},
         camera_audio={n: a for n, (_v, a, _p) in CAMERAS.items()},
