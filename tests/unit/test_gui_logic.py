@@ -12,7 +12,7 @@ from nvr_gstreamer.camera.errors import ErrorKind
 from nvr_gstreamer.camera.status import CameraStatus
 from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.gst.footage import Footage, Part, runs
-from nvr_gstreamer.gui.badges import Tone, badge, recording_view, storage_badge
+from nvr_gstreamer.gui.badges import Tone, badge, recording_view, storage_badge, stream_summary
 
 BASE = CameraStatus(
     camera_id="cam1", name="Front door", state=CameraState.STREAMING,
@@ -170,3 +170,19 @@ def test_runs_split_at_gaps_and_at_the_open_file_limit() -> None:
     assert [len(r.parts) for r in runs(ps, max_parts=2)] == [2, 2, 1]
     with pytest.raises(ValueError):
         Footage([])
+
+
+@pytest.mark.parametrize(
+    ("status", "text"),
+    [
+        (st(), "H.264, no audio over TCP"),
+        (
+            st(codec="h265", audio_codec="pcma", transport="udp", rtp_packets_lost=7),
+            "H.265 + G.711 A-law over UDP, 7 RTP packets lost",
+        ),
+        (st(audio_codec="aac"), "H.264 + AAC over TCP"),
+        (st(codec=None, state=CameraState.CONNECTING), "not connected (transport TCP)"),
+    ],
+)
+def test_stream_summary_says_what_the_camera_sends_and_how(status: CameraStatus, text: str) -> None:
+    assert stream_summary(status) == text

@@ -99,3 +99,21 @@ def recording_view(status: CameraStatus, pending: bool | None = None) -> Recordi
             why = "starting"
         return RecordingView(f"waiting: {why}", "Stop", False, Tone.BUSY)
     return RecordingView("not recording", "Record", False, Tone.OFF)
+
+
+_CODEC_NAMES = {"h264": "H.264", "h265": "H.265", "aac": "AAC", "pcma": "G.711 A-law",
+                "pcmu": "G.711 µ-law", "opus": "Opus"}  # fmt: skip
+
+
+def stream_summary(status: CameraStatus) -> str:
+    """What the camera sends and how: "H.264 + AAC over TCP" (a tile's tooltip)."""
+    if status.codec is None:
+        return f"not connected (transport {status.transport.upper()})"
+    names = [_CODEC_NAMES.get(c, c) for c in [status.codec, *(status.audio_codec or "").split("+")]]
+    text = " + ".join(n for n in names if n)
+    if not status.audio_codec:
+        text += ", no audio"
+    text += f" over {status.transport.upper()}"
+    if status.rtp_packets_lost:
+        text += f", {status.rtp_packets_lost} RTP packets lost"
+    return text

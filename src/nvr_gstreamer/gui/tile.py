@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from nvr_gstreamer.camera.status import CameraStatus
 from nvr_gstreamer.gst.live import LiveFrame
-from nvr_gstreamer.gui.badges import Badge, Tone, badge, storage_badge
+from nvr_gstreamer.gui.badges import Badge, Tone, badge, storage_badge, stream_summary
 
 TONE_COLORS = {
     Tone.OK: QColor(30, 140, 60),
@@ -94,7 +94,7 @@ class CameraTile(VideoSurface):
         self.setObjectName(f"tile-{camera_id}")
         self._status = status
         self._status_at = time.monotonic()
-        self.setToolTip(f"{status.name} ({camera_id}): double-click for a single camera")
+        self._set_tooltip()
 
     # ---- state ----------------------------------------------------------------------------
 
@@ -107,7 +107,14 @@ class CameraTile(VideoSurface):
         self._status = status
         self._status_at = time.monotonic()
         if changed:
+            self._set_tooltip()
             self.update()
+
+    def _set_tooltip(self) -> None:
+        s = self._status
+        self.setToolTip(
+            f"{s.name} ({self.camera_id}): {stream_summary(s)}\ndouble-click for a single camera"
+        )
 
     def badge(self) -> Badge:
         return badge(self._status, time.monotonic() - self._status_at)
