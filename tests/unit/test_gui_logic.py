@@ -168,6 +168,11 @@ def test_runs_split_at_gaps_and_at_the_open_file_limit() -> None:
     ps = parts((0, 10), (10.5, 10), (60, 10), (70, 10), (80, 10))
     assert [len(r.parts) for r in runs(ps)] == [2, 3]
     assert [len(r.parts) for r in runs(ps, max_parts=2)] == [2, 2, 1]
+    # Where the tracks change (audio stopped or began between files), a new run begins;
+    # an unknown layout (None) joins what is around it.
+    ps = parts((0, 10), (10, 10), (20, 10), (30, 10), (40, 10))
+    layouts = {p.path: lay for p, lay in zip(ps, ["va", None, "va", "v", "v"], strict=True)}
+    assert [len(r.parts) for r in runs(ps, layout_of=layouts.__getitem__)] == [3, 2]
     with pytest.raises(ValueError):
         Footage([])
 

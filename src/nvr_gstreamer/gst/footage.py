@@ -88,17 +88,28 @@ class Footage:
         return self.parts[i].start_utc + (offset - self._offsets[i])
 
 
-def runs(parts: Sequence[Part], max_parts: int = 60) -> list[Footage]:
-    """Split parts into runs that play without a gap (and bound the files opened at once)."""
+def runs(
+    parts: Sequence[Part],
+    max_parts: int = 60,
+    layout_of: Callable[[Path], object] | None = None,
+) -> list[Footage]:
+    """Split parts into runs that play without a gap (and bound the files opened at once).
+    With ``layout_of`` (a file's tracks, e.g. :func:`track_layout`), a run also ends where the
+    tracks change (audio that stopped or began between files): splitmuxsrc takes its streams
+    from a run's first file and cannot read on past such a change. None means unknown."""
     out: list[Footage] = []
     current: list[Part] = []
+    last_layout: object = None
     for p in sorted(parts, key=lambda p: p.start_utc):
+        layout = layout_of(p.path) if layout_of is not None else None
+        changed = layout is not None and last_layout is not None and layout != last_layout
         if current and (
-            p.start_utc - current[-1].end_utc > CONTIGUOUS_S or len(current) >= max_parts
+            p.start_utc - current[-1].end_utc > CONTIGUOUS_S or len(current) >= max_parts or changed
         ):
             out.append(Footage(current))
             current = []
         current.append(p)
+        last_layout = layout if layout is not None else last_layout
     if current:
         out.append(Footage(current))
     return out

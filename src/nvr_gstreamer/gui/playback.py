@@ -9,6 +9,7 @@ range into one MP4 on a worker thread and shows its progress.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from nvr_gstreamer.gst.footage import (
 )
 from nvr_gstreamer.gst.live import LiveFrame
 from nvr_gstreamer.gst.loop import GstLoop
+from nvr_gstreamer.gst.remux import track_layout
 from nvr_gstreamer.gui.bridge import FrameMailbox
 from nvr_gstreamer.gui.tile import VideoSurface
 from nvr_gstreamer.storage.catalog import GapReason, SegmentStatus, Timeline
@@ -70,6 +72,12 @@ SEGMENT_COLOR = QColor(40, 160, 70)
 
 def _hms(ts: float) -> str:
     return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+
+
+@functools.lru_cache(maxsize=8192)
+def _tracks_of(path: Path) -> object:
+    """A closed segment's tracks (its header alone, ~1 KB read); files never change them."""
+    return track_layout(path, 16 * 1024)
 
 
 class TimelineBar(QWidget):
@@ -293,7 +301,7 @@ class PlaybackView(QWidget):
             if s.status is not SegmentStatus.RECORDING and s.duration_s
         ]
         self._stop_player()
-        self._loaded = _Loaded(cid, tl, runs(parts))
+        self._loaded = _Loaded(cid, tl, runs(parts, layout_of=_tracks_of))
         self._apply_view()
         n = len(parts)
         self.where.setText(
