@@ -7,8 +7,14 @@ from collections.abc import Iterator
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import pytest
+from hypothesis import settings
 
 from nvr_gstreamer.core.redact import forget_secrets
+
+# Tests never write into the repository: no example database in ./.hypothesis (cases that
+# hypothesis found are pinned with @example instead), and no ./.pytest_cache (pyproject).
+settings.register_profile("nvr", database=None)
+settings.load_profile("nvr")
 
 
 @pytest.fixture(autouse=True)
