@@ -57,20 +57,21 @@ from nvr_gstreamer.camera.probe_report import (  # noqa: E402
 )
 from nvr_gstreamer.gst.faults import fault_from_error_message  # noqa: E402
 from nvr_gstreamer.gst.loop import init_gstreamer  # noqa: E402
-from nvr_gstreamer.gst.pipeline import PipelineSpec, rtsp_source  # noqa: E402
+from nvr_gstreamer.gst.pipeline import (  # noqa: E402
+    AUDIO_CODECS,
+    VIDEO_CODECS,
+    PipelineSpec,
+    rtsp_source,
+)
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-# Depayloader and parser per RTP encoding name; the caps after the last one describe it.
+# Depayloader and parser per RTP encoding name, as the recorder sets them up; the caps after
+# the last one describe the stream.
 _CHAINS: dict[str, tuple[str, ...]] = {
-    "H264": ("rtph264depay", "h264parse"),
-    "H265": ("rtph265depay", "h265parse"),
-    "MPEG4-GENERIC": ("rtpmp4gdepay", "aacparse"),
-    "MP4A-LATM": ("rtpmp4adepay", "aacparse"),
-    "PCMA": ("rtppcmadepay",),
-    "PCMU": ("rtppcmudepay",),
-    "OPUS": ("rtpopusdepay", "opusparse"),
+    encoding: tuple(e for e in (depay, parse) if e is not None)
+    for encoding, (_codec, depay, parse) in (VIDEO_CODECS | AUDIO_CODECS).items()
 }
 _FIRST_MEDIA = "nvr-probe-first-media"
 _MEASURED = "nvr-probe-measured"

@@ -43,7 +43,8 @@ from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-_CODECS = {
+# RTP encoding name → (codec, depayloader, parser). The one table of what is recorded.
+VIDEO_CODECS: dict[str, tuple[str, str, str | None]] = {
     "H264": ("h264", "rtph264depay", "h264parse"),
     "H265": ("h265", "rtph265depay", "h265parse"),
 }
@@ -323,7 +324,7 @@ class CameraPipeline:
         if s.get_string("media") != "video":
             return
         encoding = (s.get_string("encoding-name") or "").upper()
-        choice = _CODECS.get(encoding)
+        choice = VIDEO_CODECS.get(encoding)
         if choice is None:
             self._report(
                 Fault(Origin.SOURCE, "source", "", 0, f"unsupported video encoding {encoding!r}")
