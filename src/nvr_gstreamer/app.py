@@ -9,6 +9,7 @@ from pathlib import Path
 from nvr_gstreamer.camera.engine import CameraEngine
 from nvr_gstreamer.config import NvrConfig
 from nvr_gstreamer.core.clock import Clock, SystemClock
+from nvr_gstreamer.core.memory import limit_malloc_arenas
 from nvr_gstreamer.gst.remux import inspect_segment, remux_segment
 from nvr_gstreamer.storage.recovery import FileFacts, RecoveryReport, recover
 from nvr_gstreamer.storage.service import StorageService
@@ -30,6 +31,9 @@ class NvrApp:
     """Storage first (claim the root, recover what a crash left), then the cameras."""
 
     def __init__(self, config: NvrConfig, clock: Clock | None = None) -> None:
+        # Before the first worker or streaming thread: with one malloc arena per thread, RSS
+        # grew with every camera fault (memory freed, but kept in arenas; see core/memory.py).
+        limit_malloc_arenas()
         self.config = config
         self.clock = clock or SystemClock()
         self.storage = StorageService(
