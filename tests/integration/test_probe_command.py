@@ -82,8 +82,8 @@ def test_plain_h264_camera(sim: SimulatorProcess) -> None:
     assert data["schema"] == SCHEMA
     assert (data["outcome"], data["exit_code"], data["failure"]) == ("ok", 0, None)
     assert (data["reachable"], data["auth"]) == (True, "ok")
-    assert data["transports"]["tcp"]["status"] == "ok"
-    assert data["transports"]["udp"]["status"] == "ok"
+    assert data["transports"]["tcp"]["status"] == "ok", data["transports"]
+    assert data["transports"]["udp"]["status"] == "ok", data["transports"]
     assert data["measured_over"] == "tcp"
     video = _video(data)
     assert (video["codec"], video["width"], video["height"]) == ("h264", 640, 360)

@@ -46,6 +46,7 @@ from nvr_gstreamer.camera.probe_report import (
     exit_code_help,
     h264_keyframe,
     h265_keyframe,
+    is_busy,
     make_request,
     needs_connect_check,
     next_attempt,
@@ -404,6 +405,21 @@ def test_tcp_first_then_udp_only_when_it_can_tell_something() -> None:
     assert next_attempt([_failed(TCP, CONNECTING, UNAUTHORIZED)]) is None
     assert next_attempt([_failed(TCP, CONNECTING, FAILED_TO_CONNECT)]) is None
     assert next_attempt([refused, _streaming(UDP)]) is None
+
+
+def test_a_busy_camera_is_asked_again_and_nothing_else_is() -> None:
+    not_enough_bandwidth = _src_fault(
+        RESOURCE,
+        RES_READ,
+        "Unhandled error",
+        "gst_rtspsrc_send (): ...:\nNot Enough Bandwidth (453)",
+    )
+    assert is_busy(_failed(UDP, CONNECTING, UNAVAILABLE))
+    assert is_busy(_failed(TCP, DESCRIBED, not_enough_bandwidth))
+    assert not is_busy(_failed(UDP, CONNECTING, NOT_FOUND))
+    assert not is_busy(_failed(UDP, CONNECTING, UNAUTHORIZED))
+    assert not is_busy(_failed(UDP, CONNECTING, deadline_hit=True))
+    assert not is_busy(_streaming(UDP))
 
 
 # ---- the report --------------------------------------------------------------------------

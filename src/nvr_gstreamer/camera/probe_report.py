@@ -592,6 +592,22 @@ def attempt_failure(result: AttemptResult) -> Failure | None:
 
 # ---- planning the attempts ------------------------------------------------------------------
 
+BUSY_RETRY_S = 1.0
+"""Wait before asking a busy camera again."""
+_BUSY_STATUSES = frozenset({453, 503})  # Not Enough Bandwidth, Service Unavailable
+
+
+def is_busy(result: AttemptResult) -> bool:
+    """Whether the camera said it is busy (503, 453) rather than that it cannot serve.
+
+    Cameras with a session limit answer so while the session just closed is still being torn
+    down; so does gst-rtsp-server for a shared stream being shut down when a new DESCRIBE comes.
+    The attempt is worth one more try after :data:`BUSY_RETRY_S`."""
+    if result.fault is None:
+        return False
+    status = rtsp_status(result.fault)
+    return status is not None and status[0] in _BUSY_STATUSES
+
 
 @dataclass(frozen=True, slots=True)
 class AttemptPlan:

@@ -25,6 +25,7 @@ import itertools
 import logging
 import socket
 import threading
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +37,7 @@ from gi.repository import GLib, Gst, GstRtp  # noqa: E402
 
 from nvr_gstreamer.camera.errors import Fault, Origin, source_eos, source_timeout  # noqa: E402
 from nvr_gstreamer.camera.probe_report import (  # noqa: E402
+    BUSY_RETRY_S,
     KEYFRAMES_WANTED,
     RECORDABLE,
     AttemptPlan,
@@ -51,6 +53,7 @@ from nvr_gstreamer.camera.probe_report import (  # noqa: E402
     StreamObservation,
     build_report,
     error_report,
+    is_busy,
     needs_connect_check,
     next_attempt,
     rtp_keyframe,
@@ -90,6 +93,10 @@ def run_probe(request: ProbeRequest) -> ProbeReport:
     attempts: list[AttemptResult] = []
     while (plan := next_attempt(attempts)) is not None:
         result = ProbeAttempt(request, plan).run()
+        if is_busy(result):
+            logger.debug("camera busy over %s; asking again", plan.transport.value)
+            time.sleep(BUSY_RETRY_S)
+            result = ProbeAttempt(request, plan).run()
         if needs_connect_check(result):
             timeout_s = min(request.timeout_s, _CONNECT_CHECK_MAX_S)
             result = replace(
