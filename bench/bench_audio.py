@@ -39,7 +39,7 @@ from _common import (
 )
 
 from nvr_gstreamer.simulator.model import AudioCodec
-from nvr_gstreamer.testing.simulator import SimulatorProcess
+from nvr_gstreamer.simulator.process import SimulatorProcess
 
 # What ffprobe calls each codec, and the packets per second the simulator sends (the AAC frame is
 # 1024 samples at 16 kHz; G.711 and Opus go in 20 ms packets).

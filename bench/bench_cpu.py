@@ -28,8 +28,8 @@ from _common import (
     write_config,
 )
 
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import wait_until
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 TARGET = 0.9
 

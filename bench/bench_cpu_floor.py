@@ -31,8 +31,8 @@ from pathlib import Path
 
 from _common import FfmpegRecorders, cpu_seconds, temp_dir
 
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import wait_until
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 VARIANTS = ("rtspsrc-nojb", "rtspsrc", "parse", "record")
 

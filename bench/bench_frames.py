@@ -23,9 +23,9 @@ from _common import NvrService, Segment, free_port, segments, temp_dir, verdict,
 
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
 from nvr_gstreamer.testing.media import probe
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 FPS = 25.0
 

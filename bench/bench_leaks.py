@@ -26,8 +26,8 @@ from _common import temp_dir, verdict
 
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 RSS_TARGET_MB = 10.0
 

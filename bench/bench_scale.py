@@ -29,8 +29,8 @@ from _common import (
     write_config,
 )
 
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.media import probe
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 FPS = 25.0
 

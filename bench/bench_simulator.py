@@ -23,7 +23,7 @@ import psutil
 
 from nvr_gstreamer.simulator.cli import PATTERNS
 from nvr_gstreamer.simulator.model import Codec, VideoSize
-from nvr_gstreamer.testing.simulator import SimulatorProcess
+from nvr_gstreamer.simulator.process import SimulatorProcess
 
 CLIENT_READY = "CLIENT READY"
 

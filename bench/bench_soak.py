@@ -56,8 +56,8 @@ import httpx
 import psutil
 from _common import NvrService, free_port, temp_dir, verdict, write_config
 
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import wait_until
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 RSS_TARGET_MB = 5.0
 KINDS = ("camera-killed", "camera-frozen", "disk-full", "drive-unmounted", "recording-off-on")

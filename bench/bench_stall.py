@@ -17,8 +17,8 @@ from _common import median, temp_dir, verdict
 
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 STALL_S = 5.0
 BASELINE_STALL_S = 300.0

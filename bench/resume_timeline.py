@@ -29,8 +29,8 @@ from nvr_gstreamer.camera import runtime as runtime_mod
 from nvr_gstreamer.camera.supervisor import CameraState, Reach
 from nvr_gstreamer.gst import pipeline as pipeline_mod
 from nvr_gstreamer.gst import recorder as recorder_mod
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 marks: list[tuple[float, str]] = []
 

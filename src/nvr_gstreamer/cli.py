@@ -15,7 +15,6 @@ from nvr_gstreamer.core.redact import redact_url
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
-EXIT_USAGE = 2
 
 
 def _summary(config: NvrConfig, source: str) -> str:
@@ -55,11 +54,6 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     print(_summary(config, args.config))
     return EXIT_OK
-
-
-def _not_yet(what: str, issue: str) -> int:
-    print(f"nvr {what}: not available yet (comes with the {issue} issue)", file=sys.stderr)
-    return EXIT_USAGE
 
 
 def _wait_for_signal() -> int:

@@ -10,15 +10,26 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from nvr_gstreamer.api.server import ApiError, ApiServer
 from nvr_gstreamer.app import NvrApp
+from nvr_gstreamer.config import ApiConfig, CameraConfig, NvrConfig, StorageConfig
 from nvr_gstreamer.simulator.model import AudioCodec
-from nvr_gstreamer.testing.engine import engine_config
-from nvr_gstreamer.testing.simulator import SimulatorProcess
+from nvr_gstreamer.simulator.process import SimulatorProcess
 
 logger = logging.getLogger(__name__)
+
+
+def demo_config(camera_urls: Mapping[str, str], output: Path, api_port: int = 8080) -> NvrConfig:
+    """The simulated cameras at ``camera_urls`` recorded into ``output`` (one-minute
+    segments, kept for a day), the API on ``api_port``; everything else as by default."""
+    return NvrConfig(
+        storage=StorageConfig(path=output, segment_seconds=60, retention_days=1),
+        api=ApiConfig(port=api_port),
+        cameras=[CameraConfig(id=name, url=url) for name, url in camera_urls.items()],
+    )
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -34,14 +45,7 @@ def run_demo(args: argparse.Namespace) -> int:
         control_port=args.port + 1,
         camera_audio={n: a for n, a in audio.items() if int(n[3:]) <= args.cameras},
     ) as sim:
-        config = engine_config(
-            {name: sim.url(name) for name in sim.camera_names},
-            storage=root,
-            storage_options={"segment_seconds": 60, "retention_days": 1},
-        )
-        config = config.model_copy(
-            update={"api": config.api.model_copy(update={"port": args.api_port})}
-        )
+        config = demo_config({n: sim.url(n) for n in sim.camera_names}, root, args.api_port)
         app = NvrApp(config)
         try:
             api = ApiServer(app)

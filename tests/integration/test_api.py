@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from nvr_gstreamer.api.server import ApiError, ApiServer
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.config import NvrConfig
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.storage.volume import MARKER_NAME
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 pytestmark = pytest.mark.integration
 

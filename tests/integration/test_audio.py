@@ -16,11 +16,12 @@ import pytest
 
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.supervisor import CameraState
-from nvr_gstreamer.gst.footage import Footage, Part, export_mp4
+from nvr_gstreamer.gst.footage import export_mp4
 from nvr_gstreamer.simulator.model import AudioCodec, Codec
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.storage.catalog import SegmentRow, SegmentStatus
+from nvr_gstreamer.storage.footage_runs import Footage, Part
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ import pytest
 from nvr_gstreamer.camera.engine import CameraEngine
 from nvr_gstreamer.camera.errors import ErrorKind
 from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 pytestmark = pytest.mark.integration
 

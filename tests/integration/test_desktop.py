@@ -25,10 +25,10 @@ from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.gui.recording import RecordingRow
 from nvr_gstreamer.gui.tile import CameraTile
 from nvr_gstreamer.gui.window import MainWindow
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.storage.catalog import SegmentStatus
 from nvr_gstreamer.testing.engine import engine_config, wait_until
 from nvr_gstreamer.testing.media import probe
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,12 @@ from typing import Any
 
 import pytest
 
-from nvr_gstreamer.gst.footage import ExportError, Footage, Part, Player, export_mp4
+from nvr_gstreamer.gst.footage import ExportError, Player, export_mp4
 from nvr_gstreamer.gst.live import LiveFrame
 from nvr_gstreamer.gst.loop import GstLoop
-from nvr_gstreamer.gst.remux import inspect_segment, remux_segment, track_layout
+from nvr_gstreamer.gst.remux import inspect_segment, remux_segment
+from nvr_gstreamer.storage.footage_runs import Footage, Part
+from nvr_gstreamer.storage.matroska import track_layout
 from nvr_gstreamer.testing.engine import wait_until
 from nvr_gstreamer.testing.media import probe
 

@@ -17,7 +17,7 @@ import pytest
 
 from nvr_gstreamer.camera.probe_report import SCHEMA, ExitCode
 from nvr_gstreamer.simulator.model import AllowedTransports, AudioCodec
-from nvr_gstreamer.testing.simulator import SimulatorProcess
+from nvr_gstreamer.simulator.process import SimulatorProcess
 
 pytestmark = pytest.mark.integration
 

@@ -21,11 +21,11 @@ from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.config import NvrConfig
 from nvr_gstreamer.core.clock import SystemClock
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentRow, SegmentStatus
 from nvr_gstreamer.storage.service import StorageService
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
 from nvr_gstreamer.testing.media import probe
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 pytestmark = pytest.mark.integration
 

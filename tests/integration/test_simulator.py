@@ -27,10 +27,10 @@ from gi.repository import Gst, GstApp, GstRtp  # noqa: E402
 from nvr_gstreamer.simulator.model import (  # noqa: E402
     AllowedTransports,
     AudioCodec,
-    CameraState,
     Codec,
+    FaultMode,
 )
-from nvr_gstreamer.testing.simulator import SimulatorProcess  # noqa: E402
+from nvr_gstreamer.simulator.process import SimulatorProcess  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -284,7 +284,7 @@ def test_four_cameras_stream_moving_pictures_with_regular_keyframes(
         assert len(set(reader.picture_hashes[:10])) > 1, f"{name}: picture does not move"
         assert not [e for e in reader.events if e.kind == Gst.MessageType.ERROR], name
     status = sim.status()
-    assert all(s.state is CameraState.RUNNING and s.clients == 1 for s in status.values())
+    assert all(s.state is FaultMode.RUNNING and s.clients == 1 for s in status.values())
 
 
 def test_h265_camera_sends_h265(sim: SimulatorProcess, readers: Callable[..., RtspReader]) -> None:
@@ -305,7 +305,7 @@ def test_stop_closes_that_camera_only_and_refuses_with_503(
     assert cam1.wait_frames(1) and cam2.wait_frames(1)
 
     started = time.monotonic()
-    assert sim.stop("cam1").state is CameraState.STOPPED
+    assert sim.stop("cam1").state is FaultMode.STOPPED
     # rtspsrc over TCP: WARNING RESOURCE/READ "server closed the connection", then EOS.
     assert cam1.wait_event(_ended, 3.0) is not None, cam1.events
     assert time.monotonic() - started < 3.0
@@ -323,7 +323,7 @@ def test_stop_closes_that_camera_only_and_refuses_with_503(
     sock.close()
     assert reply is not None and reply.startswith(b"RTSP/1.0 503 Service Unavailable"), reply
 
-    assert sim.resume("cam1").state is CameraState.RUNNING
+    assert sim.resume("cam1").state is FaultMode.RUNNING
     again = readers("cam1")
     assert again.wait_frames(GOP_FRAMES), again.events
     assert again.frames[0].keyframe
@@ -350,7 +350,7 @@ def test_freeze_keeps_connection_but_sends_nothing(
     ]
     assert [c.status for c in server_side] == [psutil.CONN_ESTABLISHED]
     assert not [e for e in cam2.events if _ended(e)], cam2.events
-    assert sim.status()["cam2"].state is CameraState.FROZEN
+    assert sim.status()["cam2"].state is FaultMode.FROZEN
 
     # RTSP requests for the frozen camera go unanswered; other cameras still answer.
     frozen_sock, frozen_reply = _raw_rtsp(sim.port, "cam2", 1.0)
@@ -774,7 +774,7 @@ def test_simulator_dies_with_its_parent(tmp_path: object) -> None:
     # A parent that is SIGKILLed must not leave the simulator behind (PR_SET_PDEATHSIG).
     script = (
         "import sys\n"
-        "from nvr_gstreamer.testing.simulator import SimulatorProcess\n"
+        "from nvr_gstreamer.simulator.process import SimulatorProcess\n"
         "sim = SimulatorProcess(cameras=1).start()\n"
         "print(sim.pid, flush=True)\n"
         "sys.stdin.read()\n"

@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.storage.timeline import day_bounds
 from nvr_gstreamer.testing.engine import wait_until
-from nvr_gstreamer.testing.simulator import SimulatorProcess
 
 pytestmark = pytest.mark.integration
 

@@ -12,16 +12,16 @@ from nvr_gstreamer.simulator.model import (
     AllowedTransports,
     AudioCodec,
     CameraSpec,
-    CameraState,
     CameraStatus,
     Codec,
+    FaultMode,
     ReadyInfo,
     SimulatorConfig,
     parse_audio,
     parse_camera_option,
     parse_transports,
 )
-from nvr_gstreamer.testing.simulator import SimulatorProcess
+from nvr_gstreamer.simulator.process import SimulatorProcess
 
 A, T = AudioCodec, AllowedTransports
 
@@ -137,7 +137,7 @@ def test_camera_spec_describe() -> None:
 
 
 def test_status_json_reports_audio_and_transports() -> None:
-    status = CameraStatus("cam1", CameraState.RUNNING, Codec.H264, 2, audio=A.AAC, transports=T.TCP)
+    status = CameraStatus("cam1", FaultMode.RUNNING, Codec.H264, 2, audio=A.AAC, transports=T.TCP)
     data = status.to_json()
     assert (data["audio"], data["transports"], data["clients"]) == ("aac", "tcp", 2)
     assert CameraStatus.from_json(data) == status

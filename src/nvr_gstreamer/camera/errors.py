@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from enum import Enum
 
 # GError domains as GLib names them (``GLib.quark_to_string(err.domain)``).
-CORE = "gst-core-error-quark"
 LIBRARY = "gst-library-error-quark"
 RESOURCE = "gst-resource-error-quark"
 STREAM = "gst-stream-error-quark"
 
 # GstResourceError codes used below.
 RES_NOT_FOUND = 3
-RES_OPEN_READ = 5
 RES_OPEN_WRITE = 6
 RES_OPEN_READ_WRITE = 7
 RES_CLOSE = 8

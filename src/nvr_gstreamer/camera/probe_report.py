@@ -44,7 +44,6 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_WINDOW_S = 10.0
 KEYFRAMES_WANTED = 2  # two keyframes per video stream: one whole GOP measured
 
-_NS = 1_000_000_000
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # as the config file accepts them
 _RTSP_STATUS = re.compile(r"([A-Za-z][A-Za-z ]*?) \((\d{3})\)\s*$")  # "Service Unavailable (503)"
 

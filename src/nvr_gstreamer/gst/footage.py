@@ -1,9 +1,9 @@
 """Recorded footage as one continuous stream: a run of segments, played back or exported.
 
 ``splitmuxsrc`` reads a list of segment files as one stream, laid back to back, so playback
-crosses a segment boundary without a jump and a seek can land in any file. A :class:`Footage`
-maps between that stream's offset and wall-clock time (each part's catalogued start and
-duration); gaps between runs are skipped, as in every NVR's timeline player.
+crosses a segment boundary without a jump and a seek can land in any file. A
+:class:`~nvr_gstreamer.storage.footage_runs.Footage` maps between that stream's offset and
+wall-clock time; gaps between runs are skipped, as in every NVR's timeline player.
 
 :func:`export_mp4` copies a time range into one MP4 file (no video re-encode: the copy starts
 at the key frame at or before the range's start, as with ``ffmpeg -c copy``), written to a
@@ -14,14 +14,13 @@ Opus copied, G.711 (which MP4 cannot hold) encoded to AAC; any other codec is le
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import logging
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,86 +32,15 @@ from gi.repository import GLib, Gst  # noqa: E402
 
 from nvr_gstreamer.gst.live import LiveFrame, frame_from_sample  # noqa: E402
 from nvr_gstreamer.gst.loop import GstLoop, Timer, init_gstreamer  # noqa: E402
-from nvr_gstreamer.gst.remux import PARSERS, caps_name, track_layout  # noqa: E402
+from nvr_gstreamer.gst.remux import PARSERS, caps_name  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
+# TODO(runtime refactor): Part and runs only for tests/unit/test_gui_logic.py (edited elsewhere
+# now), which should import them from nvr_gstreamer.storage.footage_runs.
+from nvr_gstreamer.storage.footage_runs import Footage, Part, runs  # noqa: E402, F401
+from nvr_gstreamer.storage.matroska import track_layout  # noqa: E402
+
 logger = logging.getLogger(__name__)
-
-CONTIGUOUS_S = 2.0  # parts closer than this play as one run
-
-
-@dataclass(frozen=True, slots=True)
-class Part:
-    path: Path
-    start_utc: float
-    duration_s: float
-
-    @property
-    def end_utc(self) -> float:
-        return self.start_utc + self.duration_s
-
-
-class Footage:
-    """Parts in time order, and the mapping between stream offset and wall-clock time."""
-
-    def __init__(self, parts: Sequence[Part]) -> None:
-        if not parts:
-            raise ValueError("no footage")
-        self.parts = tuple(sorted(parts, key=lambda p: p.start_utc))
-        self._offsets: list[float] = []
-        total = 0.0
-        for p in self.parts:
-            self._offsets.append(total)
-            total += p.duration_s
-        self.duration_s = total
-
-    @property
-    def start_utc(self) -> float:
-        return self.parts[0].start_utc
-
-    @property
-    def end_utc(self) -> float:
-        return self.parts[-1].end_utc
-
-    def offset_of(self, wall: float) -> float:
-        """Stream offset showing ``wall``; a time in a gap maps to the next part's start."""
-        starts = [p.start_utc for p in self.parts]
-        i = max(0, bisect.bisect_right(starts, wall) - 1)
-        part = self.parts[i]
-        if wall >= part.end_utc and i + 1 < len(self.parts):
-            return self._offsets[i + 1]
-        return self._offsets[i] + min(max(0.0, wall - part.start_utc), part.duration_s)
-
-    def wall_of(self, offset: float) -> float:
-        i = max(0, bisect.bisect_right(self._offsets, offset) - 1)
-        return self.parts[i].start_utc + (offset - self._offsets[i])
-
-
-def runs(
-    parts: Sequence[Part],
-    max_parts: int = 60,
-    layout_of: Callable[[Path], object] | None = None,
-) -> list[Footage]:
-    """Split parts into runs that play without a gap (and bound the files opened at once).
-    With ``layout_of`` (a file's tracks, e.g. :func:`track_layout`), a run also ends where the
-    tracks change (audio that stopped or began between files): splitmuxsrc takes its streams
-    from a run's first file and cannot read on past such a change. None means unknown."""
-    out: list[Footage] = []
-    current: list[Part] = []
-    last_layout: object = None
-    for p in sorted(parts, key=lambda p: p.start_utc):
-        layout = layout_of(p.path) if layout_of is not None else None
-        changed = layout is not None and last_layout is not None and layout != last_layout
-        if current and (
-            p.start_utc - current[-1].end_utc > CONTIGUOUS_S or len(current) >= max_parts or changed
-        ):
-            out.append(Footage(current))
-            current = []
-        current.append(p)
-        last_layout = layout if layout is not None else last_layout
-    if current:
-        out.append(Footage(current))
-    return out
 
 
 def _source(footage: Footage, name: str = "footage") -> Any:

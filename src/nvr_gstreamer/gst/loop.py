@@ -122,10 +122,6 @@ class GstLoop:
             del source
             self._context.pop_thread_default()
 
-    @property
-    def context(self) -> GLib.MainContext:
-        return self._context
-
     def in_loop(self) -> bool:
         return threading.current_thread() is self._thread
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -93,9 +91,6 @@ class EngineBridge(QObject):
         else:
             self._viewers[camera_id] = (token, n - 1)
 
-    def watched(self) -> set[str]:
-        return set(self._viewers)
-
     def set_recording(self, camera_id: str, on: bool) -> None:
         """Ask the engine; the answer comes back as a statusChanged like any other change."""
 
@@ -122,9 +117,6 @@ class EngineBridge(QObject):
     def _emit_status(self, camera_id: str) -> None:
         if not self._closed:
             self.statusChanged.emit(self.engine.status(camera_id))
-
-    def run_in_background(self, fn: Callable[[], Any]) -> None:
-        self._workers.submit(fn)
 
     def close(self) -> None:
         """Stop delivering (GUI thread). The engine itself is stopped by its owner."""

@@ -13,21 +13,13 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
 from nvr_gstreamer.app import NvrApp
-from nvr_gstreamer.config import ConfigError, NvrConfig, load_config
+from nvr_gstreamer.config import ConfigError, load_config
 
 logger = logging.getLogger(__name__)
 
 
 class _Starter(QObject):
     started = Signal(object)  # None, or the error text
-
-
-def demo_config(sim_urls: dict[str, str], output: Path) -> NvrConfig:
-    from nvr_gstreamer.testing.engine import engine_config
-
-    return engine_config(
-        sim_urls, storage=output, storage_options={"segment_seconds": 60, "retention_days": 1}
-    )
 
 
 def _interactive() -> bool:
@@ -66,7 +58,8 @@ def run_gui(
                     file=sys.stderr,
                 )
                 return 2
-            from nvr_gstreamer.testing.simulator import SimulatorProcess
+            from nvr_gstreamer.demo import demo_config
+            from nvr_gstreamer.simulator.process import SimulatorProcess
 
             sim = stack.enter_context(SimulatorProcess(cameras=4))
             config = demo_config(

@@ -33,21 +33,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nvr_gstreamer.gst.footage import (
-    ExportError,
-    ExportResult,
-    Footage,
-    Part,
-    Player,
-    export_mp4,
-    runs,
-)
+from nvr_gstreamer.gst.footage import ExportError, ExportResult, Player, export_mp4
 from nvr_gstreamer.gst.live import LiveFrame
 from nvr_gstreamer.gst.loop import GstLoop
-from nvr_gstreamer.gst.remux import track_layout
 from nvr_gstreamer.gui.bridge import FrameMailbox
 from nvr_gstreamer.gui.tile import VideoSurface
 from nvr_gstreamer.storage.catalog import GapReason, SegmentStatus, Timeline
+from nvr_gstreamer.storage.footage_runs import Footage, Part, runs
+from nvr_gstreamer.storage.matroska import track_layout
 from nvr_gstreamer.storage.service import StorageService
 from nvr_gstreamer.storage.timeline import day_bounds
 

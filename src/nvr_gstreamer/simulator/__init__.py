@@ -87,10 +87,11 @@ Camera states, each independent of the other cameras:
 Whole-process faults: SIGKILL the simulator (every connection closes), SIGSTOP/SIGCONT it
 (everything goes silent), start it again on the same ports (the camera came back).
 
-From tests, :class:`nvr_gstreamer.testing.simulator.SimulatorProcess` runs it as a subprocess on
-free ports, with ``url()``, ``stop()/freeze()/resume()``, ``status()``, ``kill()``, ``sigstop()``,
-``sigcont()``, ``restart()`` and ``close()``.
+:class:`nvr_gstreamer.simulator.process.SimulatorProcess` runs it as a child process (on free
+ports unless told otherwise), with ``url()``, ``stop()/freeze()/resume()``, ``status()``,
+``kill()``, ``sigstop()``, ``sigcont()``, ``restart()`` and ``close()``.
 
 Modules: :mod:`.model` (plain values, no GStreamer), :mod:`.encoder` (shared encoders),
-:mod:`.server` (RTSP mounts and faults), :mod:`.control` (HTTP endpoint), :mod:`.cli`.
+:mod:`.server` (RTSP mounts and faults), :mod:`.control` (HTTP endpoint), :mod:`.cli`,
+:mod:`.process` (the simulator as a child process, for the demos, tests and benchmarks).
 """

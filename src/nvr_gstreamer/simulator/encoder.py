@@ -113,8 +113,6 @@ class Subscription:
         self._gate = gate
         self._label = label
         self._awaiting_keyframe = True
-        self.pushed = 0
-        self.skipped = 0
 
     def offer(self, buffer: Gst.Buffer, keyframe: bool) -> None:
         """Forward ``buffer`` if the camera flows and the stream can be decoded from it."""
@@ -127,17 +125,14 @@ class Subscription:
             if not self._awaiting_keyframe:
                 logger.debug("%s: media queue full, skipping to the next key frame", self._label)
             self._awaiting_keyframe = True
-            self.skipped += 1
             return
         copy = buffer.copy_region(_COPY_FLAGS, 0, buffer.get_size())
         ret = self._appsrc.push_buffer(copy)
         if ret == Gst.FlowReturn.OK:
             self._awaiting_keyframe = False
-            self.pushed += 1
         else:
             # FLUSHING before the media started or while it shuts down: retry at a key frame.
             self._awaiting_keyframe = True
-            self.skipped += 1
 
 
 class SharedEncoder:

@@ -61,8 +61,11 @@ class AllowedTransports(StrEnum):
     """Interleaved TCP only: SETUP asking for UDP is refused."""
 
 
-class CameraState(StrEnum):
-    """Runtime state of one simulated camera, set through the control endpoint."""
+class FaultMode(StrEnum):
+    """The fault a simulated camera is put in through the control endpoint (``running``: none).
+
+    What the camera does, not what a recorder makes of it (that is
+    :class:`nvr_gstreamer.camera.supervisor.CameraState`)."""
 
     RUNNING = "running"
     """Serves RTSP requests and streams media."""
@@ -323,7 +326,7 @@ class CameraStatus:
     """Snapshot of one camera as reported by ``GET /cameras``."""
 
     name: str
-    state: CameraState
+    state: FaultMode
     codec: Codec
     clients: int
     """RTSP connections that have used this camera and are still open."""
@@ -344,7 +347,7 @@ class CameraStatus:
     def from_json(cls, data: Mapping[str, Any]) -> CameraStatus:
         return cls(
             name=str(data["name"]),
-            state=CameraState(data["state"]),
+            state=FaultMode(data["state"]),
             codec=Codec(data["codec"]),
             clients=int(data["clients"]),
             audio=AudioCodec(data.get("audio", AudioCodec.NONE)),

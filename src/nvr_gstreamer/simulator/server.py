@@ -86,9 +86,9 @@ from nvr_gstreamer.simulator.model import (  # noqa: E402
     AudioCodec,
     CameraAction,
     CameraSpec,
-    CameraState,
     CameraStatus,
     Codec,
+    FaultMode,
     SimulatorConfig,
 )
 
@@ -176,7 +176,7 @@ class _Camera:
         self.spec = spec
         self.encoder_spec = encoder_spec
         self._cond = threading.Condition()
-        self._state = CameraState.RUNNING
+        self._state = FaultMode.RUNNING
         self._closing = False
         self._clients: set[Any] = set()  # GstRtspServer.RTSPClient wrappers
         self.flowing = True
@@ -186,7 +186,7 @@ class _Camera:
         return self.spec.name
 
     @property
-    def state(self) -> CameraState:
+    def state(self) -> FaultMode:
         return self._state
 
     def status(self) -> CameraStatus:
@@ -200,14 +200,14 @@ class _Camera:
                 transports=self.spec.transports,
             )
 
-    def set_state(self, state: CameraState) -> tuple[CameraState, set[Any]]:
+    def set_state(self, state: FaultMode) -> tuple[FaultMode, set[Any]]:
         """Change state; return the previous state and, for STOPPED, the clients to close."""
         with self._cond:
             previous = self._state
             self._state = state
-            self.flowing = state is CameraState.RUNNING
+            self.flowing = state is FaultMode.RUNNING
             to_close: set[Any] = set()
-            if state is CameraState.STOPPED:
+            if state is FaultMode.STOPPED:
                 to_close, self._clients = self._clients, set()
             self._cond.notify_all()
         return previous, to_close
@@ -219,9 +219,9 @@ class _Camera:
         request through without registering the client).
         """
         with self._cond:
-            while self._state is CameraState.FROZEN and not self._closing:
+            while self._state is FaultMode.FROZEN and not self._closing:
                 self._cond.wait()
-            if self._state is CameraState.STOPPED or self._closing:
+            if self._state is FaultMode.STOPPED or self._closing:
                 if may_refuse:
                     return GstRtsp.RTSPStatusCode.SERVICE_UNAVAILABLE
                 return GstRtsp.RTSPStatusCode.OK
@@ -381,9 +381,9 @@ class Simulator:
         """Stop, freeze or resume camera ``name``; idempotent. Raise UnknownCameraError."""
         camera = self._camera(name)
         target = {
-            CameraAction.STOP: CameraState.STOPPED,
-            CameraAction.FREEZE: CameraState.FROZEN,
-            CameraAction.RESUME: CameraState.RUNNING,
+            CameraAction.STOP: FaultMode.STOPPED,
+            CameraAction.FREEZE: FaultMode.FROZEN,
+            CameraAction.RESUME: FaultMode.RUNNING,
         }[action]
         previous, to_close = camera.set_state(target)
         if previous is not target:
@@ -392,15 +392,6 @@ class Simulator:
             logger.info("camera %s: closing %d connection(s)", name, len(to_close))
             self._server.client_filter(self._client_filter_cb(to_close))
         return camera.status()
-
-    def stop_camera(self, name: str) -> CameraStatus:
-        return self.apply(name, CameraAction.STOP)
-
-    def freeze_camera(self, name: str) -> CameraStatus:
-        return self.apply(name, CameraAction.FREEZE)
-
-    def resume_camera(self, name: str) -> CameraStatus:
-        return self.apply(name, CameraAction.RESUME)
 
     def _check_audio_elements(self) -> None:
         """Pick the AAC encoder; raise SimulatorError if an audio camera lacks an element."""

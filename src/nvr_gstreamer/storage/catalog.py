@@ -217,18 +217,6 @@ class Catalog:
             )
             return [_row(r) for r in rows]
 
-    def oldest_closed(self, limit: int) -> list[SegmentRow]:
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT * FROM segments WHERE status != ? ORDER BY start_utc LIMIT ?",
-                (SegmentStatus.RECORDING.value, limit),
-            )
-            return [_row(r) for r in rows]
-
-    def all_paths(self) -> set[str]:
-        with self._connect() as db:
-            return {r["path"] for r in db.execute("SELECT path FROM segments")}
-
     # ---- interruptions --------------------------------------------------------------------
 
     def begin_interruption(self, camera: str, reason: GapReason, start_utc: float) -> None:

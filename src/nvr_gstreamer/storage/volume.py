@@ -34,21 +34,12 @@ class VolumeUsage:
     total_bytes: int
     free_bytes: int
 
-    @property
-    def free_percent(self) -> float:
-        return 100.0 * self.free_bytes / self.total_bytes if self.total_bytes else 0.0
-
 
 @dataclass(frozen=True, slots=True)
 class VolumeCheck:
     state: StorageState
     reason: str
     usage: VolumeUsage | None = None
-
-
-def usage_of(path: Path) -> VolumeUsage:
-    du = shutil.disk_usage(path)
-    return VolumeUsage(total_bytes=du.total, free_bytes=du.free)
 
 
 def read_marker(root: Path) -> str | None:

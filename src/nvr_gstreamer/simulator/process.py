@@ -1,4 +1,4 @@
-"""Run the camera simulator as a subprocess from tests and benchmarks.
+"""Run the camera simulator as a child process (the demos, tests and benchmarks).
 
 ::
 
@@ -244,9 +244,9 @@ class SimulatorProcess:
 
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        _exc_type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
     ) -> None:
         self.close()
 
