@@ -47,10 +47,4 @@ pytestmark  # module-level marks, read by pytest
 # Reported while the camera runtime and the GStreamer layer are being rewritten; each is dead
 # today or in a file still in flux. Delete each line once the refactor has landed: vulture
 # then says whether the name is used.
-_.opened_any  # gst/recorder.py: set, never read
-_.opened_at  # gst/recorder.py: set, never read
-_._gate_probe  # gst/recorder.py: the probe id is kept but never removed by id
-_.valve_closed  # gst/recorder.py: property never read
-_.pts_s  # LiveFrame field (camera/media.py, was gst/live.py): set, never read
-CameraPipelineLike  # camera/media.py (new in the refactor): not used yet
 _measure  # tests/unit/test_timeline.py: helper no test calls (tests being added there)

@@ -24,9 +24,9 @@ from _common import temp_dir
 from gi.repository import Gst
 
 from nvr_gstreamer.app import NvrApp
-from nvr_gstreamer.camera import engine as engine_mod
-from nvr_gstreamer.camera import runtime as runtime_mod
 from nvr_gstreamer.camera.supervisor import CameraState, Reach
+from nvr_gstreamer.engine import engine as engine_mod
+from nvr_gstreamer.engine import runtime as runtime_mod
 from nvr_gstreamer.gst import pipeline as pipeline_mod
 from nvr_gstreamer.gst import recorder as recorder_mod
 from nvr_gstreamer.simulator.process import SimulatorProcess

@@ -6,10 +6,11 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from nvr_gstreamer.camera.engine import CameraEngine
 from nvr_gstreamer.config import NvrConfig
 from nvr_gstreamer.core.clock import Clock, SystemClock
 from nvr_gstreamer.core.memory import limit_malloc_arenas
+from nvr_gstreamer.engine.engine import CameraEngine, MediaFactory
+from nvr_gstreamer.engine.gst_media import GstMedia
 from nvr_gstreamer.gst.remux import inspect_segment, remux_segment
 from nvr_gstreamer.storage.recovery import FileFacts, RecoveryReport, recover
 from nvr_gstreamer.storage.service import StorageService
@@ -30,7 +31,9 @@ def _inspect(path: Path) -> FileFacts:
 class NvrApp:
     """Storage first (claim the root, recover what a crash left), then the cameras."""
 
-    def __init__(self, config: NvrConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: NvrConfig, clock: Clock | None = None, media: MediaFactory = GstMedia
+    ) -> None:
         # Before the first worker or streaming thread: with one malloc arena per thread, RSS
         # grew with every camera fault (memory freed, but kept in arenas; see core/memory.py).
         limit_malloc_arenas()
@@ -39,7 +42,7 @@ class NvrApp:
         self.storage = StorageService(
             config.storage, self.clock, count_frames=lambda p: inspect_segment(p).frames
         )
-        self.engine = CameraEngine(config, self.clock, storage=self.storage)
+        self.engine = CameraEngine(config, self.clock, storage=self.storage, media=media)
         self.recovery: RecoveryReport | None = None
         self._stopped = False
 

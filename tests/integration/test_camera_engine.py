@@ -8,13 +8,16 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psutil
 import pytest
 
-from nvr_gstreamer.camera.engine import CameraEngine
 from nvr_gstreamer.camera.errors import ErrorKind
+from nvr_gstreamer.camera.media import PipelineHooks, PipelineSpec
 from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.engine.engine import CameraEngine, MediaFactory
+from nvr_gstreamer.engine.gst_media import GstMedia
 from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
 
@@ -30,10 +33,15 @@ def sim() -> Iterator[SimulatorProcess]:
         yield s
 
 
-def _engine(sim: SimulatorProcess, cams: list[str] | None = None, **reconnect: float):
+def _engine(
+    sim: SimulatorProcess,
+    cams: list[str] | None = None,
+    media: MediaFactory = GstMedia,
+    **reconnect: float,
+):
     names = cams or list(sim.camera_names)
     config = engine_config({n: sim.url(n) for n in names}, **reconnect)
-    engine = CameraEngine(config)
+    engine = CameraEngine(config, media=media)
     watch = EngineWatch(engine)
     engine.start()
     return engine, watch
@@ -253,7 +261,7 @@ def test_live_branch_exists_only_while_someone_watches(sim: SimulatorProcess) ->
     try:
         watch.wait_for("cam1", STREAMING, 10)
         runtime = engine.runtimes["cam1"]
-        assert not runtime.live_attached  # nobody watches: nothing is decoded
+        assert not runtime.live.attached  # nobody watches: nothing is decoded
         frames: list[object] = []
         got = threading.Event()
 
@@ -267,7 +275,7 @@ def test_live_branch_exists_only_while_someone_watches(sim: SimulatorProcess) ->
         first = frames[0]
         assert (first.width, first.height, len(first.rgb)) == (640, 360, 640 * 360 * 3)  # type: ignore[attr-defined]
         engine.remove_viewer("cam1", token)
-        wait_until(lambda: not engine.loop.call_sync(lambda: runtime.live_attached), 5, "detach")
+        wait_until(lambda: not engine.loop.call_sync(lambda: runtime.live.attached), 5, "detach")
         n = len(frames)
         streamed = engine.status("cam1").frames
         wait_until(lambda: engine.status("cam1").frames >= streamed + 15, 5, "more video")
@@ -291,7 +299,7 @@ def test_live_url_is_decoded_from_its_own_stream_and_never_disturbs_recording(
         frames: list[float] = []
         engine.add_viewer("cam1", lambda _f: frames.append(time.monotonic()))
         wait_until(lambda: len(frames) >= 5, 10, "frames from live_url")
-        assert engine.loop.call_sync(lambda: runtime.live_source) == "live_url"
+        assert engine.loop.call_sync(lambda: runtime.live.source) == "live_url"
 
         sim.stop("cam2")  # the sub-stream goes away; the main stream does not
         try:
@@ -311,22 +319,31 @@ def test_live_url_is_decoded_from_its_own_stream_and_never_disturbs_recording(
         engine.stop()
 
 
-def test_a_pipeline_that_cannot_start_is_retried_not_stuck(
-    sim: SimulatorProcess, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from nvr_gstreamer.gst.pipeline import CameraPipeline
+class _StartFails:
+    """A real pipeline whose start() raises."""
 
-    original = CameraPipeline.start
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def start(self) -> None:
+        raise RuntimeError("simulated failure while starting")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_a_pipeline_that_cannot_start_is_retried_not_stuck(sim: SimulatorProcess) -> None:
     calls: list[int] = []
 
-    def start_fails_once(self: CameraPipeline) -> None:
-        calls.append(self.generation)
-        if len(calls) == 1:
-            raise RuntimeError("simulated failure while starting")
-        original(self)
+    class FirstStartFails(GstMedia):
+        def pipeline(self, spec: PipelineSpec, generation: int, hooks: PipelineHooks) -> Any:
+            real = super().pipeline(spec, generation, hooks)
+            calls.append(generation)
+            return _StartFails(real) if len(calls) == 1 else real
 
-    monkeypatch.setattr(CameraPipeline, "start", start_fails_once)
-    engine, watch = _engine(sim, ["cam1"], initial_delay_seconds=1, max_delay_seconds=2)
+    engine, watch = _engine(
+        sim, ["cam1"], media=FirstStartFails, initial_delay_seconds=1, max_delay_seconds=2
+    )
     try:
         watch.wait_for("cam1", STREAMING, 10)
         assert len(calls) == 2

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from nvr_gstreamer.camera.media import LiveFrame
 from nvr_gstreamer.gst.footage import ExportError, Player, export_mp4
-from nvr_gstreamer.gst.live import LiveFrame
 from nvr_gstreamer.gst.loop import GstLoop
 from nvr_gstreamer.gst.remux import inspect_segment, remux_segment
 from nvr_gstreamer.storage.footage_runs import Footage, Part

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,9 @@ from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.config import NvrConfig
 from nvr_gstreamer.core.clock import SystemClock
+from nvr_gstreamer.engine.engine import MediaFactory
+from nvr_gstreamer.engine.gst_media import GstMedia
+from nvr_gstreamer.gst.recorder import RecorderBranch
 from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentRow, SegmentStatus
 from nvr_gstreamer.storage.service import StorageService
@@ -40,8 +44,10 @@ def sim() -> Iterator[SimulatorProcess]:
 
 
 @contextmanager
-def running(config: NvrConfig) -> Iterator[tuple[NvrApp, EngineWatch]]:
-    app = NvrApp(config)
+def running(
+    config: NvrConfig, media: MediaFactory = GstMedia
+) -> Iterator[tuple[NvrApp, EngineWatch]]:
+    app = NvrApp(config, media=media)
     watch = EngineWatch(app.engine)
     app.start()
     try:
@@ -356,8 +362,12 @@ def test_disk_full_with_nothing_to_free_waits_then_resumes_by_itself(
         )
         with running(config) as (app, watch):
             wait_until(lambda: app.engine.status("cam1").storage_state == "full", 20, "full")
+            t_full = time.monotonic()
+            # "Off" once the session's file is final (it never got a byte: at once).
+            wait_until(lambda: not app.engine.status("cam1").recording, 2, "recording off")
+            print(f"recording off {time.monotonic() - t_full:.3f} s after 'full'")
             status = app.engine.status("cam1")
-            assert status.state is CameraState.STREAMING and not status.recording
+            assert status.state is CameraState.STREAMING
             frames = status.frames
             wait_until(lambda: app.engine.status("cam1").frames > frames + FPS, 5, "video flows")
             t = time.monotonic()
@@ -518,28 +528,24 @@ def test_closing_segments_leaks_no_descriptors(sim: SimulatorProcess, tmp_path: 
     assert after <= before + 1  # the segment being written may hold one
 
 
-def test_finished_recording_branches_are_freed(
-    sim: SimulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_finished_recording_branches_are_freed(sim: SimulatorProcess, tmp_path: Path) -> None:
     """Each session's branch (splitmuxsink, muxer, queues) is freed once its file is final.
     A bus sync handler that dropped the branch's messages once kept them all alive."""
-    from nvr_gstreamer.gst.recorder import RecorderBranch
-
     made: list[str] = []
     freed: list[str] = []
-    original = RecorderBranch.__init__
 
-    def tracked(self: RecorderBranch, *args: object, **kwargs: object) -> None:
-        original(self, *args, **kwargs)  # type: ignore[arg-type]
-        name = self.bin.get_name()
-        made.append(name)
-        self.bin.weak_ref(lambda *_: freed.append(name))
+    class Tracked(GstMedia):
+        def recorder(self, *args: Any, **kwargs: Any) -> RecorderBranch:
+            branch = super().recorder(*args, **kwargs)
+            name = branch.bin.get_name()
+            made.append(name)
+            branch.bin.weak_ref(lambda *_: freed.append(name))
+            return branch
 
-    monkeypatch.setattr(RecorderBranch, "__init__", tracked)
     config = engine_config(
         {"cam1": sim.url("cam1")}, storage=tmp_path / "rec", storage_options={"segment_seconds": 2}
     )
-    with running(config) as (app, _watch):
+    with running(config, media=Tracked) as (app, _watch):
         for _ in range(3):
             wait_until(lambda: app.engine.status("cam1").current_segment is not None, 10, "a file")
             app.engine.stop_recording("cam1")

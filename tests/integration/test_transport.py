@@ -89,7 +89,7 @@ def test_auto_records_a_camera_that_refuses_tcp_over_udp_within_10_s(
 
 
 def test_forced_tcp_says_the_camera_refuses_it_and_what_to_set(sim: SimulatorProcess) -> None:
-    from nvr_gstreamer.camera.engine import CameraEngine
+    from nvr_gstreamer.engine.engine import CameraEngine
 
     config = engine_config(
         {"cam2": sim.url("cam2")},

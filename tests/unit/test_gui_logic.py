@@ -11,8 +11,8 @@ import pytest
 from nvr_gstreamer.camera.errors import ErrorKind
 from nvr_gstreamer.camera.status import CameraStatus
 from nvr_gstreamer.camera.supervisor import CameraState
-from nvr_gstreamer.gst.footage import Footage, Part, runs
 from nvr_gstreamer.gui.badges import Tone, badge, recording_view, storage_badge, stream_summary
+from nvr_gstreamer.storage.footage_runs import Footage, Part, runs
 
 BASE = CameraStatus(
     camera_id="cam1", name="Front door", state=CameraState.STREAMING,

@@ -36,6 +36,7 @@ gi.require_version("GstRtp", "1.0")
 from gi.repository import GLib, Gst, GstRtp  # noqa: E402
 
 from nvr_gstreamer.camera.errors import Fault, Origin, source_eos, source_timeout  # noqa: E402
+from nvr_gstreamer.camera.media import PipelineSpec  # noqa: E402
 from nvr_gstreamer.camera.probe_report import (  # noqa: E402
     BUSY_RETRY_S,
     KEYFRAMES_WANTED,
@@ -60,12 +61,7 @@ from nvr_gstreamer.camera.probe_report import (  # noqa: E402
 )
 from nvr_gstreamer.gst.faults import fault_from_error_message  # noqa: E402
 from nvr_gstreamer.gst.loop import init_gstreamer  # noqa: E402
-from nvr_gstreamer.gst.pipeline import (  # noqa: E402
-    AUDIO_CODECS,
-    VIDEO_CODECS,
-    PipelineSpec,
-    rtsp_source,
-)
+from nvr_gstreamer.gst.pipeline import AUDIO_CODECS, VIDEO_CODECS, rtsp_source  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)

@@ -30,14 +30,12 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
-from nvr_gstreamer.gst.live import LiveFrame, frame_from_sample  # noqa: E402
+from nvr_gstreamer.camera.media import LiveFrame  # noqa: E402
+from nvr_gstreamer.gst.live import frame_from_sample  # noqa: E402
 from nvr_gstreamer.gst.loop import GstLoop, Timer, init_gstreamer  # noqa: E402
 from nvr_gstreamer.gst.remux import PARSERS, caps_name  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
-
-# TODO(runtime refactor): Part and runs only for tests/unit/test_gui_logic.py (edited elsewhere
-# now), which should import them from nvr_gstreamer.storage.footage_runs.
-from nvr_gstreamer.storage.footage_runs import Footage, Part, runs  # noqa: E402, F401
+from nvr_gstreamer.storage.footage_runs import Footage  # noqa: E402
 from nvr_gstreamer.storage.matroska import track_layout  # noqa: E402
 
 logger = logging.getLogger(__name__)

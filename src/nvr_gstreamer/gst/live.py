@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gi
@@ -20,23 +19,12 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
+from nvr_gstreamer.camera.media import LiveFormat, LiveFrame, PipelineSpec  # noqa: E402
 from nvr_gstreamer.gst.faults import LIVE_BIN, attach_branch  # noqa: E402
-from nvr_gstreamer.gst.pipeline import PipelineSpec, rtsp_source  # noqa: E402
+from nvr_gstreamer.gst.pipeline import rtsp_source  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class LiveFrame:
-    camera_id: str
-    width: int
-    height: int
-    rgb: bytes  # packed RGB, width * height * 3 bytes
-    pts_s: float | None
-
-
-FrameCallback = Callable[[LiveFrame], None]
 
 
 def frame_from_sample(camera_id: str, sample: Any) -> LiveFrame | None:
@@ -52,15 +40,7 @@ def frame_from_sample(camera_id: str, sample: Any) -> LiveFrame | None:
         data = bytes(info.data)
     finally:
         buf.unmap(info)
-    pts = None if buf.pts == Gst.CLOCK_TIME_NONE else buf.pts / Gst.SECOND
-    return LiveFrame(camera_id, s.get_value("width"), s.get_value("height"), data, pts)
-
-
-@dataclass(frozen=True, slots=True)
-class LiveFormat:
-    width: int = 640
-    height: int = 360
-    fps: int = 10
+    return LiveFrame(camera_id, s.get_value("width"), s.get_value("height"), data)
 
 
 class LiveBranch:
@@ -112,46 +92,53 @@ class LiveBranch:
         self.bin.add_pad(ghost)
         self._tee_pad: Any = None
         self._pipeline: Any = None
-        self._state_lock = threading.Lock()
-        self._detached = threading.Event()
+        self.finish_timeout_s = 2.0
 
-    def attach(self, pipeline: Any, tee: Any, state_lock: threading.Lock | None = None) -> None:
-        """Link to the tee of a running pipeline (loop thread). ``state_lock`` is the
-        pipeline's (see CameraPipeline.state_lock)."""
+    # ---- as a branch of a camera pipeline (see CameraPipeline.attach) ----------------------
+
+    def link(self, pipeline: Any, tee: Any, _audio_tees: Sequence[Any] = ()) -> None:
+        """Link to the tee of a running pipeline (loop thread)."""
         self._pipeline = pipeline
-        self._state_lock = state_lock or threading.Lock()
         self._tee_pad = attach_branch(pipeline, tee, self.bin)
 
-    def detach(self, done: Callable[[], None] | None = None) -> None:
-        """Unlink at an idle moment of the tee pad, then remove the bin (loop thread)."""
-        pad, pipeline, tee_bin = self._tee_pad, self._pipeline, self.bin
-        state_lock = self._state_lock
+    def owns(self, element: Any) -> bool:
+        obj = element
+        while obj is not None:
+            if obj is self.bin:
+                return True
+            obj = obj.get_parent()
+        return False
+
+    def handle_sync_message(self, _message: Any) -> bool:
+        return False  # errors go the usual way (a live-branch fault never restarts the camera)
+
+    def finish_blocking(self, timeout_s: float) -> bool:
+        """Unlink from the tee at an idle moment of its pad (teardown worker)."""
+        pad, self._tee_pad = self._tee_pad, None
         if pad is None:
-            return
-        self._tee_pad = None
+            return True
+        sink = self.bin.get_static_pad("sink")
+        unlinked = threading.Event()
 
         def unlink_cb(tee_pad: Any, _info: Any) -> Any:
-            if self._detached.is_set():
-                return Gst.PadProbeReturn.REMOVE
-            self._detached.set()
-            tee_pad.unlink(tee_bin.get_static_pad("sink"))
-            tee = tee_pad.get_parent_element()
-            if tee is not None:
-                tee.release_request_pad(tee_pad)
-
-            def finish() -> None:
-                with state_lock:  # never alongside the camera pipeline's own teardown
-                    tee_bin.set_state(Gst.State.NULL)
-                    if tee_bin.get_parent() is pipeline:
-                        pipeline.remove(tee_bin)
-                if done is not None:
-                    done()
-
-            # Never change state from a streaming thread: the GLib side does it.
-            tee_bin.call_async(lambda _el: finish())
+            if not unlinked.is_set():
+                tee_pad.unlink(sink)
+                unlinked.set()
             return Gst.PadProbeReturn.REMOVE
 
         pad.add_probe(Gst.PadProbeType.IDLE, unlink_cb)
+        done = unlinked.wait(timeout_s)
+        tee = pad.get_parent_element()
+        if tee is not None:
+            tee.release_request_pad(pad)
+        return done
+
+    def dispose(self) -> None:
+        """NULL and out of the pipeline (teardown worker, the pipeline's state lock held)."""
+        self.bin.set_state(Gst.State.NULL)
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None and self.bin.get_parent() is pipeline:
+            pipeline.remove(self.bin)
 
     def _decoded_pad_cb(self, _decodebin: Any, pad: Any) -> None:
         caps = pad.get_current_caps() or pad.query_caps(None)

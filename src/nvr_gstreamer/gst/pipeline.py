@@ -13,17 +13,25 @@ noted once in :attr:`CameraPipeline.skipped`, and never leaves a pad unlinked. T
 nothing is decoded. When rtspsrc has added every pad (``no-more-pads``) the owner hears
 ``on_streams_known``: a recorder attached after that knows which audio streams there are.
 
+The pipeline owns its branches (:class:`Branch`: the recorder, the live view, later the
+browser's): :meth:`CameraPipeline.attach` links one to the tees, :meth:`CameraPipeline.detach`
+finishes and removes it on a teardown worker, and :meth:`CameraPipeline.release` finishes every
+attached branch before the pipeline's NULL. A branch's messages reach it from the sync bus
+handler; its errors reach the owner with the branch they came from. Nobody outside touches the
+GStreamer pipeline, the tees or the state lock.
+
 Threading: ``pad-added``, ``select-stream`` and the probes run on streaming threads; they
-only build links and hand events to the loop (:meth:`GstLoop.call`). State changes happen on
-the loop thread — except the final NULL, which runs on a teardown worker so that a camera that
-hangs during teardown cannot stall the loop that serves every other camera.
+only build links and hand events to the loop (:meth:`GstLoop.call`, the one way across).
+State changes happen on the loop thread — except NULL transitions (the pipeline's, a
+branch's), which run on a teardown worker so that a camera that hangs during teardown cannot
+stall the loop that serves every other camera.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from itertools import pairwise
@@ -35,6 +43,12 @@ gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
 from nvr_gstreamer.camera.errors import Fault, Origin, source_eos, source_timeout  # noqa: E402
+from nvr_gstreamer.camera.media import (  # noqa: E402
+    Branch,
+    BranchDone,
+    PipelineHooks,
+    PipelineSpec,
+)
 from nvr_gstreamer.core.logsetup import camera_logger  # noqa: E402
 from nvr_gstreamer.core.redact import redact, strip_credentials  # noqa: E402
 from nvr_gstreamer.gst.faults import fault_from_error_message  # noqa: E402
@@ -73,15 +87,10 @@ class AudioStream:
         return int(self.stats.get_property("stats").get_value("num-buffers"))
 
 
-@dataclass(frozen=True, slots=True)
-class PipelineSpec:
-    camera_id: str
-    url: str
-    credentials: tuple[str, str] | None
-    transport: str = "tcp"  # tcp | udp (the chooser decides for "auto")
-    latency_ms: int = 200
-    tcp_timeout_s: float = 5.0
-    udp_timeout_s: float = 5.0  # no UDP packet this long: an error (a firewall drops them)
+@dataclass(slots=True)
+class _Attached:
+    done: BranchDone | None = None  # to call once the branch is finished
+    detaching: bool = False  # a worker is finishing it now
 
 
 def rtsp_source(spec: PipelineSpec, name: str) -> Any:
@@ -107,24 +116,23 @@ class CameraPipeline:
         loop: GstLoop,
         spec: PipelineSpec,
         generation: int,
-        on_first_frame: Callable[[int], None],
-        on_fault: Callable[[int, Fault], None],
+        hooks: PipelineHooks,
         teardown: Executor,
-        on_streams_known: Callable[[int], None] | None = None,
     ) -> None:
         self._loop = loop
-        self._on_streams_known = on_streams_known
         self._spec = spec
         self.generation = generation
-        self._on_first_frame = on_first_frame
-        self._on_fault = on_fault
+        self._hooks = hooks
         self._teardown = teardown
         self._log = camera_logger(logger, spec.camera_id)
         self._released = False
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # _released, _branches (read on the posting thread)
         # Held around every NULL transition of this pipeline or of a branch leaving it: two
         # threads taking the same pads down at once deadlock inside GStreamer.
-        self.state_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        # Attached branches, and those being detached (their messages still matter); with
+        # the callback for each that waits for it to finish.
+        self._branches: dict[Branch, _Attached] = {}
         self._stats: Any = None  # the identity element, once the video pad is linked
         self.codec: str | None = None
         self.caps: str | None = None
@@ -147,9 +155,6 @@ class CameraPipeline:
             src.connect("no-more-pads", weak_cb(self._no_more_pads_cb)),
         ]
         self._watching = False
-        # Called on the posting thread for every message (recorder errors and fragments need
-        # an immediate answer). Its result is not used: every message goes on to the bus watch.
-        self.sync_observer: Callable[[Any], bool] | None = None
         self.pipeline.get_bus().set_sync_handler(weak_cb(self._sync_cb, Gst.BusSyncReply.PASS))
 
     # ---- control (loop thread) ------------------------------------------------------------
@@ -191,39 +196,94 @@ class CameraPipeline:
     ) -> None:
         self._jitterbuffers.append(jitterbuffer)
 
+    # ---- branches ---------------------------------------------------------------------------
+
+    def live_audio(self) -> list[AudioStream]:
+        """The audio streams a new branch links to: known, and not stopped."""
+        return [a for a in self.audio if not a.dead] if self.streams_known else []
+
+    def attach(self, branch: Branch, audio: Sequence[AudioStream] = ()) -> None:
+        """Link ``branch`` to the video tee and to the tees of ``audio`` (loop thread)."""
+        with self._lock:
+            if self._released:
+                raise RuntimeError(f"{self!r} is released")
+            self._branches[branch] = _Attached()
+        branch.link(self.pipeline, self.tee, [a.tee for a in audio])
+
+    def detach(
+        self, branch: Branch, done: BranchDone | None = None, with_release: bool = False
+    ) -> None:
+        """Finish ``branch`` and remove it, on a teardown worker; ``done(ok)`` then runs on
+        the loop thread. ``with_release``: the pipeline is about to be released; the branch
+        is finished then, just before the pipeline's NULL (loop thread)."""
+        with self._lock:
+            entry = self._branches.get(branch)
+            if entry is None:
+                # Gone already, with a released pipeline: its owner must still hear of it.
+                if done is not None:
+                    self._loop.call(done, True)
+                return
+            if entry.detaching:
+                return
+            entry.done = done
+            if with_release or self._released:
+                return  # release() finishes it
+            entry.detaching = True
+        state_lock, loop = self._state_lock, self._loop
+
+        def work() -> None:
+            ok = branch.finish_blocking(branch.finish_timeout_s)
+            with state_lock:  # never alongside the pipeline's own teardown
+                branch.dispose()
+            with self._lock:
+                self._branches.pop(branch, None)
+            if done is not None:
+                loop.call(done, ok)
+
+        self._teardown.submit(work)
+
+    def _branch_of(self, element: Any) -> Branch | None:
+        with self._lock:
+            branches = list(self._branches)
+        return next((b for b in branches if b.owns(element)), None)
+
     def _sync_cb(self, _bus: Any, message: Any) -> Any:
-        observer = self.sync_observer
-        if observer is not None:
-            observer(message)
+        branch = self._branch_of(message.src)
+        if branch is not None:
+            branch.handle_sync_message(message)
         # Never DROP from Python: with PyGObject 3.42 a dropped message is never freed, and
         # it holds a reference to the element that posted it. Dropping the recorder's
         # fragment and GstBinForwarded messages kept every recording branch (splitmuxsink,
         # muxer, queues: ~50 kB) alive after its session. The bus watch ignores them.
         return Gst.BusSyncReply.PASS
 
-    def release(self, before_null: Callable[[], None] | None = None) -> None:
-        """Stop reporting, then take the pipeline to NULL on a teardown worker. Idempotent.
-        ``before_null`` runs first on that worker (finalising a recording)."""
+    def release(self) -> None:
+        """Stop reporting, then on a teardown worker finish every branch still attached
+        (recordings are finalised) and take the pipeline to NULL. Idempotent."""
         with self._lock:
             if self._released:
                 return
             self._released = True
+            # Those already being detached finish on their own worker.
+            branches = [b for b, entry in self._branches.items() if not entry.detaching]
         if self._watching:
             self.pipeline.get_bus().remove_watch()
             self._watching = False
         pipeline, source, handlers = self.pipeline, self._source, self._handlers
         self._handlers = []
-        log = self._log
+        log, loop = self._log, self._loop
         keep_alive = self  # the sync handler (a weak callback) must work until NULL
-        state_lock = self.state_lock
+        state_lock = self._state_lock
 
         def _to_null() -> None:
             assert keep_alive is not None
-            if before_null is not None:
+            finished: dict[Branch, bool] = {}
+            for branch in branches:
                 try:
-                    before_null()
+                    finished[branch] = branch.finish_blocking(branch.finish_timeout_s)
                 except Exception:
-                    log.exception("finalising before teardown failed")
+                    log.exception("finishing a branch before teardown failed")
+                    finished[branch] = False
             with state_lock:
                 ret = pipeline.set_state(Gst.State.NULL)
             if ret == Gst.StateChangeReturn.FAILURE:
@@ -231,6 +291,13 @@ class CameraPipeline:
             for h in handlers:
                 source.disconnect(h)
             pipeline.get_bus().set_sync_handler(None)
+            with keep_alive._lock:
+                dones = [(keep_alive._branches[b].done, ok) for b, ok in finished.items()]
+                for b in finished:
+                    keep_alive._branches.pop(b, None)
+            for done, ok in dones:
+                if done is not None:
+                    loop.call(done, ok)
 
         self._teardown.submit(_to_null)
         self._stats = None
@@ -240,15 +307,15 @@ class CameraPipeline:
 
     def _report(self, fault: Fault) -> None:
         if not self._released:
-            self._loop.call(self._deliver_fault, fault)
+            self._loop.call(self._deliver_fault, fault, None)
 
-    def _deliver_fault(self, fault: Fault) -> None:
+    def _deliver_fault(self, fault: Fault, branch: Branch | None) -> None:
         if not self._released:
-            self._on_fault(self.generation, fault)
+            self._hooks.on_fault(self.generation, fault, branch)
 
     def _deliver_first_frame(self) -> None:
         if not self._released:
-            self._on_first_frame(self.generation)
+            self._hooks.on_first_frame(self.generation)
 
     @property
     def audio_codec(self) -> str | None:
@@ -278,9 +345,15 @@ class CameraPipeline:
             self._loop.call(self._deliver_streams_known)
 
     def _deliver_streams_known(self) -> None:
+        self.mark_streams_known()
+
+    def mark_streams_known(self) -> None:
+        """Every stream is set up (rtspsrc said so, or the owner stopped waiting)."""
+        if self.streams_known:
+            return
         self.streams_known = True
-        if not self._released and self._on_streams_known is not None:
-            self._on_streams_known(self.generation)
+        if not self._released:
+            self._hooks.on_streams_known(self.generation)
 
     def _add_audio(self, pad: Any, caps: Any, encoding: str) -> None:
         """depay → (parse) → stats → tee for one audio stream. A stream that cannot be set up
@@ -372,7 +445,7 @@ class CameraPipeline:
             return False
         t = message.type
         if t == Gst.MessageType.ERROR:
-            self._deliver_fault(fault_from_error_message(message))
+            self._deliver_fault(fault_from_error_message(message), self._branch_of(message.src))
         elif t == Gst.MessageType.WARNING:
             warning = fault_from_error_message(message)
             self._log.debug("warning: %s", warning.describe())
@@ -382,7 +455,7 @@ class CameraPipeline:
         elif t == Gst.MessageType.ELEMENT:
             s = message.get_structure()
             if s is not None and s.get_name() == "GstRTSPSrcTimeout":
-                self._deliver_fault(source_timeout())
+                self._deliver_fault(source_timeout(), None)
         elif t == Gst.MessageType.LATENCY:
             self.pipeline.recalculate_latency()
         return True

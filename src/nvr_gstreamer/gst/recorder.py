@@ -30,7 +30,6 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
+from nvr_gstreamer.camera.media import FragmentClosed, FragmentOpened  # noqa: E402
 from nvr_gstreamer.gst.faults import RECORDER_BIN  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
@@ -49,19 +49,6 @@ SPLITMUX_NAME = "splitmux"
 
 def _keep_blocked(_pad: Any, _info: Any) -> Any:
     return Gst.PadProbeReturn.OK  # a BLOCK probe that stays until removed
-
-
-@dataclass(frozen=True, slots=True)
-class FragmentOpened:
-    path: Path
-    running_time_s: float  # of the file's first frame
-    age_s: float  # how long ago that frame was live (splitmuxsink holds a GOP before writing)
-
-
-@dataclass(frozen=True, slots=True)
-class FragmentClosed:
-    path: Path
-    running_time_s: float
 
 
 class RecorderBranch:
@@ -124,6 +111,8 @@ class RecorderBranch:
         self._queue = queue
         self.armed = armed
         self.pre_record_s = pre_record_s
+        self.finish_timeout_s = 3.0 + pre_record_s  # the kept seconds are written first
+        self._filesink = filesink
         self._key_pts: int | None = None  # PTS of the file's first keyframe: audio starts there
         # Per audio input: its queue and valve, and whether it was ended (end_audio).
         self._split = split
@@ -144,7 +133,7 @@ class RecorderBranch:
                 Gst.PadProbeType.BLOCK_DOWNSTREAM, _keep_blocked
             )
         # The keyframe gate sits after the valve: it sees only what is meant for the file.
-        self._gate_probe = self.valve.get_static_pad("src").add_probe(
+        self.valve.get_static_pad("src").add_probe(
             Gst.PadProbeType.BUFFER, weak_cb(self._keyframe_gate_cb, Gst.PadProbeReturn.REMOVE)
         )
         # Links from the tees: "video", or an audio input's index → (tee pad, our sink pad).
@@ -154,9 +143,7 @@ class RecorderBranch:
         self._eos_done = threading.Event()  # the branch has finished its EOS: files final
         self._lock = threading.Lock()
         self.failed = False  # an element of the branch posted an error: it cannot finalise
-        self.opened_any = False  # a file was opened in this session
         self.current: Path | None = None
-        self.opened_at: FragmentOpened | None = None
 
     @staticmethod
     def _queue_for(pre_record_s: float, name: str) -> Any:
@@ -171,8 +158,9 @@ class RecorderBranch:
 
     # ---- wiring (loop thread) -------------------------------------------------------------
 
-    def attach(self, pipeline: Any, tee: Any, audio_tees: Sequence[Any] = ()) -> None:
-        """Add to ``pipeline``, linked to the video tee and to each audio tee."""
+    def link(self, pipeline: Any, tee: Any, audio_tees: Sequence[Any] = ()) -> None:
+        """Add to ``pipeline``, linked to the video tee and to each audio tee (through
+        :meth:`CameraPipeline.attach <nvr_gstreamer.gst.pipeline.CameraPipeline.attach>`)."""
         self._pipeline = pipeline
         pipeline.add(self.bin)
         for audio_tee in audio_tees:
@@ -258,9 +246,11 @@ class RecorderBranch:
     def gate_passed(self) -> bool:
         return self._gate_passed.is_set()
 
-    @property
-    def valve_closed(self) -> bool:
-        return bool(self.valve.get_property("drop"))
+    def bytes_written(self) -> int:
+        """Bytes written to the current file so far (an element query, no file-system call:
+        safe on the loop thread); -1 when unknown."""
+        ok, position = self._filesink.query_position(Gst.Format.BYTES)
+        return int(position) if ok else -1
 
     # ---- messages (the posting thread, via the pipeline's sync bus handler) ----------------
 
@@ -293,12 +283,10 @@ class RecorderBranch:
         ok, rt = structure.get_uint64("running-time")
         running_s = rt / Gst.SECOND if ok else 0.0
         if name == "splitmuxsink-fragment-opened":
-            self.opened_any = True
             self.current = path
             now_rt = self.bin.get_current_running_time()
             age = (now_rt / Gst.SECOND - running_s) if now_rt != Gst.CLOCK_TIME_NONE else 0.0
             opened = FragmentOpened(path, running_s, max(0.0, age))
-            self.opened_at = opened
             self._on_opened(self, opened)
         else:
             if self.current == path:

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PySide6.QtCore import QObject, Signal
 
-from nvr_gstreamer.camera.engine import CameraEngine
+from nvr_gstreamer.camera.media import LiveFrame
 from nvr_gstreamer.camera.status import CameraStatus, EngineEvent
-from nvr_gstreamer.gst.live import LiveFrame
+from nvr_gstreamer.engine.engine import CameraEngine
 
 logger = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nvr_gstreamer.camera.media import LiveFrame
 from nvr_gstreamer.gst.footage import ExportError, ExportResult, Player, export_mp4
-from nvr_gstreamer.gst.live import LiveFrame
 from nvr_gstreamer.gst.loop import GstLoop
 from nvr_gstreamer.gui.bridge import FrameMailbox
 from nvr_gstreamer.gui.tile import VideoSurface

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from nvr_gstreamer.camera.status import CameraStatus
 from nvr_gstreamer.gui.badges import RecordingView, recording_view
 from nvr_gstreamer.gui.bridge import EngineBridge
+from nvr_gstreamer.gui.threads import on_gui_thread
 from nvr_gstreamer.gui.tile import TONE_COLORS
 
 
@@ -38,6 +39,7 @@ class RecordingRow:
         self.view: RecordingView | None = None
 
     def show(self, status: CameraStatus) -> None:
+        assert on_gui_thread()
         if self.pending is True and status.recording_wanted:
             self.pending = None
         if self.pending is False and not status.recording and not status.recording_wanted:

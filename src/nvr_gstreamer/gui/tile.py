@@ -9,9 +9,10 @@ from PySide6.QtCore import QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from nvr_gstreamer.camera.media import LiveFrame
 from nvr_gstreamer.camera.status import CameraStatus
-from nvr_gstreamer.gst.live import LiveFrame
 from nvr_gstreamer.gui.badges import Badge, Tone, badge, storage_badge, stream_summary
+from nvr_gstreamer.gui.threads import on_gui_thread
 
 TONE_COLORS = {
     Tone.OK: QColor(30, 140, 60),
@@ -40,6 +41,7 @@ class VideoSurface(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
     def show_frame(self, frame: LiveFrame) -> None:
+        assert on_gui_thread()
         self.image = frame_image(frame)
         self.frames_shown += 1
         self.update()
@@ -103,6 +105,7 @@ class CameraTile(VideoSurface):
         return self._status
 
     def set_status(self, status: CameraStatus) -> None:
+        assert on_gui_thread()
         changed = status != self._status
         self._status = status
         self._status_at = time.monotonic()

@@ -117,6 +117,14 @@ class StorageService:
     def state(self) -> VolumeCheck:
         return self._check
 
+    @property
+    def segment_seconds(self) -> float:
+        return float(self.config.segment_seconds)
+
+    @property
+    def pre_record_seconds(self) -> float:
+        return float(self.config.pre_record_seconds)
+
     def subscribe(self, listener: StateListener) -> None:
         self._listeners.append(listener)
 

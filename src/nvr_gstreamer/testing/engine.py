@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nvr_gstreamer.camera.engine import CameraEngine
 from nvr_gstreamer.camera.status import CameraStateChanged, EngineEvent, RecordingChanged
 from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.config import NvrConfig, parse_config
+from nvr_gstreamer.engine.engine import CameraEngine
 
 
 def engine_config(

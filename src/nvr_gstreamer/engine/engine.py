@@ -10,16 +10,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from nvr_gstreamer.camera.backoff import Backoff
+from nvr_gstreamer.camera.media import FrameCallback, Media
 from nvr_gstreamer.camera.probe import probe_camera
-from nvr_gstreamer.camera.runtime import CameraRuntime, RuntimeSettings
 from nvr_gstreamer.camera.status import CameraStatus, EngineEvent
 from nvr_gstreamer.camera.supervisor import Reach, SupervisorSettings
 from nvr_gstreamer.config import NvrConfig, ReconnectConfig
 from nvr_gstreamer.core.clock import Clock, SystemClock
-from nvr_gstreamer.gst.live import FrameCallback
+from nvr_gstreamer.engine.gst_media import GstMedia
+from nvr_gstreamer.engine.runtime import CameraRuntime, RuntimeSettings
 from nvr_gstreamer.gst.loop import GstLoop, Timer
 from nvr_gstreamer.storage.service import StorageService
 from nvr_gstreamer.storage.volume import VolumeCheck
@@ -27,6 +28,7 @@ from nvr_gstreamer.storage.volume import VolumeCheck
 logger = logging.getLogger(__name__)
 
 Listener = Callable[[EngineEvent], None]
+MediaFactory = Callable[[GstLoop, Executor], Media]
 
 
 class ThreadProber:
@@ -74,7 +76,9 @@ class CameraEngine:
         clock: Clock | None = None,
         prober: ThreadProber | None = None,
         storage: StorageService | None = None,
+        media: MediaFactory = GstMedia,
     ) -> None:
+        """``media`` makes each camera's pipelines and branches (GStreamer's by default)."""
         self._config = config
         self._clock = clock or SystemClock()
         self.storage = storage
@@ -87,6 +91,7 @@ class CameraEngine:
         self._listeners_lock = threading.Lock()
         self._viewer_tokens = 0
         self._statuses: dict[str, CameraStatus] = {}
+        self._media = media(self.loop, self._teardown)
         self.runtimes: dict[str, CameraRuntime] = {
             cam.id: CameraRuntime(
                 cam,
@@ -94,7 +99,7 @@ class CameraEngine:
                 self._clock,
                 settings,
                 self._prober,
-                self._teardown,
+                self._media,
                 self._publish,
                 storage,
             )
