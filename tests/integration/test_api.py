@@ -6,18 +6,21 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from nvr_gstreamer.api.server import ApiError, ApiServer
+from nvr_gstreamer.api.server import ApiError, ApiServer, Confirm
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.config import NvrConfig
+from nvr_gstreamer.engine.gst_media import GstMedia
 from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.storage.volume import MARKER_NAME
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
@@ -317,6 +320,60 @@ def test_recording_files_are_served_for_every_camera_id_shape(tmp_path: Path) ->
                     r = http.get(f"/api/recordings/{seg['id']}/file")
                     assert r.status_code == 200, (cid, r.text)
                     assert r.content == (tmp_path / "rec" / str(seg["path"])).read_bytes()
+        finally:
+            api.stop()
+            app.stop()
+
+
+class _SlowDisk:
+    """A real recorder whose last file takes 2 s longer to become final (a slow disk)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def finish_blocking(self, timeout_s: float) -> bool:
+        time.sleep(2.0)
+        return bool(self._real.finish_blocking(timeout_s))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class SlowDiskMedia(GstMedia):
+    def recorder(self, *args: Any, **kwargs: Any) -> Any:
+        return _SlowDisk(super().recorder(*args, **kwargs))
+
+
+def test_a_switch_the_engine_does_not_confirm_in_time_is_504_with_the_state(
+    tmp_path: Path,
+) -> None:
+    with SimulatorProcess(cameras=1, gop_seconds=1.0) as sim:
+        config = engine_config({"cam1": sim.url("cam1")}, storage=tmp_path / "rec")
+        app = NvrApp(_with_api(config), media=SlowDiskMedia)
+        api = ApiServer(app, Confirm(start_s=5.0, stop_s=0.5))
+        app.start()
+        api.start()
+        try:
+            with httpx.Client(base_url=api.url, timeout=20) as http:
+                wait_until(
+                    lambda: http.get("/api/cameras/cam1").json()["current_segment"] is not None,
+                    15,
+                    "recording",
+                )
+                r = http.post("/api/cameras/cam1/recording/stop")
+                assert r.status_code == 504, r.text
+                detail = r.json()["detail"]
+                assert "did not confirm the final file within 0.5 s" in detail["message"]
+                # The state as it is: switched off, the file still being finalised.
+                assert detail["camera"]["recording_wanted"] is False
+                assert detail["camera"]["recording"] is True
+                wait_until(
+                    lambda: http.get("/api/cameras/cam1").json()["recording"] is False,
+                    10,
+                    "the file final",
+                )
+                r = http.post("/api/cameras/cam1/recording/start")
+                assert r.status_code == 200 and r.json()["recording"] is True
         finally:
             api.stop()
             app.stop()

@@ -28,6 +28,7 @@ from nvr_gstreamer.gst.recorder import RecorderBranch
 from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentRow, SegmentStatus
 from nvr_gstreamer.storage.service import StorageService
+from nvr_gstreamer.storage.volume import StorageState
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
 from nvr_gstreamer.testing.media import probe
 
@@ -361,7 +362,9 @@ def test_disk_full_with_nothing_to_free_waits_then_resumes_by_itself(
             storage_options={"segment_seconds": 2, "min_free_percent": 0},
         )
         with running(config) as (app, watch):
-            wait_until(lambda: app.engine.status("cam1").storage_state == "full", 20, "full")
+            wait_until(
+                lambda: app.engine.status("cam1").storage_state is StorageState.FULL, 20, "full"
+            )
             t_full = time.monotonic()
             # "Off" once the session's file is final (it never got a byte: at once).
             wait_until(lambda: not app.engine.status("cam1").recording, 2, "recording off")
@@ -397,7 +400,7 @@ def test_unmounted_drive_pauses_recording_writes_nothing_and_resumes_after_remou
                 t = time.monotonic()
                 subprocess.run(["umount", "-l", mnt], check=True)
                 wait_until(
-                    lambda: app.engine.status("cam1").storage_state == "unavailable",
+                    lambda: app.engine.status("cam1").storage_state is StorageState.UNAVAILABLE,
                     5,
                     "storage unavailable",
                 )

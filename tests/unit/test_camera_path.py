@@ -147,7 +147,7 @@ def test_a_stalled_camera_is_noticed_and_its_gap_starts_at_the_last_frame(cam: C
     last_frame = cam.clock.wall().timestamp()
     cam.scheduler.run(STALL_S + POLL_S)  # no frames any more
     assert CameraState.RECONNECTING in cam.states()
-    assert cam.status is not None and cam.status.stalls == 1
+    assert cam.status is not None and cam.status.stalls == 1 and cam.status.stalled
     assert (GapReason.CAMERA_DOWN, pytest.approx(last_frame, abs=POLL_S)) in cam.storage.gaps
     assert cam.media.pipelines[0].released and cam.media.pipelines[0].branches == []
     # The camera answers probes: it is tried again quickly and records into a new session.
@@ -155,7 +155,7 @@ def test_a_stalled_camera_is_noticed_and_its_gap_starts_at_the_last_frame(cam: C
     assert len(cam.media.pipelines) == 2
     cam.pipeline.first_frame()
     cam.scheduler.run()
-    assert cam.states()[-1] is CameraState.STREAMING
+    assert cam.states()[-1] is CameraState.STREAMING and not cam.status.stalled
     assert len(cam.media.recorders) == 2 and cam.recorder in cam.pipeline.branches
 
 
@@ -183,7 +183,7 @@ def test_a_full_disk_pauses_recording_and_never_touches_the_camera(cam: Camera) 
     assert first not in cam.pipeline.branches
     cam.storage.answer(StorageState.FULL, "0 bytes free")
     cam.scheduler.run()
-    assert cam.status is not None and cam.status.storage_state == "full"
+    assert cam.status is not None and cam.status.storage_state is StorageState.FULL
     assert cam.status.state is CameraState.STREAMING and cam.status.disconnects == 0
     assert (GapReason.DISK_FULL, None) in cam.storage.gaps
     assert len(cam.media.recorders) == 1  # nothing is attempted on a full disk

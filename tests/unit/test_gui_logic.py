@@ -13,12 +13,13 @@ from nvr_gstreamer.camera.status import CameraStatus
 from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.gui.badges import Tone, badge, recording_view, storage_badge, stream_summary
 from nvr_gstreamer.storage.footage_runs import Footage, Part, runs
+from nvr_gstreamer.storage.volume import StorageState
 
 BASE = CameraStatus(
     camera_id="cam1", name="Front door", state=CameraState.STREAMING,
     since=datetime(2026, 1, 1, tzinfo=UTC), reason="first frame", last_error_kind=None,
     last_error_message=None, reconnect_attempt=0, next_retry_in_s=None, recording=True,
-    recording_wanted=True, storage_state="ok", current_segment=None, codec="h264", frames=0,
+    recording_wanted=True, storage_state=StorageState.OK, current_segment=None, codec="h264", frames=0,
     audio_codec=None, transport="tcp", rtp_packets_lost=0, rtp_packets_late=0,
     bytes=0, fps=0.0, bitrate_bps=0.0, disconnects=0, reconnect_attempts=0, stalls=0, errors=(),
 )  # fmt: skip
@@ -84,10 +85,22 @@ def st(**changes: object) -> CameraStatus:
             st(
                 state=CameraState.RECONNECTING,
                 next_retry_in_s=5.0,
-                last_error_message="no video for 5.0 s (stalled)",
+                last_error_message="no video for 5.0 s",
+                stalled=True,
             ),
             0,
             "stalled: retry in 5 s",
+            Tone.BUSY,
+        ),
+        (
+            # The word in a message is no stall: only the status's cause is.
+            st(
+                state=CameraState.RECONNECTING,
+                next_retry_in_s=5.0,
+                last_error_message="camera says: stream stalled (503)",
+            ),
+            0,
+            "reconnecting: retry in 5 s",
             Tone.BUSY,
         ),
         (st(state=CameraState.UNAUTHORIZED), 0, "unauthorized: check user and password", Tone.BAD),
@@ -104,8 +117,8 @@ def test_badge(status: CameraStatus, elapsed: float, text: str, tone: Tone) -> N
 
 def test_storage_badge() -> None:
     assert storage_badge(st()) is None
-    assert storage_badge(st(storage_state="unavailable")).text == "storage unavailable"  # type: ignore[union-attr]
-    assert storage_badge(st(storage_state="full")).text == "disk full"  # type: ignore[union-attr]
+    assert storage_badge(st(storage_state=StorageState.UNAVAILABLE)).text == "storage unavailable"  # type: ignore[union-attr]
+    assert storage_badge(st(storage_state=StorageState.FULL)).text == "disk full"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -126,9 +139,15 @@ def test_storage_badge() -> None:
             "Stop",
             False,
         ),
-        (st(recording=False, storage_state="full"), None, "waiting: disk full", "Stop", False),
         (
-            st(recording=False, storage_state="unavailable"),
+            st(recording=False, storage_state=StorageState.FULL),
+            None,
+            "waiting: disk full",
+            "Stop",
+            False,
+        ),
+        (
+            st(recording=False, storage_state=StorageState.UNAVAILABLE),
             None,
             "waiting: storage unavailable",
             "Stop",

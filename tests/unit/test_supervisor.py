@@ -405,3 +405,15 @@ def test_a_refused_transport_is_retried_on_the_other_at_once_but_only_once_per_o
     gen = h.starts()[-1][1]
     h.send(PipelineFailed(gen, ErrorKind.TRANSPORT, "refused", other_transport=True))
     assert h.advance_until_retry() <= 0.25
+
+
+def test_a_stall_is_the_cause_on_the_view_until_the_camera_streams_again() -> None:
+    h = streaming_harness()
+    assert not h.sup.view().stalled
+    h.send(PipelineFailed(h.sup.generation, ErrorKind.NETWORK, "no video for 5.0 s", stalled=True))
+    assert h.sup.view().stalled
+    h.advance_until_retry()
+    h.send(PipelineStreaming(h.sup.generation))
+    assert not h.sup.view().stalled
+    h.send(PipelineFailed(h.sup.generation, ErrorKind.NETWORK, "stream stalled (said the camera)"))
+    assert not h.sup.view().stalled  # an error, whatever its words

@@ -15,6 +15,8 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -36,6 +38,17 @@ from nvr_gstreamer.storage.timeline import day_bounds
 logger = logging.getLogger(__name__)
 
 CAMERA_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """How long a recording switch waits for the engine's confirmation before answering 504:
+    a start, for its session; a stop, for the last file to be final."""
+
+    start_s: float = 5.0
+    stop_s: float = 15.0
+
+
 CameraQuery = Annotated[str, Query(pattern=CAMERA_ID)]
 
 
@@ -68,7 +81,8 @@ class CameraOut(BaseModel):
     reason: str
     recording: bool
     recording_wanted: bool
-    storage_state: str
+    storage_state: str  # ok | unavailable | full | none (no storage configured)
+    stalled: bool  # down because its video stopped while connected
     current_segment: str | None
     last_error: ErrorOut | None
     reconnect_attempt: int
@@ -136,7 +150,8 @@ def camera_out(s: CameraStatus) -> CameraOut:
         reason=s.reason,
         recording=s.recording,
         recording_wanted=s.recording_wanted,
-        storage_state=s.storage_state,
+        storage_state=s.storage_state.value if s.storage_state is not None else "none",
+        stalled=s.stalled,
         current_segment=s.current_segment,
         last_error=err,
         reconnect_attempt=s.reconnect_attempt,
@@ -241,7 +256,8 @@ class NvrCollector:
 # ---- the application ---------------------------------------------------------------------
 
 
-def build_api(app: NvrApp, token: str | None) -> FastAPI:
+def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) -> FastAPI:
+    waits = confirm or Confirm()
     api = FastAPI(
         title="nvr_gstreamer",
         description="Network video recorder: cameras, recording, recordings, timeline, metrics.",
@@ -265,13 +281,20 @@ def build_api(app: NvrApp, token: str | None) -> FastAPI:
             raise HTTPException(404, f"no camera {camera_id!r}")
         return statuses[camera_id]
 
-    def wait_for(camera_id: str, predicate: Any, timeout_s: float) -> CameraStatus:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            s = app.engine.status(camera_id)
-            if predicate(s) or time.monotonic() > deadline:
-                return s
-            time.sleep(0.05)
+    def confirmed(
+        camera_id: str, predicate: Callable[[CameraStatus], bool], timeout_s: float, what: str
+    ) -> CameraOut:
+        """The status once the engine confirms; 504 with the status as it is otherwise."""
+        ok, s = app.engine.wait_status(camera_id, predicate, timeout_s)
+        if not ok:
+            raise HTTPException(
+                504,
+                {
+                    "message": f"the engine did not confirm {what} within {timeout_s:g} s",
+                    "camera": camera_out(s).model_dump(mode="json"),
+                },
+            )
+        return camera_out(s)
 
     @api.get("/api/health")
     def health() -> dict[str, Any]:
@@ -304,13 +327,20 @@ def build_api(app: NvrApp, token: str | None) -> FastAPI:
             raise HTTPException(
                 409, f"cannot record now: storage is {app.storage.state.state.value}"
             )
-        return camera_out(wait_for(camera_id, lambda s: s.recording or not s.recording_wanted, 5))
+        # Confirmed: writing a file, or switched on and waiting for a camera that is down.
+        return confirmed(
+            camera_id,
+            lambda s: s.recording or (s.recording_wanted and s.state is not CameraState.STREAMING),
+            waits.start_s,
+            "recording",
+        )
 
     @api.post("/api/cameras/{camera_id}/recording/stop", dependencies=auth)
     def stop_recording(camera_id: str) -> CameraOut:
         status_of(camera_id)
         app.engine.stop_recording(camera_id)
-        return camera_out(wait_for(camera_id, lambda s: not s.recording, 15))
+        # Confirmed once the last file is final.
+        return confirmed(camera_id, lambda s: not s.recording, waits.stop_s, "the final file")
 
     @api.get("/api/recordings", dependencies=auth)
     def recordings(
@@ -364,7 +394,7 @@ def build_api(app: NvrApp, token: str | None) -> FastAPI:
 class ApiServer:
     """uvicorn in a thread, on an already bound socket (so 'port in use' fails early)."""
 
-    def __init__(self, app: NvrApp) -> None:
+    def __init__(self, app: NvrApp, confirm: Confirm | None = None) -> None:
         api_cfg = app.config.api
         token = api_cfg.token.get_secret_value() if api_cfg.token else None
         if not is_loopback(api_cfg.host) and not token:
@@ -385,7 +415,7 @@ class ApiServer:
         self.host = api_cfg.host
         self.port = self._sock.getsockname()[1]
         config = uvicorn.Config(
-            build_api(app, token), log_level="warning", access_log=False, lifespan="off"
+            build_api(app, token, confirm), log_level="warning", access_log=False, lifespan="off"
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="nvr-api", daemon=True)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from nvr_gstreamer.camera.errors import ErrorKind
 from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.storage.volume import StorageState
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +23,7 @@ class CameraStatus:
     next_retry_in_s: float | None
     recording: bool  # a recording branch is attached: footage is being (or about to be) written
     recording_wanted: bool  # recording is switched on (config `record`, or the API/UI)
-    storage_state: str  # ok | unavailable | full | none (no storage configured)
+    storage_state: StorageState | None  # None: no storage configured
     current_segment: str | None  # path of the file being written, relative to the storage root
     codec: str | None
     audio_codec: str | None  # aac | pcma | pcmu | opus, recorded untouched; None: no audio
@@ -37,6 +38,7 @@ class CameraStatus:
     reconnect_attempts: int
     stalls: int
     errors: tuple[tuple[ErrorKind, int], ...]
+    stalled: bool = False  # down because its video stopped while connected (not an error)
 
     def error_count(self, kind: ErrorKind) -> int:
         return dict(self.errors).get(kind, 0)

@@ -165,6 +165,7 @@ class SupervisorView:
     reconnect_attempt: int
     next_retry_in_s: float | None
     counters: SupervisorCounters
+    stalled: bool = False  # the camera is down because its video stopped on an open connection
 
 
 QUICK_RETRIES = 3  # per outage, for a camera that answers probes but fails to stream
@@ -186,6 +187,7 @@ class CameraSupervisor:
         self._rng = rng or random.Random()
         self._state = CameraState.STOPPED if enabled else CameraState.DISABLED
         self._since = clock.wall()
+        self._stalled = False  # the last failure was a stall
         self._reason = "not started" if enabled else "disabled in the config"
         self._generation = 0
         self._pipeline_active = False
@@ -239,6 +241,7 @@ class CameraSupervisor:
             reconnect_attempt=self._attempts,
             next_retry_in_s=next_in,
             counters=replace(self._counters, errors=tuple(self._errors.items())),
+            stalled=self._stalled and self._state is not CameraState.STREAMING,
         )
 
     # ---- events -----------------------------------------------------------------------------
@@ -299,6 +302,7 @@ class CameraSupervisor:
             return []  # a later message of an outage already handled, or an old pipeline
         self._last_kind = event.kind
         self._last_message = event.message
+        self._stalled = event.stalled
         if event.stalled:
             self._counters = replace(self._counters, stalls=self._counters.stalls + 1)
         at_once = event.other_transport and not self._switched_transport

@@ -91,6 +91,7 @@ class CameraEngine:
         self._listeners_lock = threading.Lock()
         self._viewer_tokens = 0
         self._statuses: dict[str, CameraStatus] = {}
+        self._changed = threading.Condition()  # notified with every status published
         self._media = media(self.loop, self._teardown)
         self.runtimes: dict[str, CameraRuntime] = {
             cam.id: CameraRuntime(
@@ -198,9 +199,24 @@ class CameraEngine:
 
         return unsubscribe
 
+    def wait_status(
+        self, camera_id: str, predicate: Callable[[CameraStatus], bool], timeout_s: float
+    ) -> tuple[bool, CameraStatus]:
+        """Wait (never on the loop thread) until the camera's status satisfies ``predicate``,
+        woken by each status the engine publishes; (False, the status then) after
+        ``timeout_s``."""
+        assert not self.loop.in_loop(), "the loop would wait for itself"
+        with self._changed:
+            ok = self._changed.wait_for(
+                lambda: predicate(self._statuses[camera_id]), timeout=timeout_s
+            )
+            return ok, self._statuses[camera_id]
+
     def _publish(self, status: CameraStatus, event: EngineEvent | None) -> None:
         # A fresh dict each time: readers on other threads always see a whole snapshot.
-        self._statuses = {**self._statuses, status.camera_id: status}
+        with self._changed:
+            self._statuses = {**self._statuses, status.camera_id: status}
+            self._changed.notify_all()
         if event is None:
             return
         with self._listeners_lock:

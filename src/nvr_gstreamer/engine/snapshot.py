@@ -36,7 +36,7 @@ def snapshot(rt: CameraRuntime) -> CameraStatus:
         # only once the file is final.
         recording=rt.recording.recording,
         recording_wanted=rt.recording.wanted,
-        storage_state=storage_state.value if storage_state is not None else "none",
+        storage_state=storage_state,
         current_segment=rt.current_segment(),
         codec=pipeline.codec if pipeline is not None else None,
         audio_codec=pipeline.audio_codec if pipeline is not None else None,
@@ -51,4 +51,5 @@ def snapshot(rt: CameraRuntime) -> CameraStatus:
         reconnect_attempts=view.counters.reconnect_attempts,
         stalls=view.counters.stalls,
         errors=tuple(sorted(errors.items(), key=lambda kv: kv[0].value)),
+        stalled=view.stalled,
     )

@@ -8,6 +8,7 @@ from enum import Enum
 from nvr_gstreamer.camera.errors import ErrorKind
 from nvr_gstreamer.camera.status import CameraStatus
 from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.storage.volume import StorageState
 
 
 class Tone(Enum):
@@ -36,7 +37,6 @@ class RecordingView:
 def badge(status: CameraStatus, elapsed_s: float = 0.0) -> Badge:
     """The state badge; ``elapsed_s`` is the time since the snapshot (counts the retry down)."""
     state = status.state
-    stalled = "stalled" in f"{status.reason} {status.last_error_message or ''}"
     if state is CameraState.STREAMING:
         return Badge("streaming", Tone.OK)
     if state is CameraState.CONNECTING:
@@ -54,7 +54,7 @@ def badge(status: CameraStatus, elapsed_s: float = 0.0) -> Badge:
             Tone.BAD,
         )
     if state is CameraState.RECONNECTING:
-        what = "stalled" if stalled else "reconnecting"
+        what = "stalled" if status.stalled else "reconnecting"
         if status.next_retry_in_s is None:
             return Badge(f"{what}: waiting for the camera", Tone.BUSY)
         left = max(0, round(status.next_retry_in_s - elapsed_s))
@@ -73,9 +73,9 @@ def badge(status: CameraStatus, elapsed_s: float = 0.0) -> Badge:
 
 
 def storage_badge(status: CameraStatus) -> Badge | None:
-    if status.storage_state == "unavailable":
+    if status.storage_state is StorageState.UNAVAILABLE:
         return Badge("storage unavailable", Tone.BAD)
-    if status.storage_state == "full":
+    if status.storage_state is StorageState.FULL:
         return Badge("disk full", Tone.BAD)
     return None
 
@@ -89,9 +89,9 @@ def recording_view(status: CameraStatus, pending: bool | None = None) -> Recordi
     if status.recording:
         return RecordingView("recording", "Stop", True, Tone.BAD)
     if status.recording_wanted:
-        if status.storage_state == "unavailable":
+        if status.storage_state is StorageState.UNAVAILABLE:
             why = "storage unavailable"
-        elif status.storage_state == "full":
+        elif status.storage_state is StorageState.FULL:
             why = "disk full"
         elif status.state is not CameraState.STREAMING:
             why = "camera not streaming"

@@ -100,7 +100,8 @@ class EngineBridge(QObject):
                     ok = self.engine.start_recording(camera_id)
                     if not ok:
                         state = self.engine.status(camera_id).storage_state
-                        self._fail(camera_id, f"cannot record now: storage is {state}")
+                        why = state.value if state is not None else "not configured"
+                        self._fail(camera_id, f"cannot record now: storage is {why}")
                 else:
                     self.engine.stop_recording(camera_id)
             except Exception as exc:  # reported, never lost on a worker
