@@ -251,6 +251,7 @@ def test_export_across_two_segments_is_one_mp4_of_the_range(
     view = window.playback
     window.tabs.setCurrentWidget(view)
     view.select("cam2", datetime.fromtimestamp(a.start_utc).date())
+    qtbot.waitUntil(lambda: not view.loading(), timeout=5_000)  # read off the GUI thread
     assert view.timeline.timeline is not None and len(view.timeline.timeline.segments) >= 2
 
     dest = tmp_path / "export.mp4"
@@ -278,6 +279,7 @@ def test_export_of_a_range_with_no_recording_says_so(
     out = tmp_path / "exports"
     out.mkdir()
     view.export(out / "none.mp4", now - 7200, now - 3600)  # before the recorder started
+    qtbot.waitUntil(lambda: not view.exporting(), timeout=5_000)
     assert view.export_status.text() == "nothing was recorded in that range"
     assert not view.exporting() and not list(out.iterdir())
 
@@ -293,6 +295,7 @@ def test_playback_plays_across_a_segment_boundary(qtbot: QtBot, window: MainWind
     view = window.playback
     window.tabs.setCurrentWidget(view)
     view.select("cam1", datetime.fromtimestamp(a.start_utc).date())
+    qtbot.waitUntil(lambda: not view.loading(), timeout=5_000)
     boundary = b.start_utc
     view.play_from(boundary - 1.0)
     qtbot.waitUntil(lambda: view.video.frames_shown > 0, timeout=10_000)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -168,6 +169,7 @@ class PlayerSignals(QObject):
     failed = Signal(str)
     exportProgress = Signal(float)
     exportDone = Signal(object)  # ExportResult | str (an error)
+    dayLoaded = Signal(int, object)  # request number, _Day
 
 
 @dataclass
@@ -175,6 +177,34 @@ class _Loaded:
     camera: str
     timeline: Timeline
     runs: list[Footage]
+
+
+@dataclass(frozen=True, slots=True)
+class _Day:
+    """A day read from the catalog and the files' headers, off the GUI thread."""
+
+    loaded: _Loaded
+    parts: list[Part]
+
+
+def _read_day(storage: StorageService, camera_id: str, start: float, end: float) -> _Day:
+    """Catalog reads and file headers: never on the GUI thread (the storage worker holds the
+    catalog's lock during its commits)."""
+    tl = storage.timeline(camera_id, start, end)
+    parts = [
+        Part(storage.root / s.path, s.start_utc, s.duration_s)
+        for s in tl.segments
+        if s.status is not SegmentStatus.RECORDING and s.duration_s
+    ]
+    return _Day(_Loaded(camera_id, tl, runs(parts, layout_of=_tracks_of)), parts)
+
+
+def _closed_parts(storage: StorageService, camera_id: str, start: float, end: float) -> list[Part]:
+    return [
+        Part(storage.root / s.path, s.start_utc, s.duration_s)
+        for s in storage.catalog.segments(camera_id, start, end)
+        if s.status is not SegmentStatus.RECORDING and s.duration_s
+    ]
 
 
 class PlaybackView(QWidget):
@@ -189,6 +219,9 @@ class PlaybackView(QWidget):
         self._loop: GstLoop | None = None
         self._player: Player | None = None
         self._loaded: _Loaded | None = None
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvr-day-reader")
+        self._requests = 0  # the newest day asked for; older answers are dropped
+        self._shown = 0  # the request whose day is shown
         self._run_index = 0
         self.position_wall: float | None = None
         self.playing = False
@@ -267,6 +300,7 @@ class PlaybackView(QWidget):
             lambda f: self.export_progress.setValue(round(f * 100))
         )
         self._signals.exportDone.connect(self._export_done)
+        self._signals.dayLoaded.connect(self._day_loaded)
 
     # ---- loading a day --------------------------------------------------------------------
 
@@ -283,18 +317,38 @@ class PlaybackView(QWidget):
         self.load()
 
     def load(self) -> None:
+        """Read the chosen day on a worker; it is shown when it arrives (:meth:`loading`)."""
         cid = self.camera_id()
         qd = self.day.date()
         start, end = day_bounds(date(qd.year(), qd.month(), qd.day()))
-        tl = self._storage.timeline(cid, start, end)
-        root = self._storage.root
-        parts = [
-            Part(root / s.path, s.start_utc, s.duration_s)
-            for s in tl.segments
-            if s.status is not SegmentStatus.RECORDING and s.duration_s
-        ]
+        self._requests += 1
+        number, storage, sig = self._requests, self._storage, self._signals
+        self.where.setText("loading…")
+
+        def read() -> None:
+            try:
+                day: _Day | str = _read_day(storage, cid, start, end)
+            except Exception as exc:
+                logger.exception("reading the day failed")
+                day = f"cannot read the recordings: {exc}"
+            sig.dayLoaded.emit(number, day)
+
+        self._reader.submit(read)
+
+    def loading(self) -> bool:
+        """Whether the day last asked for is still being read."""
+        return self._shown != self._requests
+
+    def _day_loaded(self, number: int, day: _Day | str) -> None:
+        if number != self._requests:
+            return  # an older request: another day was chosen meanwhile
+        self._shown = number
+        if isinstance(day, str):
+            self.where.setText(day)
+            return
+        tl, parts = day.loaded.timeline, day.parts
         self._stop_player()
-        self._loaded = _Loaded(cid, tl, runs(parts, layout_of=_tracks_of))
+        self._loaded = day.loaded
         self._apply_view()
         n = len(parts)
         self.where.setText(
@@ -423,17 +477,7 @@ class PlaybackView(QWidget):
         if self._export_cancel is not None:
             self.export_status.setText("an export is already running")
             return
-        cid = self.camera_id()
-        segs = self._storage.catalog.segments(cid, start_utc, end_utc)
-        parts = [
-            Part(self._storage.root / s.path, s.start_utc, s.duration_s)
-            for s in segs
-            if s.status is not SegmentStatus.RECORDING and s.duration_s
-        ]
-        if not parts:
-            self.export_status.setText("nothing was recorded in that range")
-            return
-        footage = Footage(parts)
+        cid, storage = self.camera_id(), self._storage
         cancel = threading.Event()
         self._export_cancel = cancel
         self.export_button.setEnabled(False)
@@ -443,8 +487,13 @@ class PlaybackView(QWidget):
 
         def run() -> None:
             try:
-                result: ExportResult | str = export_mp4(
-                    footage, start_utc, end_utc, dest, sig.exportProgress.emit, cancel
+                parts = _closed_parts(storage, cid, start_utc, end_utc)
+                result: ExportResult | str = (
+                    export_mp4(
+                        Footage(parts), start_utc, end_utc, dest, sig.exportProgress.emit, cancel
+                    )
+                    if parts
+                    else "nothing was recorded in that range"
                 )
             except ExportError as exc:
                 result = str(exc)
@@ -470,6 +519,11 @@ class PlaybackView(QWidget):
 
     def exporting(self) -> bool:
         return self._export_cancel is not None
+
+    def shutdown(self) -> None:
+        """The window closes: stop playback, and the day reader (GUI thread)."""
+        self.close_player()
+        self._reader.shutdown(wait=False, cancel_futures=True)
 
     def close_player(self) -> None:
         """Stop playback and its loop; cancel an export (GUI thread, at shutdown)."""

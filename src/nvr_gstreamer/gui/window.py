@@ -148,7 +148,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("stopping: finalising open recordings…")
         self.setEnabled(False)
         self._timer.stop()
-        self.playback.close_player()
+        self.playback.shutdown()
         self.bridge.close()
         nvr, done = self.nvr, self.stopped
 
