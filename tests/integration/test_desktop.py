@@ -30,10 +30,6 @@ from nvr_gstreamer.testing.media import probe
 
 pytestmark = pytest.mark.integration
 
-# The README's screenshot is refreshed only on request (tests never write into the repository):
-# NVR_SCREENSHOT=docs/desktop.png scripts/check tests/integration/test_desktop.py
-SCREENSHOT = os.environ.get("NVR_SCREENSHOT")
-
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatorProcess]:
@@ -110,8 +106,8 @@ def test_every_tile_shows_live_video_and_changes(
         print(f"{cid}: {lit:.2f} of pixels lit, {frac:.2f} changed in 1.5 s")
         assert tile.badge_text() == "streaming"
         assert tile.recording_dot()
-    shot = Path(SCREENSHOT) if SCREENSHOT else tmp_path / "desktop.png"
-    assert window.grab().save(str(shot))
+    # What scripts/screenshot does for the README (tests never write into the repository).
+    assert window.grab().save(str(tmp_path / "desktop.png"))
 
 
 def test_only_visible_tiles_decode(qtbot: QtBot, window: MainWindow) -> None:
@@ -334,7 +330,6 @@ def test_closing_the_window_finalises_every_file(qtbot: QtBot, nvr: NvrApp) -> N
 def test_nvr_gui_command_runs_and_sigterm_finalises_every_file(
     sim: SimulatorProcess, tmp_path: Path
 ) -> None:
-    import os
     import signal
     import subprocess
     import sys
