@@ -8,6 +8,9 @@ in a problem: values are never echoed, and known secrets are masked on top.
 
 ``${NAME}`` anywhere in a string value is replaced by the environment variable ``NAME``
 (the usual way to keep a camera password out of the file).
+
+Longer than ~300 lines: the whole configuration schema in one file, as the README's reference
+mirrors it.
 """
 
 from __future__ import annotations

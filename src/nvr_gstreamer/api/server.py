@@ -5,6 +5,9 @@ Paths are a contract: ``/api/health``, ``/api/cameras``, ``/api/cameras/{id}``,
 ``/api/timeline``, ``/metrics``. Inputs are validated (bad dates: 422); a file is served only
 by catalog id and only if it resolves inside the storage root. With a token configured, every
 endpoint but health requires ``Authorization: Bearer <token>``.
+
+Longer than ~300 lines: the response models, the routes and the metrics collector of one HTTP
+surface; the routes will move to their own modules as the web app grows.
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ measured on each. Everything else happens here:
 
 No password ever appears in a report: URLs are redacted and fault texts went through
 :func:`~nvr_gstreamer.core.redact.redact` (register the request's :func:`secrets_of` first).
+
+Longer than ~300 lines: request, observations, failures, attempt plan, report and rendering are
+one pure pipeline of values for ``nvr probe``; each section is short, and all are unit-tested
+together.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ A camera that answers probes but fails to stream (still booting, a transient 503
 quick retries per outage, 1, 2 and 4 s apart, then the backoff.
 Unauthorized and not-found are permanent until someone fixes something: they show as such,
 are retried at the backoff cap, and are not probed.
+
+Longer than ~300 lines: its event and command types are the contract; the state machine is one
+class whose transitions are best read together.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ Threading: ``select-stream``, ``pad-added`` and the buffer probes run on streami
 They touch shared state under a lock and tell the loop what happened by posting an
 application message on the pipeline's bus (its watch runs on the private context). Timers
 are sources attached to that context. State changes happen on the calling thread only.
+
+Longer than ~300 lines: one probe attempt's pipeline with its callbacks on streaming threads and
+its loop, whose state they share.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ at the key frame at or before the range's start, as with ``ffmpeg -c copy``), wr
 partial name and renamed when complete. Audio goes along, trimmed to the same range: AAC and
 Opus copied, G.711 (which MP4 cannot hold) encoded to AAC; any other codec is left out.
 :class:`Player` decodes the video for display, on its own loop thread (audio is not played).
+
+Longer than ~300 lines: playback and MP4 export read the same runs of segments through the same
+concat/parse chains; the pure parts live in storage/footage_runs.py.
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@
 * :meth:`finish` ends the session properly: EOS into the branch, the file is finalised
   (``splitmuxsink-fragment-closed``), then the bin is removed. It is bounded by a timeout,
   after which the bin is dropped anyway (the file is then repaired at the next start-up).
+
+Longer than ~300 lines: one splitmuxsink session with its pre-record ring, gates and audio
+inputs; the probes share its state and locks.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ reason). Clicking plays from that point; a run of segments plays as one stream
 (:class:`~nvr_gstreamer.gst.footage.Player`, on its own loop thread), so a boundary between
 files shows no jump, and at the end of a run the next one starts. Export copies the chosen
 range into one MP4 on a worker thread and shows its progress.
+
+Longer than ~300 lines: the timeline widget, the player view and export share one view's state;
+the pure parts live in storage/footage_runs.py.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 :func:`add_arguments` fills a parser, :func:`run` serves until SIGINT/SIGTERM and returns the exit
 code (0 on a signal, 1 if serving failed, 2 for bad arguments). This module imports GStreamer only
 inside :func:`run`.
+
+Longer than ~300 lines: the simulator's every option, validated with the file and value it came
+from, is one command line.
 """
 
 from __future__ import annotations

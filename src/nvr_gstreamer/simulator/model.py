@@ -2,6 +2,9 @@
 
 Nothing here imports GStreamer, so the test helpers and the main CLI can use these types without
 ``gi``.
+
+Longer than ~300 lines: every plain value of the simulator with its parsing, in one place that
+tests use without GStreamer.
 """
 
 from __future__ import annotations

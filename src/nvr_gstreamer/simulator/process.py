@@ -24,6 +24,9 @@ No orphans: :meth:`SimulatorProcess.close` (also called by ``__exit__`` and at i
 terminates and reaps the process, and the child gets ``PR_SET_PDEATHSIG=SIGKILL``, so it dies with
 the test process even if that is SIGKILLed. (Linux delivers that signal when the *thread* that
 spawned the child exits: create the simulator from a thread that outlives it, such as the main one.)
+
+Longer than ~300 lines: the child process, its controls and the guarantee that it never outlives
+its parent are one lifecycle.
 """
 
 from __future__ import annotations

@@ -5,11 +5,15 @@ describes and never claims files of another volume. Times are UTC epoch seconds.
 segments it keeps *interruptions* — spans when a camera was not recorded, and why — from
 which :meth:`Catalog.timeline` explains every gap a user sees.
 
-Thread-safe: one connection, kept open and shared under a lock by the loop thread, workers
-and HTTP threads. Keeping it open matters: in WAL mode the last connection to close deletes
+Thread-safe: one connection, kept open and shared under a lock by the storage worker (every
+write) and readers (HTTP threads, the desktop's day reader; never the GStreamer loop or the
+GUI thread). Keeping it open matters: in WAL mode the last connection to close deletes
 the ``-wal`` and ``-shm`` files, and a new connection must create them again — which a full
 disk refuses. :meth:`Catalog.reset` drops the connection when the volume goes away; the next
 call opens the file again (never creating it: a bare mount point gets no fresh catalog).
+
+Longer than ~300 lines: the schema, its migrations and every query of one database belong
+together; splitting them would spread one SQL schema over several files.
 """
 
 from __future__ import annotations

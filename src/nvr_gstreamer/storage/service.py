@@ -5,6 +5,9 @@ storage worker thread, in order, never on the GStreamer loop. The volume is chec
 ``check_interval_s`` and at once when a recorder reports a storage error; state changes
 (ok, unavailable, full) go to the listeners (the camera runtimes), which pause or resume
 recording. Retention runs periodically and whenever space is short.
+
+Longer than ~300 lines: one worker thread owns the catalog writes, the volume checks and
+retention, and their ordering is the point; split, that ordering would be spread across modules.
 """
 
 from __future__ import annotations

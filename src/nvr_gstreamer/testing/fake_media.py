@@ -6,6 +6,9 @@ The faults are those rtspsrc and the recorder's elements post (GStreamer 1.22, a
 GSTREAMER_NOTES.md), as :func:`~nvr_gstreamer.gst.faults.fault_from_error_message` turns them
 into :class:`Fault` values: the same domain names, codes and texts the classification table
 sees in the product.
+
+Longer than ~300 lines: one fake per seam of camera/media.py, kept side by side so that the
+fakes change together with the protocols.
 """
 
 from __future__ import annotations
