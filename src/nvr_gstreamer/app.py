@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nvr_gstreamer.config import NvrConfig
 from nvr_gstreamer.core.clock import Clock, SystemClock
+from nvr_gstreamer.core.heartbeat import Heartbeats
 from nvr_gstreamer.core.memory import limit_malloc_arenas
 from nvr_gstreamer.engine.engine import CameraEngine, MediaFactory
 from nvr_gstreamer.engine.gst_media import GstMedia
@@ -39,10 +40,17 @@ class NvrApp:
         limit_malloc_arenas()
         self.config = config
         self.clock = clock or SystemClock()
+        # Every loop beats as it turns: /api/health and the systemd watchdog read them.
+        self.heartbeats = Heartbeats(self.clock)
         self.storage = StorageService(
-            config.storage, self.clock, count_frames=lambda p: inspect_segment(p).frames
+            config.storage,
+            self.clock,
+            count_frames=lambda p: inspect_segment(p).frames,
+            heartbeats=self.heartbeats,
         )
-        self.engine = CameraEngine(config, self.clock, storage=self.storage, media=media)
+        self.engine = CameraEngine(
+            config, self.clock, storage=self.storage, media=media, heartbeats=self.heartbeats
+        )
         self.recovery: RecoveryReport | None = None
         self._stopped = False
 

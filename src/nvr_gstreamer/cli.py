@@ -1,4 +1,4 @@
-"""The ``nvr`` command: run, gui, demo, check-config, probe, simulate."""
+"""The ``nvr`` command: run, gui, demo, service, check-config, probe, simulate."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from nvr_gstreamer.config import ConfigError, NvrConfig, load_config
 from nvr_gstreamer.core.logsetup import setup_logging
 from nvr_gstreamer.core.redact import redact_url
 
+UNIT_DIR = "/etc/systemd/system"
+
 EXIT_OK = 0
 EXIT_CONFIG = 1
+EXIT_USAGE = 2
 
 
 def _summary(config: NvrConfig, source: str) -> str:
@@ -56,56 +59,63 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _wait_for_signal() -> int:
-    """Block until SIGTERM or SIGINT; return the signal number."""
-    import signal
-    import threading
-
-    got: list[int] = []
-    done = threading.Event()
-
-    def handler(signum: int, _frame: object) -> None:
-        got.append(signum)
-        done.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, handler)
-    while not done.wait(1.0):
-        pass
-    return got[0]
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     try:
         config = load_config(Path(args.config))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
-    from nvr_gstreamer.api.server import ApiError, ApiServer
-    from nvr_gstreamer.app import NvrApp
+    from nvr_gstreamer.service.runner import run_service
 
-    log = logging.getLogger("nvr_gstreamer.run")
+    return run_service(config)
+
+
+def _cmd_service(args: argparse.Namespace) -> int:
+    from nvr_gstreamer.service import unit
+
+    unit_dir = Path(args.unit_dir)
+    if args.action == "uninstall":
+        try:
+            removed = unit.uninstall(args.name, unit_dir, stop=not args.no_start)
+        except unit.ServiceError as exc:
+            print(f"nvr service uninstall: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        if removed is None:
+            print(f"no {unit_dir / f'{args.name}.service'}: nothing to remove")
+        else:
+            print(f"removed {removed}; the user and the recordings are kept")
+        return EXIT_OK
+    if args.config is None:
+        print("nvr service install: -c CONFIG is required", file=sys.stderr)
+        return EXIT_USAGE
+    config_path = Path(args.config).absolute()
     try:
-        app = NvrApp(config)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        print(
-            f"nvr run: cannot use storage folder {config.storage.path}: {reason}", file=sys.stderr
+        config = load_config(config_path)
+    except ConfigError as exc:  # the same errors as check-config
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        spec = unit.UnitSpec(
+            name=args.name,
+            executable=unit.nvr_executable(),
+            config=config_path,
+            storage=Path(config.storage.path).absolute(),
+            user=args.user,
         )
+        if args.print:
+            print(unit.render_unit(spec), end="")
+            return EXIT_OK
+        path = unit.install(spec, unit_dir, start=not args.no_start)
+    except (unit.ServiceError, OSError) as exc:
+        print(f"nvr service install: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    try:
-        api = ApiServer(app)
-    except ApiError as exc:
-        print(f"nvr run: {exc}", file=sys.stderr)
-        app.storage.stop()
-        return EXIT_CONFIG
-    app.start()
-    api.start()
-    log.info("API at %s/api/cameras, metrics at %s/metrics", api.url, api.url)
-    signum = _wait_for_signal()
-    log.info("signal %d: stopping, finalising open segments", signum)
-    api.stop()
-    app.stop()
+    if args.no_start:
+        print(
+            f"wrote {path}; start it with: systemctl daemon-reload && "
+            f"systemctl enable --now {args.name}"
+        )
+    else:
+        print(f"started {args.name}.service ({path}); its logs: journalctl -u {args.name}")
     return EXIT_OK
 
 
@@ -182,6 +192,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="demo-recordings", help="where the recordings go")
     p.add_argument("--api-port", type=int, default=8080, help="port of the HTTP API")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "service",
+        help="install or remove the systemd unit that runs `nvr run` at boot",
+        description="install: validate the config, create the system user, give it the "
+        "storage root, write /etc/systemd/system/NAME.service (Type=notify, watchdog, "
+        "hardened), enable and start it. uninstall: stop, disable and remove the unit "
+        "(the user and the recordings stay).",
+    )
+    p.add_argument("action", choices=["install", "uninstall"])
+    p.add_argument("-c", "--config", help="config file (YAML), for install")
+    p.add_argument("--user", default="nvr", help="system user the service runs as")
+    p.add_argument("--name", default="nvr", help="unit name (NAME.service)")
+    p.add_argument("--print", action="store_true", help="print the unit and do nothing else")
+    p.add_argument("--unit-dir", default=UNIT_DIR, help="where the unit goes (default %(default)s)")
+    p.add_argument(
+        "--no-start", action="store_true", help="write (or remove) the unit; leave systemctl alone"
+    )
+    p.set_defaults(func=_cmd_service)
 
     p = sub.add_parser("check-config", help="validate a config file and summarise it")
     p.add_argument("config", help="config file (YAML)")

@@ -231,12 +231,27 @@ class CameraConfig(_Strict):
         return self.credentials()
 
 
+class ServiceConfig(_Strict):
+    loop_timeout_seconds: float = Field(
+        default=10.0,
+        ge=3.0,
+        le=600.0,
+        description="A loop of the program (the GStreamer loop, a camera's tick, the storage "
+        "worker, the API server) that has not turned for this long makes the service unhealthy: "
+        "/api/health says degraded, and systemd's watchdog is no longer pinged (the service is "
+        "restarted).",
+    )
+
+
 class NvrConfig(_Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Recordings.")
     reconnect: ReconnectConfig = Field(
         default_factory=ReconnectConfig, description="Reconnecting lost cameras."
     )
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and metrics.")
+    service: ServiceConfig = Field(
+        default_factory=ServiceConfig, description="Liveness of the running service."
+    )
     cameras: list[CameraConfig] = Field(min_length=1, description="The cameras to record.")
 
     def camera(self, camera_id: str) -> CameraConfig | None:

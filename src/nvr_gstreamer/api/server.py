@@ -12,9 +12,11 @@ surface; the routes will move to their own modules as the web app grows.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import logging
+import os
 import socket
 import threading
 import time
@@ -41,6 +43,7 @@ from nvr_gstreamer.storage.timeline import day_bounds
 logger = logging.getLogger(__name__)
 
 CAMERA_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+API_BEAT_S = 1  # the server's event loop beats "api" this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +257,14 @@ class NvrCollector:
         deleted = CounterMetricFamily("nvr_retention_deletions", "segments deleted by retention")
         deleted.add_metric([], counters.retention_deletions)
         yield deleted
+        loops = GaugeMetricFamily(
+            "nvr_loop_heartbeat_age_seconds",
+            "seconds since each loop of the program last turned",
+            labels=["loop"],
+        )
+        for name, age in self._app.heartbeats.ages().items():
+            loops.add_metric([name], round(age, 3))
+        yield loops
 
 
 # ---- the application ---------------------------------------------------------------------
@@ -308,11 +319,17 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
             if s.state not in (CameraState.STREAMING, CameraState.DISABLED)
         ]
         storage_state = app.storage.state.state.value
-        status = "ok" if not bad and storage_state == "ok" else "degraded"
+        ages = app.heartbeats.ages()
+        timeout = app.config.service.loop_timeout_seconds
+        stuck = [name for name, age in ages.items() if age >= timeout]
+        healthy = not bad and storage_state == "ok" and not stuck
         return {
-            "status": status,
+            "status": "ok" if healthy else "degraded",
             "cameras": {c: s.state.value for c, s in statuses.items()},
             "storage": {"state": storage_state, "reason": app.storage.state.reason},
+            # Seconds since each loop last turned; one older than the timeout is stuck.
+            "loops": {name: round(age, 2) for name, age in ages.items()},
+            "stuck_loops": stuck,
         }
 
     @api.get("/api/cameras", dependencies=auth)
@@ -391,7 +408,31 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
             generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
+    if os.environ.get(TEST_HOOKS_ENV) == "1":
+        _add_test_hooks(api, app)
     return api
+
+
+TEST_HOOKS_ENV = "NVR_TEST_HOOKS"
+
+
+def _add_test_hooks(api: FastAPI, app: NvrApp) -> None:
+    """Faults on request, for the tests of liveness only: present when ``NVR_TEST_HOOKS=1``."""
+    logger.warning("%s=1: test hooks are on (never in production)", TEST_HOOKS_ENV)
+
+    @api.post("/api/debug/wedge/{loop}")
+    async def wedge(loop: str, seconds: float = 10.0) -> dict[str, Any]:
+        """Block one loop of the program for ``seconds``, as a deadlock would."""
+        if loop == "gst-loop":
+            app.engine.loop.call(time.sleep, seconds)
+        elif loop == "storage":
+            app.storage.submit(lambda: time.sleep(seconds))
+        elif loop == "api":  # after this answer has gone out
+            asyncio.get_running_loop().call_later(0.2, time.sleep, seconds)
+        else:
+            raise HTTPException(404, f"no loop {loop!r} (gst-loop, storage, api)")
+        logger.warning("test hook: loop %s wedged for %g s", loop, seconds)
+        return {"wedged": loop, "seconds": seconds}
 
 
 class ApiServer:
@@ -417,9 +458,20 @@ class ApiServer:
         self._sock.listen(128)
         self.host = api_cfg.host
         self.port = self._sock.getsockname()[1]
+        heartbeats = app.heartbeats
+
+        async def beat() -> None:  # on the server's event loop, every API_BEAT_S while it turns
+            heartbeats.beat("api")
+
         config = uvicorn.Config(
-            build_api(app, token, confirm), log_level="warning", access_log=False, lifespan="off"
+            build_api(app, token, confirm),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            callback_notify=beat,
+            timeout_notify=API_BEAT_S,
         )
+        self._heartbeats = heartbeats
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="nvr-api", daemon=True)
 
@@ -432,6 +484,7 @@ class ApiServer:
         self._server.run(sockets=[self._sock])
 
     def start(self) -> None:
+        self._heartbeats.beat("api")  # watched from now on, even if it never turns
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started and self._thread.is_alive():
@@ -443,3 +496,4 @@ class ApiServer:
         self._server.should_exit = True
         self._thread.join(5)
         self._sock.close()
+        self._heartbeats.forget("api")  # stopped on purpose

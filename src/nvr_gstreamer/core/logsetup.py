@@ -8,6 +8,7 @@ cannot reach the log through a message, an argument, a GStreamer debug string or
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
@@ -15,6 +16,28 @@ from typing import Any, TextIO
 from nvr_gstreamer.core.redact import redact
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(camera)s] %(message)s"
+# Under systemd the journal stamps each line itself and reads its priority from "<N>".
+JOURNAL_FORMAT = "%(name)s [%(camera)s] %(message)s"
+_PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+
+
+def journal_priority(levelno: int) -> int:
+    """syslog priority of a logging level (debug 7 … critical 2)."""
+    return next((prio for level, prio in _PRIORITIES if levelno >= level), 7)
+
+
+def writes_to_journal(stream: TextIO, env: Mapping[str, str]) -> bool:
+    """Whether ``stream`` is the journal stream systemd connected us to (``$JOURNAL_STREAM``
+    names its device and inode), not a pipe or terminal the service passed on."""
+    value = env.get("JOURNAL_STREAM", "")
+    dev, _, ino = value.partition(":")
+    if not (dev.isdigit() and ino.isdigit()):
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return st.st_dev == int(dev) and st.st_ino == int(ino)
 
 
 class CameraContextFilter(logging.Filter):
@@ -31,6 +54,14 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+class JournalFormatter(RedactingFormatter):
+    """No timestamp, a priority prefix on every line (a traceback's lines too)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{journal_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in super().format(record).split("\n"))
 
 
 class CameraLogger(logging.LoggerAdapter[logging.Logger]):
@@ -57,10 +88,14 @@ def setup_logging(level: int | str = logging.INFO, stream: TextIO | None = None)
     for handler in list(root.handlers):
         if getattr(handler, "_nvr_handler", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    out = stream or sys.stderr
+    handler = logging.StreamHandler(out)
     handler._nvr_handler = True  # type: ignore[attr-defined]
     handler.addFilter(CameraContextFilter())
-    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+    if writes_to_journal(out, os.environ):
+        handler.setFormatter(JournalFormatter(JOURNAL_FORMAT))
+    else:
+        handler.setFormatter(RedactingFormatter(LOG_FORMAT))
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)

@@ -19,6 +19,7 @@ from nvr_gstreamer.camera.status import CameraStatus, EngineEvent
 from nvr_gstreamer.camera.supervisor import Reach, SupervisorSettings
 from nvr_gstreamer.config import NvrConfig, ReconnectConfig
 from nvr_gstreamer.core.clock import Clock, SystemClock
+from nvr_gstreamer.core.heartbeat import Heartbeats
 from nvr_gstreamer.engine.gst_media import GstMedia
 from nvr_gstreamer.engine.runtime import CameraRuntime, RuntimeSettings
 from nvr_gstreamer.gst.loop import GstLoop, Timer
@@ -77,9 +78,12 @@ class CameraEngine:
         prober: ThreadProber | None = None,
         storage: StorageService | None = None,
         media: MediaFactory = GstMedia,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         """``media`` makes each camera's pipelines and branches (GStreamer's by default)."""
         self._config = config
+        # The poll beats "gst-loop" (the loop turns) and "camera:ID" (that camera's tick ran).
+        self._heartbeats = heartbeats
         self._clock = clock or SystemClock()
         self.storage = storage
         self.loop = GstLoop()
@@ -123,6 +127,7 @@ class CameraEngine:
         for rt in self.runtimes.values():
             rt.start()
         self._poll_timer = self.loop.every(self._poll_interval_s, self._poll_all)
+        self._poll_all()  # every loop is watched from the start, even if it never turns
 
     def stop(self) -> None:
         """Stop every camera and the loop. Idempotent."""
@@ -138,6 +143,9 @@ class CameraEngine:
         if self._poll_timer is not None:
             self._poll_timer.cancel()
             self._poll_timer = None
+        if self._heartbeats is not None:  # stopped on purpose: no longer watched
+            for name in ("gst-loop", *(f"camera:{cid}" for cid in self.runtimes)):
+                self._heartbeats.forget(name)
         for rt in self.runtimes.values():
             rt.stop()
 
@@ -147,8 +155,17 @@ class CameraEngine:
             self.loop.call(rt.on_storage_checked, check)
 
     def _poll_all(self) -> None:
-        for rt in self.runtimes.values():
-            rt.poll()
+        beats = self._heartbeats
+        if beats is not None:
+            beats.beat("gst-loop")
+        for cid, rt in self.runtimes.items():
+            try:
+                rt.poll()
+            except Exception:
+                logger.exception("[%s] camera tick failed", cid)
+                continue  # its heartbeat stops: the service says so
+            if beats is not None:
+                beats.beat(f"camera:{cid}")
 
     # ---- per camera, from any thread -------------------------------------------------------
 

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from nvr_gstreamer.config import StorageConfig
 from nvr_gstreamer.core.clock import Clock
+from nvr_gstreamer.core.heartbeat import Heartbeats
 from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentStatus, Timeline
 from nvr_gstreamer.storage.layout import segment_path
 from nvr_gstreamer.storage.retention import Janitor, PlannedDelete, plan_retention
@@ -61,11 +62,13 @@ class StorageService:
         check_interval_s: float = 2.0,
         retention_interval_s: float = 300.0,
         count_frames: Callable[[Path], int] | None = None,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         """``count_frames(path)`` reads a closed segment and counts its video frames (the
         GStreamer layer provides it; without it, the catalog's frame counts stay empty)."""
         self.config = config
         self._count_frames = count_frames
+        self._heartbeats = heartbeats  # the worker beats "storage" at every check
         self.root = config.path
         self._clock = clock
         self._check_interval_s = check_interval_s
@@ -98,6 +101,8 @@ class StorageService:
         # A run of the recorder: the timeline says "nvr_stopped" only outside every run.
         self._run_id = self.catalog.begin_run(self._clock.wall().timestamp())
         self._run_alive_at = self._clock.monotonic()
+        if self._heartbeats is not None:  # watched from now on, even if it never turns
+            self._heartbeats.beat("storage")
         self._ticker = threading.Thread(target=self._tick_loop, name="nvr-storage-watch")
         self._ticker.daemon = True
         self._ticker.start()
@@ -106,6 +111,8 @@ class StorageService:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(5)
+        if self._heartbeats is not None:
+            self._heartbeats.forget("storage")  # stopped on purpose
         with suppress(RuntimeError):
             self.submit(lambda: self._heartbeat(force=True))
         self._worker.shutdown(wait=True)
@@ -145,7 +152,7 @@ class StorageService:
     def _tick_loop(self) -> None:
         while not self._stop.wait(self._check_interval_s):
             try:
-                self.submit(self._check_and_act).result()
+                self.submit(self._turn).result()
             except RuntimeError:
                 return  # worker shut down
             except Exception:
@@ -194,6 +201,12 @@ class StorageService:
                 logger.warning("deferred storage write still failing: %s", exc)
                 return
             self._pending.pop(0)
+
+    def _turn(self) -> None:
+        """One turn of the worker's periodic work (on the worker): it is alive, then it looks."""
+        if self._heartbeats is not None:
+            self._heartbeats.beat("storage")
+        self._check_and_act()
 
     def _check_and_act(self) -> None:
         check = check_volume(self.root, self.volume_id)
