@@ -138,7 +138,11 @@ def test_ready_status_watchdog_and_stopping_reach_systemd(
     gaps = [b - a for a, b in itertools.pairwise(pings)]
     print(f"watchdog pings every {sum(gaps) / len(gaps):.2f} s (wanted {PING_S} s)")
     assert max(gaps) < 2 * PING_S
-    assert _health(service)["status"] == "ok"
+    health = _health(service)
+    assert health["status"] == "ok" and health["stuck_loops"] == []
+    assert set(health["loops"]) == {"api", "gst-loop", "storage", "camera:cam1", "camera:cam2"}  # type: ignore[arg-type]
+    metrics = httpx.get(f"{service.url}/metrics", timeout=5).text
+    assert re.search(r'^nvr_loop_heartbeat_age_seconds\{loop="storage"\} [0-9.]+$', metrics, re.M)
     service.proc.send_signal(signal.SIGTERM)
     assert service.proc.wait(30) == 0
     assert listener.values("STOPPING") == ["1"]
