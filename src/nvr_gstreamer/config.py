@@ -185,6 +185,14 @@ class CameraConfig(_Strict):
             "remembered), tcp (interleaved, robust) or udp."
         ),
     )
+    rtp_jitterbuffer: Literal["auto", "always"] = Field(
+        default="auto",
+        description=(
+            "auto: over TCP (in order, nothing lost) packets are stamped in place, without "
+            "rtpbin's jitterbuffer thread (less CPU); over UDP the jitterbuffer reorders and "
+            "counts losses. always: the jitterbuffer on every transport (the old path)."
+        ),
+    )
 
     @field_validator("url", "live_url")
     @classmethod

@@ -20,7 +20,7 @@ BASE = CameraStatus(
     since=datetime(2026, 1, 1, tzinfo=UTC), reason="first frame", last_error_kind=None,
     last_error_message=None, reconnect_attempt=0, next_retry_in_s=None, recording=True,
     recording_wanted=True, storage_state=StorageState.OK, current_segment=None, codec="h264", frames=0,
-    audio_codec=None, transport="tcp", rtp_packets_lost=0, rtp_packets_late=0,
+    audio_codec=None, transport="tcp", receive_path="stamp", rtp_packets_lost=0, rtp_packets_late=0,
     bytes=0, fps=0.0, bitrate_bps=0.0, disconnects=0, reconnect_attempts=0, stalls=0, errors=(),
 )  # fmt: skip
 

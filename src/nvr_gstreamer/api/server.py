@@ -100,6 +100,7 @@ class CameraOut(BaseModel):
     codec: str | None
     audio_codec: str | None
     transport: str
+    receive_path: str | None  # stamp (TCP, in place) | jitterbuffer
     rtp_packets_lost: int
     rtp_packets_late: int
 
@@ -169,6 +170,7 @@ def camera_out(s: CameraStatus) -> CameraOut:
         codec=s.codec,
         audio_codec=s.audio_codec,
         transport=s.transport,
+        receive_path=s.receive_path,
         rtp_packets_lost=s.rtp_packets_lost,
         rtp_packets_late=s.rtp_packets_late,
     )

@@ -51,6 +51,9 @@ class PipelineSpec:
     latency_ms: int = 200
     tcp_timeout_s: float = 5.0
     udp_timeout_s: float = 5.0  # no UDP packet this long: an error (a firewall drops them)
+    # auto: over TCP, packets are stamped in place (nvrrtpstamp) instead of going through
+    # rtpbin's jitterbuffer thread; always: the jitterbuffer on every transport.
+    jitterbuffer: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,7 @@ class AudioInput(Protocol):
 
 class CameraPipelineLike(Protocol):
     generation: int
+    receive_path: str  # "stamp" (TCP, in place) or "jitterbuffer"
     codec: str | None
     streams_known: bool
     skipped: list[str]

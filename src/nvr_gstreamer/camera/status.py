@@ -28,6 +28,7 @@ class CameraStatus:
     codec: str | None
     audio_codec: str | None  # aac | pcma | pcmu | opus, recorded untouched; None: no audio
     transport: str  # tcp | udp: in use, or being tried (transport: auto chooses)
+    receive_path: str | None  # stamp (TCP, no jitterbuffer thread) | jitterbuffer; None: down
     rtp_packets_lost: int  # over the camera's whole run (UDP; TCP loses nothing)
     rtp_packets_late: int  # arrived out of order too late to be used
     frames: int  # video frames received, over the camera's whole run

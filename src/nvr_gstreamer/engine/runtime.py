@@ -125,6 +125,7 @@ class CameraRuntime:
             credentials=camera.credentials(),
             transport=self.transport.current.value,
             udp_timeout_s=settings.stall_timeout_s,
+            jitterbuffer=camera.rtp_jitterbuffer,
         )
         self.counters = StreamCounters()
         self.pipeline: CameraPipelineLike | None = None
@@ -248,7 +249,12 @@ class CameraRuntime:
         spec = replace(self._spec, transport=self.transport.current.value)
         hooks = PipelineHooks(self._on_first_frame, self._on_fault, self._on_streams_known)
         self.pipeline = self._media.pipeline(spec, generation, hooks)
-        self.log.debug("starting pipeline generation %d over %s", generation, spec.transport)
+        self.log.debug(
+            "starting pipeline generation %d over %s (%s)",
+            generation,
+            spec.transport,
+            self.pipeline.receive_path,
+        )
         self.pipeline.start()
         self.live.pipeline_started(self.pipeline, spec.transport)
         self._record(PipelineStarted())

@@ -41,6 +41,7 @@ def snapshot(rt: CameraRuntime) -> CameraStatus:
         codec=pipeline.codec if pipeline is not None else None,
         audio_codec=pipeline.audio_codec if pipeline is not None else None,
         transport=rt.transport.current.value,
+        receive_path=pipeline.receive_path if pipeline is not None else None,
         rtp_packets_lost=counters.rtp_lost,
         rtp_packets_late=counters.rtp_late,
         frames=counters.frames,

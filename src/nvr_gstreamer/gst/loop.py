@@ -12,14 +12,18 @@ call, ~225 per timer), which grew RSS by ~50 kB per camera reconnect.
 
 from __future__ import annotations
 
+import ctypes
 import heapq
 import itertools
 import logging
 import math
+import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, TypeVar
 
 import gi
@@ -36,8 +40,48 @@ _gst_ready = False
 def init_gstreamer() -> None:
     global _gst_ready
     if not _gst_ready:
+        route_glib_warnings_past_python()
         Gst.init(None)
+        load_own_plugins()
         _gst_ready = True
+
+
+# Where scripts/setup builds the project's own GStreamer elements (native/); NVR_GST_PLUGINS
+# overrides it.
+PLUGIN_DIR = Path(os.environ.get("NVR_GST_PLUGINS", Path(sys.prefix) / "lib" / "nvr-gst-plugins"))
+
+
+def load_own_plugins() -> None:
+    """Register the project's own elements (nvrrtpstamp) when they are built."""
+    if PLUGIN_DIR.is_dir():
+        Gst.Registry.get().scan_path(str(PLUGIN_DIR))
+
+
+def route_glib_warnings_past_python() -> None:
+    """GLib's warnings go to GLib's own handler, never through Python.
+
+    PyGObject turns warnings of the GLib, GLib-GObject and GThread domains into Python
+    warnings, so a warning logged on a streaming thread waits for the GIL — while GObject may
+    hold its global signal lock, which a Python thread holding the GIL can be waiting for: a
+    deadlock (seen on rtspsrc's receive path). GLib's default handler is C, and prints them.
+    """
+    try:
+        glib = ctypes.CDLL("libglib-2.0.so.0")
+    except OSError:
+        return
+    glib.g_log_set_handler.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+    ]
+    glib.g_log_set_handler.restype = ctypes.c_uint
+    default = ctypes.cast(glib.g_log_default_handler, ctypes.c_void_p)
+    for domain in (b"GLib", b"GLib-GObject", b"GThread"):
+        glib.g_log_set_handler(domain, _G_LOG_LEVEL_WARNING, default, None)
+
+
+_G_LOG_LEVEL_WARNING = 1 << 4
 
 
 class _Entry:

@@ -96,6 +96,30 @@ class _Attached:
     detaching: bool = False  # a worker is finishing it now
 
 
+STAMPER = "nvrrtpstamp"  # native/nvrrtpstamp.c, built by scripts/setup
+STAMP = "stamp"  # packets stamped in place (TCP)
+JITTERBUFFER = "jitterbuffer"  # rtpbin's rtpjitterbuffer, a thread per stream
+_stamper_missing_noted = False
+
+
+def receive_path(spec: PipelineSpec) -> str:
+    """How RTP is received: stamped in place over TCP (when allowed and built), else through
+    rtpbin's jitterbuffer. A missing build falls back to the jitterbuffer, with a warning."""
+    global _stamper_missing_noted
+    if spec.jitterbuffer != "auto" or spec.transport != "tcp":
+        return JITTERBUFFER
+    if Gst.ElementFactory.find(STAMPER) is None:
+        if not _stamper_missing_noted:
+            _stamper_missing_noted = True
+            logger.warning(
+                "the %s element is not built (run scripts/setup): TCP cameras use rtpbin's "
+                "jitterbuffer, which costs more CPU",
+                STAMPER,
+            )
+        return JITTERBUFFER
+    return STAMP
+
+
 def rtsp_source(spec: PipelineSpec, name: str) -> Any:
     """An rtspsrc for ``spec``: credentials go through properties, never in the location."""
     src = Gst.ElementFactory.make("rtspsrc", name)
@@ -143,6 +167,7 @@ class CameraPipeline:
         self.skipped: list[str] = []  # streams not set up, in words ("audio G726-32")
         self.streams_known = False
         self._jitterbuffers: list[Any] = []  # rtpbin's, one per stream: packet loss counters
+        self.receive_path = receive_path(spec)
 
         self.pipeline = Gst.Pipeline.new(f"cam-{spec.camera_id}-g{generation}")
         src = rtsp_source(spec, "source")
@@ -191,8 +216,14 @@ class CameraPipeline:
         return lost, late
 
     def _new_manager_cb(self, _src: Any, manager: Any) -> None:
+        if manager.find_property("latency") is not None and self.receive_path == STAMP:
+            # Once per stream, on a streaming thread: the stamper takes the jitterbuffer's place.
+            manager.connect("request-jitterbuffer", weak_cb(self._request_jitterbuffer_cb))
         if manager.find_property("latency") is not None:  # rtpbin
             manager.connect("new-jitterbuffer", weak_cb(self._new_jitterbuffer_cb))
+
+    def _request_jitterbuffer_cb(self, _manager: Any, _session: int) -> Any:
+        return Gst.ElementFactory.make(STAMPER, None)
 
     def _new_jitterbuffer_cb(
         self, _manager: Any, jitterbuffer: Any, _session: int, _ssrc: int

@@ -3,7 +3,7 @@
 * ``GET /cameras`` -> ``200 {"cameras": [{"name", "state", "codec", "audio", "transports",
   "clients"}, ...]}``
 * ``GET /cameras/{name}`` -> ``200 {"name", "state", "codec", "audio", "transports", "clients"}``
-* ``POST /cameras/{name}/stop|freeze|resume`` -> ``200`` with the camera's new status
+* ``POST /cameras/{name}/stop|freeze|resume|rtp-jump`` -> ``200`` with the camera's new status
 
 Unknown camera: 404; unknown action: 400; other methods: 405. Errors are ``{"error": "..."}``.
 """

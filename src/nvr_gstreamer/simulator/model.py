@@ -84,6 +84,9 @@ class CameraAction(StrEnum):
     STOP = "stop"
     FREEZE = "freeze"
     RESUME = "resume"
+    # The encoder restarts with a new RTP timestamp base, the connection stays open: every
+    # RTP timestamp jumps (forward to a random base, or back to the original on the next one).
+    RTP_JUMP = "rtp-jump"
 
 
 @dataclass(frozen=True, slots=True)

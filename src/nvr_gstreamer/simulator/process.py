@@ -318,6 +318,10 @@ class SimulatorProcess:
     def resume(self, camera: str) -> CameraStatus:
         return self._act(camera, CameraAction.RESUME)
 
+    def rtp_jump(self, camera: str) -> CameraStatus:
+        """Its RTP timestamps jump (a new encoder base), the connection stays open."""
+        return self._act(camera, CameraAction.RTP_JUMP)
+
     def status(self) -> dict[str, CameraStatus]:
         data = self._request("GET", "/cameras")
         return {c["name"]: CameraStatus.from_json(c) for c in data["cameras"]}

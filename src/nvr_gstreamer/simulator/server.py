@@ -67,7 +67,9 @@ third of the file); the server itself is one class.
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -183,6 +185,11 @@ class _Camera:
         self._closing = False
         self._clients: set[Any] = set()  # GstRtspServer.RTSPClient wrappers
         self.flowing = True
+        # rtp-jump: added to every timestamp this camera's media sends (RTP timestamps follow);
+        # the probes that add it exist only once a jump was asked for.
+        self.time_offset_ns = 0
+        self.sources: list[Any] = []  # (weak refs to) the source pads of its media
+        self.shifted: set[int] = set()
 
     @property
     def name(self) -> str:
@@ -381,8 +388,12 @@ class Simulator:
         return self._camera(name).status()
 
     def apply(self, name: str, action: CameraAction) -> CameraStatus:
-        """Stop, freeze or resume camera ``name``; idempotent. Raise UnknownCameraError."""
+        """Stop, freeze or resume camera ``name`` (idempotent), or make its RTP timestamps
+        jump. Raise UnknownCameraError."""
         camera = self._camera(name)
+        if action is CameraAction.RTP_JUMP:
+            self._rtp_jump(camera)
+            return camera.status()
         target = {
             CameraAction.STOP: FaultMode.STOPPED,
             CameraAction.FREEZE: FaultMode.FROZEN,
@@ -395,6 +406,28 @@ class Simulator:
             logger.info("camera %s: closing %d connection(s)", name, len(to_close))
             self._server.client_filter(self._client_filter_cb(to_close))
         return camera.status()
+
+    def _rtp_jump(self, camera: _Camera) -> None:
+        """As if the camera's encoder restarted with a new RTP base, the connection kept."""
+        jump = 0 if camera.time_offset_ns else random.randint(100, 3000) * Gst.SECOND
+        camera.time_offset_ns = jump
+        for ref in list(camera.sources):
+            pad = ref()
+            if pad is not None and id(pad) not in camera.shifted:
+                camera.shifted.add(id(pad))
+                pad.add_probe(Gst.PadProbeType.BUFFER, self._shift_probe_cb, camera)
+        logger.info("camera %s: RTP timestamps shifted by %d s", camera.name, jump // Gst.SECOND)
+
+    @staticmethod
+    def _shift_probe_cb(
+        pad: Gst.Pad, info: Gst.PadProbeInfo, camera: _Camera
+    ) -> Gst.PadProbeReturn:
+        buf = info.get_buffer()
+        if buf is not None and buf.pts != Gst.CLOCK_TIME_NONE:
+            buf.pts += camera.time_offset_ns
+            if buf.dts != Gst.CLOCK_TIME_NONE:
+                buf.dts += camera.time_offset_ns
+        return Gst.PadProbeReturn.OK
 
     def _check_audio_elements(self) -> None:
         """Pick the AAC encoder; raise SimulatorError if an audio camera lacks an element."""
@@ -521,6 +554,10 @@ class Simulator:
         appsrc.set_property("caps", encoder.caps)
         subscription = encoder.subscribe(appsrc, camera, camera.name)
         audio_source = element.get_by_name(_AUDIO_SOURCE)
+        camera.sources = [r for r in camera.sources if r() is not None]
+        for source in (appsrc, audio_source):
+            if source is not None:
+                camera.sources.append(weakref.ref(source.get_static_pad("src")))
         if audio_source is not None:
             gate = _AudioGate(camera)
             appsrc.get_static_pad("src").add_probe(

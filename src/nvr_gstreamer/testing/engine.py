@@ -3,6 +3,7 @@ watcher that waits on state events (no sleep-and-hope)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +33,10 @@ def engine_config(
     cams = []
     for cid, url in urls.items():
         cam: dict[str, object] = {"id": cid, "url": url}
+        # The whole suite on the old receive path: NVR_TEST_RTP_JITTERBUFFER=always scripts/check
+        forced = os.environ.get("NVR_TEST_RTP_JITTERBUFFER")
+        if forced:
+            cam["rtp_jitterbuffer"] = forced
         if cid in creds:
             cam["username"], cam["password"] = creds[cid]
         cam.update((camera_options or {}).get(cid, {}))

@@ -146,6 +146,7 @@ class FakePipeline:
         self.generation = generation
         self.hooks = hooks
         self.codec: str | None = None
+        self.receive_path = "stamp" if spec.transport == "tcp" else "jitterbuffer"
         self.streams_known = False
         self.skipped: list[str] = []
         self.audio: list[FakeAudio] = []
