@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gi
 import pytest
 
@@ -11,6 +13,7 @@ from gi.repository import GLib, Gst  # noqa: E402
 from nvr_gstreamer.camera.errors import (  # noqa: E402
     RECOVERY,
     ErrorKind,
+    Fault,
     Origin,
     Recovery,
     classify,
@@ -56,11 +59,21 @@ CASES = [
      ErrorKind.STORAGE_DISCONNECTED),
     (Origin.RECORDER, "splitmuxsink", R, R.SETTINGS, "Could not get/set settings.",
      ErrorKind.STORAGE_DISCONNECTED),
+    # A full disk by its code alone, or by its words alone (whatever the code).
+    (Origin.RECORDER, "sink", R, R.NO_SPACE_LEFT, "Error while writing to file.",
+     ErrorKind.DISK_FULL),
+    (Origin.RECORDER, "sink", R, R.FAILED, "Disk full", ErrorKind.DISK_FULL),
+    # Code 14 of another domain is not a full disk.
+    (Origin.RECORDER, "muxer", C, C.DISABLED, "Could not multiplex stream.", ErrorKind.UNKNOWN),
     (Origin.RECORDER, "muxer", S, S.MUX, "Could not multiplex stream.", ErrorKind.UNKNOWN),
     (Origin.LIVE, "decoder", S, S.DECODE, "Could not decode stream.", ErrorKind.DECODER),
     (Origin.LIVE, "avdec_h264-0", L, L.FAILED, "Library error", ErrorKind.DECODER),
+    (Origin.LIVE, "parse", S, S.DECODE, "Could not decode stream.", ErrorKind.DECODER),
+    (Origin.LIVE, "convert", S, S.FORMAT, "Could not convert", ErrorKind.UNKNOWN),
     (Origin.LIVE, "videosink", R, R.NOT_FOUND, "Output window was closed",
      ErrorKind.VIDEO_SINK),
+    (Origin.LIVE, "videosink", R, R.WRITE, "Could not write to resource.", ErrorKind.VIDEO_SINK),
+    (Origin.LIVE, "xvimage", R, R.NOT_FOUND, "Output window was closed", ErrorKind.VIDEO_SINK),
     (Origin.LIVE, "convert", C, C.NEGOTIATION, "not negotiated", ErrorKind.UNKNOWN),
     (Origin.OTHER, "pipeline0", C, C.STATE_CHANGE, "state change failed", ErrorKind.UNKNOWN),
 ]  # fmt: skip
@@ -84,10 +97,19 @@ def test_classification_table(
     assert classify(fault) is expected
 
 
-def test_udp_that_brings_nothing_is_a_transport_fault() -> None:
+@pytest.mark.parametrize(
+    ("domain", "code", "message"),
+    [
+        (R, R.READ, "Could not read from resource."),
+        (S, S.FAILED, "Internal data stream error."),
+    ],
+)
+def test_udp_that_brings_nothing_is_a_transport_fault(
+    domain: type, code: int, message: str
+) -> None:
     """As rtspsrc 1.22 posts it (measured behind a firewall dropping UDP): a plain READ error
-    whose debug text says why."""
-    error = GLib.Error.new_literal(R.quark(), "Could not read from resource.", int(R.READ))
+    whose debug text says why; the same words in the debug text of any other error, too."""
+    error = GLib.Error.new_literal(domain.quark(), message, int(code))
     debug = (
         "../gst/rtsp/gstrtspsrc.c(6136): gst_rtspsrc_reconnect (): /GstPipeline:cam-g2/"
         "GstRTSPSrc:source:\nCould not receive any UDP packets for 2.0000 seconds, maybe your "
@@ -98,9 +120,31 @@ def test_udp_that_brings_nothing_is_a_transport_fault() -> None:
     assert classify(plain) is ErrorKind.NETWORK
 
 
-@pytest.mark.parametrize("fault", [source_eos(), source_timeout(), stall(5.2)])
-def test_eos_timeout_and_stall_are_network(fault: object) -> None:
-    assert classify(fault) is ErrorKind.NETWORK  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("make", "text"),
+    [
+        (source_eos, "source: end of stream from the camera (-/0)"),
+        (source_timeout, "source: the camera stopped answering (rtspsrc timeout) (-/0)"),
+        (lambda: stall(5.24), "source: no video for 5.2 s (stalled) (-/0)"),
+    ],
+)
+def test_eos_timeout_and_stall_are_network_faults_of_the_source(
+    make: Callable[[], Fault], text: str
+) -> None:
+    fault = make()  # made in the test, not at collection (mutation testing swaps the code)
+    assert classify(fault) is ErrorKind.NETWORK
+    assert recovery_for(classify(fault), fault.origin) is Recovery.RESTART_PIPELINE
+    assert fault.describe() == text  # the log line
+
+
+def test_a_fault_is_described_by_element_message_domain_code_and_debug_text() -> None:
+    error = GLib.Error.new_literal(R.quark(), "Could not read from resource.", int(R.READ))
+    fault = fault_from_gerror(Origin.SOURCE, "source", error, "gstrtspsrc.c(6136)")
+    assert fault.describe() == (
+        "source: Could not read from resource. (resource/9) [gstrtspsrc.c(6136)]"
+    )
+    no_debug = fault_from_gerror(Origin.SOURCE, "source", error, None)
+    assert no_debug.describe() == "source: Could not read from resource. (resource/9)"
 
 
 def test_every_kind_has_a_recovery() -> None:

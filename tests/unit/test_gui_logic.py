@@ -11,7 +11,14 @@ import pytest
 from nvr_gstreamer.camera.errors import ErrorKind
 from nvr_gstreamer.camera.status import CameraStatus
 from nvr_gstreamer.camera.supervisor import CameraState
-from nvr_gstreamer.gui.badges import Tone, badge, recording_view, storage_badge, stream_summary
+from nvr_gstreamer.gui.badges import (
+    Badge,
+    Tone,
+    badge,
+    recording_view,
+    storage_badge,
+    stream_summary,
+)
 from nvr_gstreamer.storage.footage_runs import Footage, Part, runs
 from nvr_gstreamer.storage.volume import StorageState
 
@@ -43,6 +50,19 @@ def st(**changes: object) -> CameraStatus:
             ),
             0,
             "refuses RTP over TCP: set transport udp or auto",
+            Tone.BAD,
+        ),
+        (
+            st(
+                state=CameraState.RECONNECTING,
+                next_retry_in_s=3.0,
+                last_error_kind=ErrorKind.TRANSPORT,
+                last_error_message="no video over UDP (the camera refuses it, or a firewall "
+                "drops it): set 'transport: tcp' or 'transport: auto' for this camera",
+                transport="udp",
+            ),
+            0,
+            "no video over UDP: set transport tcp or auto",
             Tone.BAD,
         ),
         (
@@ -117,49 +137,36 @@ def test_badge(status: CameraStatus, elapsed: float, text: str, tone: Tone) -> N
 
 def test_storage_badge() -> None:
     assert storage_badge(st()) is None
-    assert storage_badge(st(storage_state=StorageState.UNAVAILABLE)).text == "storage unavailable"  # type: ignore[union-attr]
-    assert storage_badge(st(storage_state=StorageState.FULL)).text == "disk full"  # type: ignore[union-attr]
+    assert storage_badge(st(storage_state=StorageState.UNAVAILABLE)) == Badge(
+        "storage unavailable", Tone.BAD
+    )
+    assert storage_badge(st(storage_state=StorageState.FULL)) == Badge("disk full", Tone.BAD)
 
 
 @pytest.mark.parametrize(
-    ("status", "pending", "text", "button", "dot"),
+    ("status", "pending", "text", "button", "dot", "tone"),
     [
-        (st(), None, "recording", "Stop", True),
-        (st(recording=False, recording_wanted=False), None, "not recording", "Record", False),
+        (st(), None, "recording", "Stop", True, Tone.BAD),
+        (st(recording=False, recording_wanted=False), None, "not recording", "Record", False, Tone.OFF),
         # The click is shown as pending until the engine confirms it.
-        (st(recording=False, recording_wanted=False), True, "starting…", "Stop", False),
-        (st(), False, "finishing the file…", "Record", True),
+        (st(recording=False, recording_wanted=False), True, "starting…", "Stop", False, Tone.BUSY),
+        (st(), False, "finishing the file…", "Record", True, Tone.BUSY),
         # "Off" is confirmed only once the file is final (recording False as well).
-        (st(recording=True, recording_wanted=False), False, "finishing the file…", "Record", True),
+        (st(recording=True, recording_wanted=False), False, "finishing the file…", "Record", True, Tone.BUSY),
+        (st(recording=False, recording_wanted=True), False, "finishing the file…", "Record", False, Tone.BUSY),
         # Switched on but not possible: the engine's reason is shown.
-        (
-            st(recording=False, state=CameraState.RECONNECTING),
-            None,
-            "waiting: camera not streaming",
-            "Stop",
-            False,
-        ),
-        (
-            st(recording=False, storage_state=StorageState.FULL),
-            None,
-            "waiting: disk full",
-            "Stop",
-            False,
-        ),
-        (
-            st(recording=False, storage_state=StorageState.UNAVAILABLE),
-            None,
-            "waiting: storage unavailable",
-            "Stop",
-            False,
-        ),
+        (st(recording=False, state=CameraState.RECONNECTING), None, "waiting: camera not streaming", "Stop", False, Tone.BUSY),
+        (st(recording=False, storage_state=StorageState.FULL), None, "waiting: disk full", "Stop", False, Tone.BUSY),
+        (st(recording=False, storage_state=StorageState.UNAVAILABLE), None, "waiting: storage unavailable", "Stop", False, Tone.BUSY),
+        # Switched on, streaming, storage fine: the first file is about to open.
+        (st(recording=False), None, "waiting: starting", "Stop", False, Tone.BUSY),
     ],
-)
+)  # fmt: skip
 def test_recording_view(
-    status: CameraStatus, pending: bool | None, text: str, button: str, dot: bool
+    status: CameraStatus, pending: bool | None, text: str, button: str, dot: bool, tone: Tone
 ) -> None:
     v = recording_view(status, pending)
-    assert (v.text, v.button, v.recording) == (text, button, dot)
+    assert (v.text, v.button, v.recording, v.tone) == (text, button, dot, tone)
 
 
 def parts(*spans: tuple[float, float]) -> list[Part]:
@@ -205,6 +212,8 @@ def test_runs_split_at_gaps_and_at_the_open_file_limit() -> None:
             "H.265 + G.711 A-law over UDP, 7 RTP packets lost",
         ),
         (st(audio_codec="aac"), "H.264 + AAC over TCP"),
+        (st(audio_codec="aac+opus"), "H.264 + AAC + Opus over TCP"),  # two audio tracks
+        (st(codec="mjpeg", audio_codec="g726"), "mjpeg + g726 over TCP"),  # names not in the table
         (st(codec=None, state=CameraState.CONNECTING), "not connected (transport TCP)"),
     ],
 )

@@ -3,6 +3,8 @@ volume marker. Real files and SQLite in a temporary folder, an injected clock; m
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from nvr_gstreamer.storage.retention import (
     DAY_S,
     DeleteReason,
     Janitor,
+    PlannedDelete,
     plan_retention,
 )
 from nvr_gstreamer.storage.volume import (
@@ -130,6 +133,80 @@ def test_zero_retention_days_keeps_everything_while_space_lasts() -> None:
     assert plan_retention(rows, NOW, 0, usage, 10).deletes == ()
 
 
+def test_retention_by_age_goes_by_the_end_of_a_file_and_keeps_what_ends_at_the_cutoff() -> None:
+    cutoff = NOW - 2 * DAY_S
+    rows = [
+        seg(1, cutoff - 90),  # ended 30 s before the cutoff
+        seg(2, cutoff - 30),  # began before the cutoff, ended after it
+        seg(3, cutoff - 60),  # ended exactly at the cutoff: not older than two days
+        replace(seg(4, cutoff - 1), end_utc=None),  # no known end: ages by its start
+        replace(seg(5, cutoff + 1), end_utc=None),
+    ]
+    plan = plan_retention(rows, NOW, retention_days=2, usage=None, min_free_percent=10)
+    assert [d.segment.id for d in plan.deletes] == [1, 4]
+    assert plan.short_of_space is False
+
+
+def test_retention_counts_the_bytes_it_frees_and_age_deletions_count_towards_space() -> None:
+    rows = [
+        seg(1, NOW - 5 * DAY_S, 300),
+        replace(seg(2, NOW - 4 * DAY_S), size_bytes=None),  # size unknown: frees nothing known
+        seg(3, NOW - 3 * DAY_S, 300),
+        seg(4, NOW - 10, 300),
+    ]
+    usage = VolumeUsage(total_bytes=10_000, free_bytes=500)  # 500 short of 10 % free
+    plan = plan_retention(rows, NOW, retention_days=2, usage=usage, min_free_percent=10)
+    assert [(d.segment.id, d.reason) for d in plan.deletes] == [
+        (1, DeleteReason.AGE),
+        (2, DeleteReason.AGE),
+        (3, DeleteReason.AGE),
+    ]
+    assert plan.bytes_freed == 600 and plan.short_of_space is False
+    # Not enough by age: space takes the oldest of what is left, past what age took.
+    plan = plan_retention(rows, NOW, retention_days=4, usage=usage, min_free_percent=10)
+    assert [(d.segment.id, d.reason) for d in plan.deletes] == [
+        (1, DeleteReason.AGE),
+        (2, DeleteReason.SPACE),
+        (3, DeleteReason.SPACE),
+    ]
+    assert plan.bytes_freed == 600 and plan.short_of_space is False
+
+
+@pytest.mark.parametrize(
+    ("free_bytes", "deleted", "short"),
+    [
+        (1000, [], False),  # exactly the minimum free: nothing to do
+        (999, [1], False),  # one byte short: the oldest file goes
+        (700, [1], False),  # its 300 bytes make exactly the minimum
+        (699, [1, 2], False),
+    ],
+)
+def test_retention_by_space_frees_exactly_up_to_the_minimum(
+    free_bytes: int, deleted: list[int], short: bool
+) -> None:
+    rows = [seg(1, NOW - 30, 300), seg(2, NOW - 20, 300)]
+    usage = VolumeUsage(total_bytes=10_000, free_bytes=free_bytes)  # minimum: 1000 (10 %)
+    plan = plan_retention(rows, NOW, retention_days=0, usage=usage, min_free_percent=10)
+    assert [d.segment.id for d in plan.deletes] == deleted
+    assert plan.short_of_space is short
+
+
+def test_retention_says_when_even_deleting_everything_leaves_too_little_free() -> None:
+    usage = VolumeUsage(total_bytes=10_000, free_bytes=999)  # one byte short, nothing to delete
+    plan = plan_retention([], NOW, 0, usage, 10)
+    assert plan.deletes == () and plan.short_of_space is True
+    rows = [replace(seg(1, NOW - 30), size_bytes=None)]  # deleted, but frees nothing known
+    plan = plan_retention(rows, NOW, 0, usage, 10)
+    assert [d.segment.id for d in plan.deletes] == [1]
+    assert plan.bytes_freed == 0 and plan.short_of_space is True
+
+
+def test_a_fractional_minimum_free_percentage_is_honoured() -> None:
+    usage = VolumeUsage(total_bytes=10_000, free_bytes=10)  # 0.1 % free, want 0.5 %
+    plan = plan_retention([seg(1, NOW - 30, 100)], NOW, 0, usage, min_free_percent=0.5)
+    assert [d.segment.id for d in plan.deletes] == [1]
+
+
 # ---- catalog and janitor ------------------------------------------------------------------
 
 
@@ -146,6 +223,58 @@ def test_janitor_removes_rows_then_files_then_empty_day_folders(tmp_path: Path) 
     assert janitor.execute(plan) == 1
     assert catalog.segments() == [] and not f.exists() and not (tmp_path / "cam1").exists()
     assert len(deleted) == 1
+
+
+class FullCatalog(Catalog):
+    """A catalog on a disk too full for its own writes."""
+
+    def remove_segment(self, rel_path: str) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+
+def test_janitor_on_a_disk_too_full_for_the_catalog_deletes_the_file_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    catalog = FullCatalog(tmp_path)
+    f = tmp_path / "cam1/20260101/cam1_20260101_000000.mkv"
+    f.parent.mkdir(parents=True)
+    f.write_bytes(b"x" * 10)
+    row = replace(seg(1, NOW - 3 * DAY_S), path=f.relative_to(tmp_path).as_posix())
+    deleted: list[PlannedDelete] = []
+    deferred: list[str] = []
+    plan = plan_retention([row], NOW, 1, None, 0)
+    assert Janitor(catalog, deleted.append, deferred.append).execute(plan) == 1
+    assert not f.exists()
+    assert deferred == [row.path]  # its row goes as soon as the catalog can be written
+    assert [d.segment for d in deleted] == [row]
+    assert (
+        "catalog busy or full (database or disk is full): deleting cam1_20260101_000000.mkv first"
+        in caplog.messages
+    )
+
+
+def test_janitor_skips_a_file_it_cannot_delete_and_carries_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    catalog = Catalog(tmp_path)
+    day = tmp_path / "cam1/20260101"
+    for i in (1, 2, 3):
+        f = day / f"s{i}.mkv"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        if i == 2:
+            f.mkdir()  # not a file: cannot be unlinked
+            (f / "keep").write_bytes(b"")
+        else:
+            f.write_bytes(b"x" * 10)
+        rel = f.relative_to(tmp_path).as_posix()
+        catalog.close_segment(rel, NOW + i + 60, 60, 10, 900, start_utc=NOW + i, camera="cam1")
+    deleted: list[PlannedDelete] = []
+    plan = plan_retention(catalog.segments(), NOW + 10 * DAY_S, 1, None, 0)
+    assert len(plan.deletes) == 3
+    assert Janitor(catalog, deleted.append, lambda _p: None).execute(plan) == 2
+    assert [d.segment.path for d in deleted] == ["cam1/20260101/s1.mkv", "cam1/20260101/s3.mkv"]
+    assert sorted(p.name for p in day.iterdir()) == ["s2.mkv"]
+    assert f"could not delete {day / 's2.mkv'}: Is a directory" in caplog.messages
 
 
 def test_timeline_explains_each_gap(tmp_path: Path) -> None:
