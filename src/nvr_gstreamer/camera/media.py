@@ -215,6 +215,9 @@ class Media(Protocol):
         on_failed: Callable[[str], None],
     ) -> LiveStreamLike: ...
 
+    def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> Any:
+        """The browser live branch: fragmented MP4 pieces to ``deliver`` (streaming thread)."""
+
 
 # ---- storage, as a camera uses it ---------------------------------------------------------
 

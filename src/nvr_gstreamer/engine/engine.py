@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from nvr_gstreamer.camera.backoff import Backoff
+from nvr_gstreamer.camera.live_hub import Deliver
 from nvr_gstreamer.camera.media import FrameCallback, Media
 from nvr_gstreamer.camera.probe import probe_camera
 from nvr_gstreamer.camera.status import CameraStatus, EngineEvent
@@ -189,6 +190,14 @@ class CameraEngine:
 
     def remove_viewer(self, camera_id: str, token: int) -> None:
         self.loop.call(self.runtimes[camera_id].remove_viewer, token)
+
+    def add_web_viewer(self, camera_id: str, deliver: Deliver) -> int:
+        """Serve this camera's video as fragmented MP4 to ``deliver`` (called on a streaming
+        thread; it returns False when it cannot take a piece now). From any thread."""
+        return self.loop.call_sync(lambda: self.runtimes[camera_id].web.add_viewer(deliver))
+
+    def remove_web_viewer(self, camera_id: str, token: int) -> None:
+        self.loop.call(self.runtimes[camera_id].web.remove_viewer, token)
 
     def start_recording(self, camera_id: str, timeout_s: float = 5.0) -> bool:
         runtime = self.runtimes[camera_id]

@@ -19,6 +19,7 @@ from nvr_gstreamer.gst.live import LiveBranch, LiveStream
 from nvr_gstreamer.gst.loop import GstLoop
 from nvr_gstreamer.gst.pipeline import CameraPipeline
 from nvr_gstreamer.gst.recorder import RecorderBranch
+from nvr_gstreamer.gst.web_live import WebLiveBranch
 
 
 class GstMedia:
@@ -61,3 +62,6 @@ class GstMedia:
         on_failed: Callable[[str], None],
     ) -> LiveStream:
         return LiveStream(self._loop, spec, fmt, deliver, on_failed, self._teardown)
+
+    def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> WebLiveBranch:
+        return WebLiveBranch(codec, deliver)

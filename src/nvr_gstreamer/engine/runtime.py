@@ -68,6 +68,7 @@ from nvr_gstreamer.engine.commands import SupervisorCommands
 from nvr_gstreamer.engine.live_view import LiveView
 from nvr_gstreamer.engine.sessions import RecorderSessions
 from nvr_gstreamer.engine.snapshot import snapshot
+from nvr_gstreamer.engine.web_view import WebView
 from nvr_gstreamer.storage.volume import VolumeCheck
 
 logger = logging.getLogger(__name__)
@@ -162,6 +163,7 @@ class CameraRuntime:
             camera.id, scheduler, media, live_spec, self.log,
             on_failed=lambda: self.count_error(ErrorKind.VIDEO_SINK),
         )  # fmt: skip
+        self.web = WebView(media, self.log)
         self._commands = SupervisorCommands(self)
         self.status = snapshot(self)
 
@@ -273,6 +275,7 @@ class CameraRuntime:
             if note is not None:
                 self.log.info("%s", note)
         self.live.pipeline_going()
+        self.web.pipeline_going()
         stopping = state in (CameraState.STOPPED, CameraState.FAILED)
         self._record(PipelineEnding(stopping, self._last_frame_wall()))
         pipeline.release()
@@ -304,6 +307,8 @@ class CameraRuntime:
         self._gen_had_video = True
         self.transport.streaming()
         self.handle(PipelineStreaming(generation))
+        if self.pipeline is not None and self.pipeline.generation == generation:
+            self.web.pipeline_streaming(self.pipeline, self.pipeline.codec)
 
     def _on_fault(self, generation: int, fault: Fault, branch: Branch | None) -> None:
         kind = classify(fault)
@@ -331,7 +336,7 @@ class CameraRuntime:
         if generation != self.supervisor.generation:
             return
         if recovery is Recovery.REBUILD_LIVE:
-            self.live.rebuild()
+            (self.web if self.web.owns(branch) else self.live).rebuild()
         session = self._sessions.session_of(branch) if self._sessions is not None else None
         if session is not None:
             self._record(SessionFailed(session, recovery, fault.describe()))

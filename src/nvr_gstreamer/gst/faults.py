@@ -11,6 +11,7 @@ from nvr_gstreamer.core.redact import redact
 # Name prefixes of the bins that hold each branch of a camera pipeline (``recorder-3``).
 RECORDER_BIN = "recorder"
 LIVE_BIN = "live"
+WEB_BIN = "web"  # the browser live view: a live-view fault, never the camera's
 
 
 def attach_branch(pipeline: Any, tee: Any, branch: Any) -> Any:
@@ -31,7 +32,7 @@ def origin_of(element: Any) -> tuple[Origin, str]:
         name = obj.get_name() if hasattr(obj, "get_name") else ""
         if name.startswith(RECORDER_BIN):
             return Origin.RECORDER, name
-        if name.startswith(LIVE_BIN):
+        if name.startswith((LIVE_BIN, WEB_BIN)):
             return Origin.LIVE, name
         parent = obj.get_parent()
         if parent is None:

@@ -43,8 +43,66 @@ def frame_from_sample(camera_id: str, sample: Any) -> LiveFrame | None:
     return LiveFrame(camera_id, s.get_value("width"), s.get_value("height"), data)
 
 
-class LiveBranch:
-    """One live branch attached to one pipeline generation's tee."""
+class BinBranch:
+    """A branch that is one bin with a ghost "sink" pad, fed by a request pad of the video tee:
+    the shape of the live views (the recorder has its own, with audio inputs)."""
+
+    def __init__(self, bin_: Any) -> None:
+        self.bin = bin_
+        self.bin.set_property("async-handling", True)  # see RecorderBranch
+        self._tee_pad: Any = None
+        self._pipeline: Any = None
+        self.finish_timeout_s = 2.0
+
+    # ---- as a branch of a camera pipeline (see CameraPipeline.attach) ----------------------
+
+    def link(self, pipeline: Any, tee: Any, _audio_tees: Sequence[Any] = ()) -> None:
+        """Link to the tee of a running pipeline (loop thread)."""
+        self._pipeline = pipeline
+        self._tee_pad = attach_branch(pipeline, tee, self.bin)
+
+    def owns(self, element: Any) -> bool:
+        obj = element
+        while obj is not None:
+            if obj is self.bin:
+                return True
+            obj = obj.get_parent()
+        return False
+
+    def handle_sync_message(self, _message: Any) -> bool:
+        return False  # errors go the usual way (a live-view fault never restarts the camera)
+
+    def finish_blocking(self, timeout_s: float) -> bool:
+        """Unlink from the tee at an idle moment of its pad (teardown worker)."""
+        pad, self._tee_pad = self._tee_pad, None
+        if pad is None:
+            return True
+        sink = self.bin.get_static_pad("sink")
+        unlinked = threading.Event()
+
+        def unlink_cb(tee_pad: Any, _info: Any) -> Any:
+            if not unlinked.is_set():
+                tee_pad.unlink(sink)
+                unlinked.set()
+            return Gst.PadProbeReturn.REMOVE
+
+        pad.add_probe(Gst.PadProbeType.IDLE, unlink_cb)
+        done = unlinked.wait(timeout_s)
+        tee = pad.get_parent_element()
+        if tee is not None:
+            tee.release_request_pad(pad)
+        return done
+
+    def dispose(self) -> None:
+        """NULL and out of the pipeline (teardown worker, the pipeline's state lock held)."""
+        self.bin.set_state(Gst.State.NULL)
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None and self.bin.get_parent() is pipeline:
+            pipeline.remove(self.bin)
+
+
+class LiveBranch(BinBranch):
+    """One decoded live view attached to one pipeline generation's tee."""
 
     _count = 0
 
@@ -54,8 +112,7 @@ class LiveBranch:
         self._camera_id = camera_id
         self._deliver = deliver
         LiveBranch._count += 1
-        self.bin = Gst.Bin.new(f"{LIVE_BIN}-{LiveBranch._count}")
-        self.bin.set_property("async-handling", True)  # see RecorderBranch
+        super().__init__(Gst.Bin.new(f"{LIVE_BIN}-{LiveBranch._count}"))
         queue = Gst.ElementFactory.make("queue", "live-queue")
         queue.set_property("leaky", 2)  # downstream: drop old frames, never block the tee
         queue.set_property("max-size-buffers", 5)
@@ -90,55 +147,6 @@ class LiveBranch:
         sink.connect("new-sample", weak_cb(self._new_sample_cb, Gst.FlowReturn.EOS))
         ghost = Gst.GhostPad.new("sink", queue.get_static_pad("sink"))
         self.bin.add_pad(ghost)
-        self._tee_pad: Any = None
-        self._pipeline: Any = None
-        self.finish_timeout_s = 2.0
-
-    # ---- as a branch of a camera pipeline (see CameraPipeline.attach) ----------------------
-
-    def link(self, pipeline: Any, tee: Any, _audio_tees: Sequence[Any] = ()) -> None:
-        """Link to the tee of a running pipeline (loop thread)."""
-        self._pipeline = pipeline
-        self._tee_pad = attach_branch(pipeline, tee, self.bin)
-
-    def owns(self, element: Any) -> bool:
-        obj = element
-        while obj is not None:
-            if obj is self.bin:
-                return True
-            obj = obj.get_parent()
-        return False
-
-    def handle_sync_message(self, _message: Any) -> bool:
-        return False  # errors go the usual way (a live-branch fault never restarts the camera)
-
-    def finish_blocking(self, timeout_s: float) -> bool:
-        """Unlink from the tee at an idle moment of its pad (teardown worker)."""
-        pad, self._tee_pad = self._tee_pad, None
-        if pad is None:
-            return True
-        sink = self.bin.get_static_pad("sink")
-        unlinked = threading.Event()
-
-        def unlink_cb(tee_pad: Any, _info: Any) -> Any:
-            if not unlinked.is_set():
-                tee_pad.unlink(sink)
-                unlinked.set()
-            return Gst.PadProbeReturn.REMOVE
-
-        pad.add_probe(Gst.PadProbeType.IDLE, unlink_cb)
-        done = unlinked.wait(timeout_s)
-        tee = pad.get_parent_element()
-        if tee is not None:
-            tee.release_request_pad(pad)
-        return done
-
-    def dispose(self) -> None:
-        """NULL and out of the pipeline (teardown worker, the pipeline's state lock held)."""
-        self.bin.set_state(Gst.State.NULL)
-        pipeline, self._pipeline = self._pipeline, None
-        if pipeline is not None and self.bin.get_parent() is pipeline:
-            pipeline.remove(self.bin)
 
     def _decoded_pad_cb(self, _decodebin: Any, pad: Any) -> None:
         caps = pad.get_current_caps() or pad.query_caps(None)

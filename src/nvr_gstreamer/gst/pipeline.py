@@ -168,6 +168,7 @@ class CameraPipeline:
         self.streams_known = False
         self._jitterbuffers: list[Any] = []  # rtpbin's, one per stream: packet loss counters
         self.receive_path = receive_path(spec)
+        self._audio_sessions: set[int] = set()  # rtpbin sessions (stream indexes) of audio
 
         self.pipeline = Gst.Pipeline.new(f"cam-{spec.camera_id}-g{generation}")
         src = rtsp_source(spec, "source")
@@ -222,7 +223,11 @@ class CameraPipeline:
         if manager.find_property("latency") is not None:  # rtpbin
             manager.connect("new-jitterbuffer", weak_cb(self._new_jitterbuffer_cb))
 
-    def _request_jitterbuffer_cb(self, _manager: Any, _session: int) -> Any:
+    def _request_jitterbuffer_cb(self, _manager: Any, session: int) -> Any:
+        # Audio keeps rtpbin's jitterbuffer: its own thread (cheap at audio's packet rate), so
+        # that the audio hold (open_audio) can never stop the one thread that reads the camera.
+        if session in self._audio_sessions:
+            return None
         return Gst.ElementFactory.make(STAMPER, None)
 
     def _new_jitterbuffer_cb(
@@ -363,13 +368,14 @@ class CameraPipeline:
             if hold is not None:
                 stream.tee.get_static_pad("sink").remove_probe(hold)
 
-    def _select_stream_cb(self, _src: Any, _num: int, caps: Any) -> bool:
+    def _select_stream_cb(self, _src: Any, num: int, caps: Any) -> bool:
         s = caps.get_structure(0)
         media = s.get_string("media")
         if media == "video":
             return True
         encoding = (s.get_string("encoding-name") or "?").upper()
         if media == "audio" and encoding in AUDIO_CODECS:
+            self._audio_sessions.add(num)
             return True
         self.skipped.append(f"{media} {encoding}")
         return False

@@ -54,6 +54,16 @@ def _keep_blocked(_pad: Any, _info: Any) -> Any:
     return Gst.PadProbeReturn.OK  # a BLOCK probe that stays until removed
 
 
+def _answer_serialized_query(_pad: Any, info: Any) -> Any:
+    query = info.get_query()
+    serialized = query is not None and bool(
+        Gst.QueryType.get_flags(query.type) & Gst.QueryTypeFlags.SERIALIZED
+    )
+    if serialized:
+        return Gst.PadProbeReturn.HANDLED  # (an allocation query answered empty: defaults)
+    return Gst.PadProbeReturn.OK
+
+
 class RecorderBranch:
     _count = 0
 
@@ -131,9 +141,17 @@ class RecorderBranch:
                 Gst.PadProbeType.BUFFER, weak_cb(self._ring_cb, Gst.PadProbeReturn.REMOVE)
             )
         self._hold_probe: int | None = None
+        self._hold_queries: int | None = None
         if hold:
             self._hold_probe = self.valve.get_static_pad("src").add_probe(
                 Gst.PadProbeType.BLOCK_DOWNSTREAM, _keep_blocked
+            )
+            # A serialized query (allocation, drain) waits in the queue until the held frames
+            # move on. Upstream of it is the thread that reads the camera — over TCP without a
+            # jitterbuffer, the one thread of every stream, whose audio must get through for
+            # the hold to end. While holding, such queries are answered here.
+            self._hold_queries = queue.get_static_pad("sink").add_probe(
+                Gst.PadProbeType.QUERY_DOWNSTREAM, _answer_serialized_query
             )
         # The keyframe gate sits after the valve: it sees only what is meant for the file.
         self.valve.get_static_pad("src").add_probe(
@@ -183,6 +201,9 @@ class RecorderBranch:
         (loop thread; nothing has reached splitmuxsink yet)."""
         for audio_tee in audio_tees:
             self._add_audio_input(audio_tee, running=True)
+        queries, self._hold_queries = self._hold_queries, None
+        if queries is not None:
+            self._queue.get_static_pad("sink").remove_probe(queries)
         probe, self._hold_probe = self._hold_probe, None
         if probe is not None:
             self.valve.get_static_pad("src").remove_probe(probe)

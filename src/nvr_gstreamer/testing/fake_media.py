@@ -299,6 +299,7 @@ class FakeMedia:
         self.recorders: list[FakeRecorder] = []
         self.live_branches: list[Any] = []
         self.live_streams: list[FakeLiveStream] = []
+        self.web_branches: list[Any] = []
 
     def pipeline(self, spec: PipelineSpec, generation: int, hooks: PipelineHooks) -> FakePipeline:
         made = FakePipeline(self._scheduler, spec, generation, hooks)
@@ -323,6 +324,11 @@ class FakeMedia:
     def live_branch(self, camera_id: str, _fmt: LiveFormat, deliver: FrameCallback) -> Any:
         made = (camera_id, deliver)
         self.live_branches.append(made)
+        return made
+
+    def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> Any:
+        made = ("web", codec, deliver)
+        self.web_branches.append(made)
         return made
 
     def live_stream(self, _spec: PipelineSpec, _fmt: LiveFormat, _deliver: FrameCallback,

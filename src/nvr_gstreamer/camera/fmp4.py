@@ -1,0 +1,123 @@
+"""Fragmented MP4 for the browser's live view, from what ``mp4mux`` emits: pure.
+
+``mp4mux fragment-duration=1`` puts out ``ftyp``, ``moov`` (together: the *init segment*),
+then per frame ``moof``, an ``mdat`` header and the frame's bytes as separate buffers.
+:class:`Fmp4Assembler` joins them into whole messages a MediaSource can append: the init
+segment (with the RFC 6381 codec string the page asks ``isTypeSupported`` about) and one
+fragment per frame, flagged when it starts with a keyframe (where a new viewer may start).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class InitSegment:
+    data: bytes
+    codec: str  # "avc1.640028", "hvc1.1.6.L93.B0"; "" when the moov does not say
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    data: bytes
+    key: bool  # starts with a keyframe
+
+
+Piece = InitSegment | Fragment
+
+
+def _boxes(data: bytes) -> list[tuple[bytes, int, int]]:
+    """(type, start, end) of the boxes in ``data``, recursing into the containers on the
+    path to the sample entries (moov/trak/mdia/minf/stbl/stsd)."""
+    found: list[tuple[bytes, int, int]] = []
+
+    def walk(start: int, end: int) -> None:
+        pos = start
+        while pos + 8 <= end:
+            size = int.from_bytes(data[pos : pos + 4], "big")
+            kind = data[pos + 4 : pos + 8]
+            if size < 8 or pos + size > end:
+                return
+            found.append((kind, pos, pos + size))
+            if kind in (b"moov", b"trak", b"mdia", b"minf", b"stbl"):
+                walk(pos + 8, pos + size)
+            elif kind == b"stsd":
+                walk(pos + 16, pos + size)  # version, flags, entry count
+            elif kind in (b"avc1", b"avc3", b"hvc1", b"hev1"):
+                walk(pos + 8 + 78, pos + size)  # the visual sample entry's fixed part
+            pos += size
+
+    walk(0, len(data))
+    return found
+
+
+def codec_string(init: bytes) -> str:
+    """The codec parameter of the init segment's first video track (RFC 6381), or ""."""
+    boxes = _boxes(init)
+
+    def entry_of(start: int, kinds: tuple[bytes, bytes]) -> str:
+        return next((k for k, s, e in boxes if k in kinds and s < start < e), kinds[0]).decode()
+
+    for kind, start, end in boxes:
+        body = init[start + 8 : end]
+        if kind == b"avcC" and len(body) >= 4:
+            entry = entry_of(start, (b"avc1", b"avc3"))
+            return f"{entry}.{body[1]:02x}{body[2]:02x}{body[3]:02x}"
+        if kind == b"hvcC" and len(body) >= 13:
+            entry = entry_of(start, (b"hvc1", b"hev1"))
+            space = ("", "A", "B", "C")[body[1] >> 6]
+            tier = "H" if body[1] & 0x20 else "L"
+            profile = body[1] & 0x1F
+            compat = int.from_bytes(body[2:6], "big")
+            compat_rev = int(f"{compat:032b}"[::-1], 2)  # bits in reverse order, as hex
+            constraints = body[6:12].rstrip(b"\0")
+            level = body[12]
+            text = f"{entry}.{space}{profile}.{compat_rev:x}.{tier}{level}"
+            for byte in constraints:
+                text += f".{byte:x}"
+            return text
+    return ""
+
+
+class Fmp4Assembler:
+    """Buffers in, whole init segments and fragments out."""
+
+    def __init__(self) -> None:
+        self._init = bytearray()
+        self._fragment = bytearray()
+        self._expect = 0  # bytes of the current mdat still to come
+        self._key = False
+        self._started = False  # a fragment is being put together
+        self._flag_read = False  # the frame's first bytes (whose flag tells key or not) came
+
+    def feed(self, data: bytes, delta: bool) -> list[Piece]:
+        """One buffer of mp4mux's output; ``delta`` is its DELTA_UNIT flag."""
+        kind = data[4:8] if len(data) >= 8 else b""
+        if kind == b"ftyp":
+            self._init = bytearray(data)
+            self._started = False
+            return []
+        if kind == b"moov":
+            self._init += data
+            return [InitSegment(bytes(self._init), codec_string(bytes(self._init)))]
+        if kind == b"moof" and self._expect == 0:
+            self._fragment = bytearray(data)
+            self._started, self._key, self._flag_read = True, False, False
+            return []
+        if not self._started:
+            return []  # the middle of something: wait for the next moof
+        if kind == b"mdat" and self._expect == 0 and not self._flag_read:
+            size = int.from_bytes(data[0:4], "big")
+            self._expect = max(0, size - len(data))
+            if len(data) > 8:  # the frame came with its header
+                self._key, self._flag_read = not delta, True
+        else:
+            if not self._flag_read:  # mp4mux flags the frame's bytes, not the header
+                self._key, self._flag_read = not delta, True
+            self._expect = max(0, self._expect - len(data))
+        self._fragment += data
+        if self._expect == 0 and self._flag_read:
+            self._started = False
+            return [Fragment(bytes(self._fragment), self._key)]
+        return []
