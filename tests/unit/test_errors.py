@@ -98,6 +98,19 @@ def test_classification_table(
 
 
 @pytest.mark.parametrize(
+    "code",
+    [R.NOT_FOUND, R.OPEN_WRITE, R.OPEN_READ_WRITE, R.CLOSE, R.WRITE, R.SEEK, R.SYNC, R.SETTINGS],
+)
+def test_every_file_error_of_the_recorder_is_storage_gone(code: int) -> None:
+    """What a file sink says when its volume goes away (unplugged, unmounted, remounted
+    read-only): pause recording and wait for the volume, never restart the camera."""
+    error = GLib.Error.new_literal(R.quark(), "Could not write to resource.", int(code))
+    fault = fault_from_gerror(Origin.RECORDER, "sink", error, "gst debug text")
+    assert classify(fault) is ErrorKind.STORAGE_DISCONNECTED
+    assert recovery_for(classify(fault), fault.origin) is Recovery.PAUSE_RECORDING_STORAGE
+
+
+@pytest.mark.parametrize(
     ("domain", "code", "message"),
     [
         (R, R.READ, "Could not read from resource."),

@@ -135,6 +135,11 @@ def test_badge(status: CameraStatus, elapsed: float, text: str, tone: Tone) -> N
     assert (b.text, b.tone) == (text, tone)
 
 
+def test_a_badge_counts_down_from_the_snapshot_itself_by_default() -> None:
+    status = st(state=CameraState.RECONNECTING, next_retry_in_s=12.0)
+    assert badge(status) == Badge("reconnecting: retry in 12 s", Tone.BUSY)
+
+
 def test_storage_badge() -> None:
     assert storage_badge(st()) is None
     assert storage_badge(st(storage_state=StorageState.UNAVAILABLE)) == Badge(
@@ -213,6 +218,7 @@ def test_runs_split_at_gaps_and_at_the_open_file_limit() -> None:
         ),
         (st(audio_codec="aac"), "H.264 + AAC over TCP"),
         (st(audio_codec="aac+opus"), "H.264 + AAC + Opus over TCP"),  # two audio tracks
+        (st(codec="h265", audio_codec="pcmu"), "H.265 + G.711 µ-law over TCP"),
         (st(codec="mjpeg", audio_codec="g726"), "mjpeg + g726 over TCP"),  # names not in the table
         (st(codec=None, state=CameraState.CONNECTING), "not connected (transport TCP)"),
     ],

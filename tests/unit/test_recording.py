@@ -346,3 +346,58 @@ def test_audio_watch_starts_afresh_with_each_session() -> None:
     out = h.send(SessionFailed(1, Recovery.REBUILD_RECORDER, "x"))
     h.finish_all(out)
     assert h.poll(1.5, ("b", 1), audio=[10]) == []  # the new session's input is new
+
+
+# ---- boundaries and defaults ----------------------------------------------------------------
+
+
+def test_no_pre_record_unless_asked_and_any_positive_pre_record_arms() -> None:
+    default = RecordingController(FakeClock(), has_storage=True, storage_state=OK, wanted=False)
+    assert default.handle(PipelineStarted()) == []
+    assert not default.armed
+    h = Harness(wanted=False, pre_record_s=0.5)
+    assert h.connect() == [AttachSession(1, armed=True, reason="camera connecting")]
+
+
+def test_switched_off_is_false_in_the_status() -> None:
+    h = Harness()
+    h.send(RecordingSwitched(False))
+    assert h.rec.wanted is False
+
+
+def test_video_flows_while_younger_than_its_limit() -> None:
+    """The watchdog counts video younger than 2 s as flowing, the audio watch younger than 1 s
+    (a frame interval of a slow camera, not an outage)."""
+    h = Harness()
+    h.connect()
+    for n in range(40):
+        h.clock.advance(1.0)
+        assert h.send(Polled(2.0, ("a.mkv", 1), [n])) == []  # video just stopped: no blame
+    h.clock.advance(1.0)
+    assert h.send(Polled(1.9, ("a.mkv", 1), [41])) == []  # flowing: the watch begins
+    h.clock.advance(RECORDER_STALL_S)
+    out = h.send(Polled(1.9, ("a.mkv", 1), [42]))
+    assert out == [FinishSession(1, "recording stalled", stalled_s=RECORDER_STALL_S)]
+    h2 = Harness()
+    h2.connect()
+    for n in range(10):
+        h2.clock.advance(1.0)
+        assert h2.send(Polled(1.0, ("a.mkv", n), [5])) == []
+    h2.clock.advance(AUDIO_STALL_S)  # silent since the last poll above, video flows now
+    assert h2.send(Polled(0.9, ("a.mkv", 11), [5])) == [EndAudio(1, 0, AUDIO_STALL_S)]
+
+
+def test_an_ended_audio_input_does_not_hide_a_later_one() -> None:
+    h = Harness()
+    h.connect()
+    assert h.poll(0.5, ("a", 1), audio=[None, 10]) == []
+    out = h.poll(AUDIO_STALL_S, ("a", 2), audio=[None, 10])
+    assert out == [EndAudio(1, 1, AUDIO_STALL_S)]
+
+
+def test_polls_without_a_current_session_do_nothing() -> None:
+    h = Harness()
+    h.connect()
+    h.send(RecordingSwitched(False))  # session 1 is being finished; none is current
+    for _ in range(40):
+        assert h.poll(1.0, ("a.mkv", 1), audio=[10]) == []

@@ -6,6 +6,8 @@ import itertools
 import random
 import statistics
 
+import pytest
+
 from nvr_gstreamer.camera.backoff import Backoff
 from nvr_gstreamer.camera.errors import ErrorKind
 from nvr_gstreamer.camera.supervisor import (
@@ -24,7 +26,9 @@ from nvr_gstreamer.camera.supervisor import (
     StateChanged,
     StopPipeline,
     StopRequested,
+    SupervisorCounters,
     SupervisorSettings,
+    SupervisorView,
     Woke,
 )
 from nvr_gstreamer.core.clock import FakeClock
@@ -285,8 +289,13 @@ def test_backoff_retry_refused_just_before_the_return_keeps_connect_only_probes(
     assert len(h.starts()) == n + 1
 
 
-def test_flapping_port_gets_retries_ever_further_apart() -> None:
-    h = streaming_harness()
+@pytest.mark.parametrize("streamed", [True, False], ids=["lost", "at-start-up"])
+def test_flapping_port_gets_retries_ever_further_apart(streamed: bool) -> None:
+    """Lost while streaming, or failing from the start: the same 1, 2, 4, 8, 16 s apart."""
+    h = Harness()
+    h.send(StartRequested())
+    if streamed:
+        h.stream()
     h.fail()
     h.advance(0.25)
     h.send(ProbeFinished(h.probes[-1], Reach.CLOSED))
@@ -303,9 +312,7 @@ def test_flapping_port_gets_retries_ever_further_apart() -> None:
                 port_retries.append(h.now)
                 h.fail()
     gaps = [b - a for a, b in itertools.pairwise(port_retries)]
-    print("port retries at", [round(t, 2) for t in port_retries])
-    assert all(b >= a * 1.9 for a, b in itertools.pairwise(gaps)), gaps
-    assert len(port_retries) <= 8
+    assert gaps == [1, 2, 4, 8, 16], port_retries
 
 
 def test_probe_cadence_is_fast_while_the_outage_is_young_then_slower() -> None:
@@ -343,11 +350,14 @@ def test_unauthorized_is_shown_and_retried_at_the_cap_without_storm() -> None:
     assert not h.probes
 
 
-def test_not_found_is_its_own_state() -> None:
+def test_not_found_is_its_own_state_and_retried_at_the_cap() -> None:
     h = Harness()
     h.send(StartRequested())
     h.fail(ErrorKind.NOT_FOUND, "Not Found (404)")
     assert h.sup.state is CameraState.NOT_FOUND
+    assert 54 <= (h.sup.view().next_retry_in_s or 0) <= 66
+    assert 54 <= h.advance_until_retry() <= 66
+    assert not h.probes
 
 
 def test_no_first_frame_within_connect_timeout_is_a_fault() -> None:
@@ -417,3 +427,310 @@ def test_a_stall_is_the_cause_on_the_view_until_the_camera_streams_again() -> No
     assert not h.sup.view().stalled
     h.send(PipelineFailed(h.sup.generation, ErrorKind.NETWORK, "stream stalled (said the camera)"))
     assert not h.sup.view().stalled  # an error, whatever its words
+
+
+# ---- what the status shows ----------------------------------------------------------------
+
+
+def test_a_new_camera_shows_stopped_or_disabled_since_it_was_set_up() -> None:
+    clock = FakeClock()
+    made_at = clock.wall()
+    sup = CameraSupervisor(clock, SupervisorSettings())
+    disabled = CameraSupervisor(clock, SupervisorSettings(), enabled=False)
+    clock.advance(5)
+    assert sup.view() == SupervisorView(
+        state=CameraState.STOPPED,
+        since=made_at,
+        reason="not started",
+        last_error_kind=None,
+        last_error_message=None,
+        reconnect_attempt=0,
+        next_retry_in_s=None,
+        counters=SupervisorCounters(),
+        stalled=False,
+    )
+    assert sup.view().counters.error_count(ErrorKind.NETWORK) == 0
+    assert (disabled.view().state, disabled.view().reason) == (
+        CameraState.DISABLED,
+        "disabled in the config",
+    )
+
+
+def test_events_before_the_start_change_nothing() -> None:
+    sup = CameraSupervisor(FakeClock(), SupervisorSettings())
+    for event in (
+        PipelineFailed(0, ErrorKind.NETWORK, "late"),
+        PipelineStreaming(0),
+        ProbeFinished(0, Reach.ANSWERS),
+        Woke(),
+    ):
+        assert sup.handle(event) == [], event
+    assert sup.state is CameraState.STOPPED
+
+
+def test_not_an_event_is_a_type_error() -> None:
+    sup = CameraSupervisor(FakeClock(), SupervisorSettings())
+    with pytest.raises(TypeError, match="not a supervisor event: 'start'"):
+        sup.handle("start")  # type: ignore[arg-type]
+
+
+def test_every_transition_says_why_and_when() -> None:
+    """The reason and the time of each state, as the status API and the desktop show them."""
+    h = Harness()
+    h.send(StartRequested())
+    h.stream()
+    h.advance(100)
+    lost_at = h.clock.wall()
+    h.fail(msg="Could not read from resource.")
+    view = h.sup.view()
+    assert (view.state, view.since, view.reason) == (
+        CameraState.RECONNECTING,
+        lost_at,
+        "Could not read from resource.; retry in 4.6 s",
+    )
+    assert (view.last_error_kind, view.last_error_message) == (
+        ErrorKind.NETWORK,
+        "Could not read from resource.",
+    )
+    h.advance_until_retry()
+    assert (h.sup.view().reason, h.sup.view().reconnect_attempt) == (
+        "attempt 1 (backoff elapsed)",
+        1,
+    )
+    assert h.sup.view().since == lost_at  # still reconnecting: the state has not changed
+    h.stream()
+    h.send(StopRequested())
+    reasons = [(c.new, c.reason) for _, c in h.log if isinstance(c, StateChanged)]
+    assert reasons == [
+        (CameraState.CONNECTING, "started"),
+        (CameraState.STREAMING, "first frame"),
+        (CameraState.RECONNECTING, "Could not read from resource.; retry in 4.6 s"),
+        (CameraState.STREAMING, "reconnected"),
+        (CameraState.STOPPED, "stopped by request"),
+    ]
+    assert h.sup.view().reconnect_attempt == 0  # streaming again ended the outage
+
+
+def test_the_retry_countdown_reaches_zero() -> None:
+    h = streaming_harness()
+    h.fail()  # 4.6 s (5 s with this seed's jitter)
+    assert h.sup.view().next_retry_in_s == pytest.approx(4.6, abs=0.05)
+    h.advance(4.4)
+    assert h.sup.view().next_retry_in_s == pytest.approx(0.2, abs=0.05)
+
+
+def test_no_first_frame_within_connect_timeout_counts_as_a_network_error_each_time() -> None:
+    h = Harness(SupervisorSettings(connect_timeout_s=10))
+    h.send(StartRequested())
+    h.advance(10)
+    view = h.sup.view()
+    assert view.reason == "no video within 10 s of connecting; retry in 4.6 s"
+    assert (view.last_error_kind, view.counters.error_count(ErrorKind.NETWORK)) == (
+        ErrorKind.NETWORK,
+        1,
+    )
+    assert 4.5 <= h.advance_until_retry() <= 5.5  # the backoff, as for any network fault
+    h.advance(10)  # the retry brings no video either
+    assert h.sup.view().counters.error_count(ErrorKind.NETWORK) == 2
+
+
+def test_a_camera_that_gave_up_cancels_its_wake_up_and_can_be_started_again() -> None:
+    h = streaming_harness(SupervisorSettings(backoff=Backoff(max_retries=1)))
+    h.fail()
+    h.advance_until_retry()
+    out = h.fail()
+    assert h.sup.state is CameraState.FAILED
+    assert ScheduleWake(None) in out and None not in out
+    h.send(StartRequested())  # a restart
+    assert h.sup.state is CameraState.CONNECTING
+    h.stream()
+    assert h.sup.state is CameraState.STREAMING
+
+
+def test_a_camera_stopped_while_reconnecting_starts_again_cleanly() -> None:
+    h = streaming_harness()
+    h.fail()
+    h.send(StopRequested())
+    n = len(h.starts())
+    out = h.send(StartRequested())
+    assert StartPipeline(h.sup.generation) in out and len(h.starts()) == n + 1
+    h.stream()
+    assert h.sup.state is CameraState.STREAMING
+
+
+def test_without_an_rng_the_jitter_is_its_own_and_with_a_seed_it_repeats() -> None:
+    sup = CameraSupervisor(FakeClock(), SupervisorSettings())
+    sup.handle(StartRequested())
+    sup.handle(PipelineFailed(sup.generation, ErrorKind.NETWORK, "lost"))
+    assert 4.5 <= (sup.view().next_retry_in_s or 0) <= 5.5
+
+    def first_delays(seed: int) -> list[float | None]:
+        h = Harness(seed=seed)
+        h.send(StartRequested())
+        delays = []
+        for _ in range(3):
+            h.fail()
+            delays.append(h.sup.view().next_retry_in_s)
+            h.advance_until_retry()
+        return delays
+
+    assert first_delays(7) == first_delays(7) != first_delays(8)
+
+
+@pytest.mark.parametrize(("streamed_s", "next_base_s"), [(29.9, 40), (30, 5)])
+def test_the_backoff_starts_again_after_reset_after_s_of_streaming(
+    streamed_s: float, next_base_s: float
+) -> None:
+    h = streaming_harness()
+    for _ in range(3):  # 5, 10, 20 s
+        h.fail()
+        h.advance_until_retry()
+        h.stream()
+    h.advance(streamed_s)  # Backoff.reset_after_s is 30 s
+    h.fail()
+    wait = h.sup.view().next_retry_in_s or 0
+    assert next_base_s * 0.9 <= wait <= next_base_s * 1.1
+
+
+# ---- stray wake-ups and late probe results ------------------------------------------------
+
+
+def test_a_stray_wake_up_only_sets_the_timer_again() -> None:
+    """A timer the runtime could not cancel in time, or one that fires early, changes
+    nothing: the supervisor asks for its next wake-up again, at the time it is due."""
+    h = Harness(SupervisorSettings(connect_timeout_s=10))
+    assert h.send(Woke()) == []  # stopped
+    h.send(StartRequested())
+    h.advance(4)
+    assert h.send(Woke()) == [ScheduleWake(6)]  # connecting: the connect timeout
+    h.stream()
+    assert h.send(Woke()) == []  # streaming
+    h.fail()  # retry in 4.6 s, first probe in 0.25 s
+    assert h.send(Woke()) == [ScheduleWake(0.25)]
+    h.advance(0.25)
+    assert len(h.probes) == 1
+    retry_in = h.sup.view().next_retry_in_s
+    assert h.send(Woke()) == [ScheduleWake(retry_in)]  # a probe is out: no second one
+    assert len(h.probes) == 1
+    h.advance_until_retry()
+    h.fail(ErrorKind.UNAUTHORIZED, "Unauthorized")  # not probed, retried at the cap
+    wait = h.sup.view().next_retry_in_s
+    assert h.send(Woke()) == [ScheduleWake(wait)] and len(h.probes) == 1
+
+
+def test_a_probe_answer_that_comes_after_the_retry_began_changes_nothing() -> None:
+    h = streaming_harness()
+    h.fail()
+    h.advance(0.25)
+    late = h.probes[-1]  # out, and still unanswered when the backoff retry starts
+    h.advance_until_retry()
+    assert h.send(ProbeFinished(late, Reach.ANSWERS)) == []
+    h.advance(5)  # the attempt runs (its connect timeout is 15 s): no probe meanwhile
+    assert h.probes == [late]
+    # The attempt fails and a new round of probes begins: the old answer is still stale.
+    h.fail()
+    h.advance(0.25)
+    assert len(h.probes) == 2 and h.probes[-1] != late
+    assert h.send(ProbeFinished(late, Reach.ANSWERS)) == []
+
+
+# ---- retry at once, quick retries ---------------------------------------------------------
+
+
+def answer_probes(h: Harness, reach: Reach, seconds: float) -> list[tuple[float, str]]:
+    """Answer every probe at once with ``reach``; every attempt fails at once. Returns when
+    each attempt began (seconds from the start) and why."""
+    begin, answered = h.now, len(h.probes)
+    attempts: list[tuple[float, str]] = []
+    while h.now - begin < seconds:
+        assert h.wake_at is not None
+        h.advance(h.wake_at - h.now)
+        if len(h.probes) > answered:
+            answered = len(h.probes)
+            h.send(ProbeFinished(h.probes[-1], reach))
+        if h.sup.generation != h.stops()[-1]:
+            attempts.append((round(h.now - begin, 2), h.sup.view().reason))
+            h.fail()
+    return attempts
+
+
+def test_a_camera_lost_that_answers_but_cannot_stream_gets_three_quick_retries() -> None:
+    """The loss counts as unreachable: the first probe that answers retries at once. Then
+    three quick retries, 1, 2 and 4 s after the failure before each, then only the backoff
+    (the fifth failure in a row: 60 s), while the probes go on every 0.25 s."""
+    h = streaming_harness()
+    h.fail()
+    lost_at = h.now
+    attempts = answer_probes(h, Reach.ANSWERS, 80)
+    assert attempts[:4] == [
+        (0.25, "attempt 1 (camera reachable again)"),
+        (1.25, "attempt 2 (camera answers; quick retry)"),
+        (3.25, "attempt 3 (camera answers; quick retry)"),
+        (7.25, "attempt 4 (camera answers; quick retry)"),
+    ]
+    assert len(attempts) == 5 and attempts[4][1] == "attempt 5 (backoff elapsed)"
+    assert 7.25 + 54 <= attempts[4][0] <= 7.25 + 66
+    waiting = (lost_at + 10, lost_at + 60)  # after the quick retries, before the backoff's
+    probe_times = [t for t, c in h.log if isinstance(c, RunProbe) and waiting[0] < t < waiting[1]]
+    assert {round(b - a, 6) for a, b in itertools.pairwise(probe_times)} == {0.25}
+
+
+def test_a_camera_that_never_streamed_waits_out_the_backoff_while_it_answers() -> None:
+    """Quick retries are for a camera that was streaming (an outage); one failing from the
+    start is retried at once only after a probe found it away (and by the backoff)."""
+    h = Harness()
+    h.send(StartRequested())
+    h.fail()
+    attempts = answer_probes(h, Reach.ANSWERS, 30)
+    assert [why for _, why in attempts] == [
+        "attempt 1 (backoff elapsed)",
+        "attempt 2 (backoff elapsed)",
+    ]
+    assert h.probe_kinds[0] is False  # its first probe asks (DESCRIBE): no port seen closed
+
+
+def test_a_probe_that_finds_the_camera_away_makes_its_next_answer_a_retry_at_once() -> None:
+    h = Harness()
+    h.send(StartRequested())
+    h.fail()  # failing from the start: not assumed away
+    h.advance(0.25)
+    h.send(ProbeFinished(h.probes[-1], Reach.OPEN))  # connects, no usable answer
+    h.advance(0.25)
+    out = h.send(ProbeFinished(h.probes[-1], Reach.ANSWERS))
+    assert StartPipeline(h.sup.generation) in out
+    assert h.sup.view().reason == "attempt 1 (camera reachable again)"
+
+
+def test_a_port_that_opens_again_retries_at_once_and_says_so() -> None:
+    h = Harness()
+    h.send(StartRequested())
+    h.fail()
+    h.advance(0.25)
+    h.send(ProbeFinished(h.probes[-1], Reach.CLOSED))
+    h.advance(0.25)
+    assert h.probe_kinds == [False, True]
+    out = h.send(ProbeFinished(h.probes[-1], Reach.OPEN))
+    assert StartPipeline(h.sup.generation) in out
+    assert h.sup.view().reason == "attempt 1 (camera port open again)"
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["lost", "never-connected"])
+def test_probes_slow_down_exactly_probe_slow_after_s_into_an_outage(streamed: bool) -> None:
+    """An outage begins when a streaming camera is lost, or when a camera is started that
+    then never connects (here: no video within the 10 s connect timeout)."""
+    settings = SupervisorSettings(
+        backoff=Backoff(initial_s=10_000, cap_s=10_000),  # no retry in between
+        probe_interval_s=0.25,
+        probe_slow_interval_s=1.0,
+        probe_slow_after_s=60.0,
+        connect_timeout_s=10,
+    )
+    h = Harness(settings)
+    h.send(StartRequested())
+    if streamed:
+        h.stream()
+        h.fail()
+    began = h.now
+    answer_probes(h, Reach.OPEN, 62)
+    sent = [t - began for t, c in h.log if isinstance(c, RunProbe)]
+    assert [s for s in sent if 59 <= s <= 62] == [59.0, 59.25, 59.5, 59.75, 60.0, 61.0, 62.0]

@@ -188,6 +188,28 @@ def test_a_file_of_no_duration_covers_no_time() -> None:
     assert _gaps(gaps) == [(GapReason.CAMERA_DOWN, 10, 13)]
 
 
+def test_an_interruption_of_no_length_explains_nothing() -> None:
+    """The catalog ends an open interruption when the next begins, at the same instant when
+    the next is dated back before it: one of no length. It must not split the hole."""
+    run = [(T0, T0 + 30)]
+    files = [(T0, T0 + 10), (T0 + 30, T0 + 40)]
+    later = Interruption(GapReason.RECORDING_OFF, T0 + 20, T0 + 30)
+    expected = [(GapReason.RECORDING_OFF, 10, 30)]  # the seconds before it were "off" too
+    _f, gaps = build_gaps("c", T0, T0 + 40, files, [later], run, T0 + 40)
+    assert _gaps(gaps) == expected
+    empty = Interruption(GapReason.DISK_FULL, T0 + 15, T0 + 15)
+    _f, gaps = build_gaps("c", T0, T0 + 40, files, [empty, later], run, T0 + 40)
+    assert _gaps(gaps) == expected
+
+
+def test_a_file_that_ends_where_the_range_begins_is_no_footage_of_it() -> None:
+    footage, gaps = build_gaps(
+        "c", T0, T0 + 20, [(T0 - 60, T0)], [], [(T0 - 60, T0 + 20)], T0 + 20, min_gap_s=0.5
+    )
+    assert footage == []
+    assert _gaps(gaps) == [(GapReason.CAMERA_DOWN, 0, 20)]
+
+
 def test_day_bounds_follow_local_midnights() -> None:
     start, end = day_bounds(date(2026, 11, 29))
     assert 82_800 <= end - start <= 90_000
