@@ -13,7 +13,6 @@ surface; the routes will move to their own modules as the web app grows.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import logging
 import os
@@ -26,12 +25,13 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pydantic import BaseModel
 
+from nvr_gstreamer.api.web import Access, Sessions, add_web
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.errors import ErrorKind
 from nvr_gstreamer.camera.status import CameraStatus
@@ -282,14 +282,9 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NvrCollector(app))  # type: ignore[arg-type]
 
-    def require_token(request: Request) -> None:
-        if token is None:
-            return
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise HTTPException(401, "missing or wrong bearer token")
-
-    auth = [Depends(require_token)]
+    access = Access(token, Sessions())
+    auth = [Depends(access.check)]
+    add_web(api, app, access, lambda s: camera_out(s).model_dump(mode="json"))
 
     def status_of(camera_id: str) -> CameraStatus:
         statuses = app.engine.statuses()

@@ -1,0 +1,209 @@
+"""The web app on the API's port: pages, login, and two WebSockets.
+
+* ``/`` the live grid (``web/static``), ``/login`` when a token is required.
+* ``POST /api/login`` exchanges the token for an HttpOnly, SameSite=Strict session cookie (the
+  token never appears in a URL, a page or a log line); ``POST /api/logout`` ends it.
+* ``/api/ws/events``: every camera's status as JSON, at once and on every change (no polling).
+* ``/api/ws/live/{camera}``: the camera's live video as fragmented MP4 for Media Source
+  Extensions: a JSON ``{"type": "init", "codec": ...}`` text message, then binary init segment
+  and fragments. A viewer whose socket cannot keep up skips to the next keyframe.
+
+Access: on loopback without ``api.token`` everything is open. With a token, every page, API
+call and WebSocket needs the bearer token or a session; requests carrying a session from a
+browser must come from this origin (``Origin``), so another site cannot act for the user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
+
+from nvr_gstreamer.app import NvrApp
+from nvr_gstreamer.camera.fmp4 import InitSegment, Piece
+from nvr_gstreamer.camera.status import CameraStatus, EngineEvent
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "nvr_session"
+LIVE_BACKLOG = 60  # fragments a viewer may have in flight before it skips to a keyframe
+_STATIC = ("app.js", "logic.js", "style.css")
+
+
+class LoginIn(BaseModel):
+    token: str
+
+
+class Sessions:
+    """Sessions of logged-in browsers (in memory: a restart logs everybody out)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: set[str] = set()
+
+    def new(self) -> str:
+        sid = secrets.token_urlsafe(32)
+        with self._lock:
+            self._ids.add(sid)
+        return sid
+
+    def valid(self, sid: str | None) -> bool:
+        with self._lock:
+            return sid is not None and sid in self._ids
+
+    def end(self, sid: str | None) -> None:
+        with self._lock:
+            self._ids.discard(sid or "")
+
+
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """Whether a browser's ``Origin`` is this server (``host`` as the browser addressed it)."""
+    if origin is None or host is None:
+        return origin is None  # not a browser's cross-site request
+    return origin.split("://", 1)[-1] == host
+
+
+class Access:
+    """Who may do what, in one place (HTTP and WebSocket alike)."""
+
+    def __init__(self, token: str | None, sessions: Sessions) -> None:
+        self.token = token
+        self.sessions = sessions
+
+    def allowed(self, headers: Any, cookies: Any, changes_state: bool) -> bool:
+        if self.token is None:
+            return True
+        bearer = headers.get("authorization", "")
+        if hmac.compare_digest(bearer.encode(), f"Bearer {self.token}".encode()):
+            return True
+        if not self.sessions.valid(cookies.get(SESSION_COOKIE)):
+            return False
+        return not changes_state or same_origin(headers.get("origin"), headers.get("host"))
+
+    def check(self, request: Request) -> None:
+        changes = request.method not in ("GET", "HEAD", "OPTIONS")
+        if not self.allowed(request.headers, request.cookies, changes):
+            raise HTTPException(401, "log in (or send the bearer token)")
+
+
+def _static(name: str) -> str:
+    return resources.files("nvr_gstreamer.web").joinpath("static", name).read_text()
+
+
+def add_web(
+    api: FastAPI,
+    app: NvrApp,
+    access: Access,
+    camera_json: Any,
+) -> None:
+    """The pages and WebSockets; ``camera_json(status)`` renders a camera as the API does."""
+
+    @api.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request) -> Response:
+        if not access.allowed(request.headers, request.cookies, False):
+            return RedirectResponse("/login", status_code=303)
+        return HTMLResponse(_static("index.html"))
+
+    @api.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page() -> Response:
+        return HTMLResponse(_static("login.html"))
+
+    @api.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        if name not in _STATIC:
+            raise HTTPException(404, f"no file {name!r}")
+        kind = "text/javascript" if name.endswith(".js") else "text/css"
+        return Response(_static(name), media_type=kind)
+
+    @api.post("/api/login")
+    def login(body: LoginIn, request: Request) -> Response:
+        if access.token is None:
+            return JSONResponse({"ok": True, "needed": False})
+        if not same_origin(request.headers.get("origin"), request.headers.get("host")):
+            raise HTTPException(403, "log in from this server's own page")
+        if not hmac.compare_digest(body.token.encode(), access.token.encode()):
+            raise HTTPException(401, "wrong token")
+        response = JSONResponse({"ok": True, "needed": True})
+        response.set_cookie(
+            SESSION_COOKIE, access.sessions.new(), httponly=True, samesite="strict", path="/"
+        )
+        return response
+
+    @api.post("/api/logout")
+    def logout(request: Request) -> Response:
+        access.sessions.end(request.cookies.get(SESSION_COOKIE))
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def admitted(ws: WebSocket) -> bool:
+        # A WebSocket is never protected by SameSite alone: its Origin must be ours.
+        # (Accepted first: a close before the handshake reaches a browser only as 1006.)
+        await ws.accept()
+        if not access.allowed(ws.headers, ws.cookies, changes_state=True):
+            await ws.close(code=4401, reason="log in first")
+            return False
+        return True
+
+    @api.websocket("/api/ws/events")
+    async def events(ws: WebSocket) -> None:
+        if not await admitted(ws):
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[CameraStatus] = asyncio.Queue()
+
+        def listener(event: EngineEvent) -> None:  # the GStreamer loop thread
+            loop.call_soon_threadsafe(queue.put_nowait, event.status)
+
+        unsubscribe = app.engine.subscribe(listener)
+        try:
+            await ws.send_text(json.dumps([camera_json(s) for s in app.engine.statuses().values()]))
+            while True:
+                status = await queue.get()
+                await ws.send_text(json.dumps([camera_json(status)]))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            unsubscribe()
+
+    @api.websocket("/api/ws/live/{camera_id}")
+    async def live(ws: WebSocket, camera_id: str) -> None:
+        if not await admitted(ws):
+            return
+        if camera_id not in app.engine.statuses():
+            await ws.close(code=4404, reason=f"no camera {camera_id!r}")
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Piece] = asyncio.Queue()
+
+        def put(piece: Piece) -> None:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(piece)
+
+        def deliver(piece: Piece) -> bool:  # a streaming thread
+            if queue.qsize() >= LIVE_BACKLOG:
+                return False  # behind: the hub skips it to the next keyframe
+            loop.call_soon_threadsafe(put, piece)
+            return True
+
+        token = await asyncio.to_thread(app.engine.add_web_viewer, camera_id, deliver)
+        try:
+            while True:
+                piece = await queue.get()
+                if isinstance(piece, InitSegment):
+                    await ws.send_text(json.dumps({"type": "init", "codec": piece.codec}))
+                await ws.send_bytes(piece.data)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            app.engine.remove_web_viewer(camera_id, token)

@@ -1,0 +1,196 @@
+"""The web app in a real browser (Debian's chromium, headless, driven by Playwright): live
+video in every tile, badges and recording controls that follow the engine, and login."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from nvr_gstreamer.api.server import ApiServer
+from nvr_gstreamer.app import NvrApp
+from nvr_gstreamer.config import NvrConfig
+from nvr_gstreamer.simulator.process import SimulatorProcess
+from nvr_gstreamer.testing.engine import engine_config
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+TOKEN = "web-t0ken-that-must-not-show"
+
+
+@dataclass
+class Site:
+    app: NvrApp
+    url: str
+    sim: SimulatorProcess
+
+
+def _with_api(config: NvrConfig, **api: object) -> NvrConfig:
+    return config.model_copy(update={"api": config.api.model_copy(update={"port": 0, **api})})
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+        )
+        yield b
+        b.close()
+
+
+def _site(tmp_path: Path, sim: SimulatorProcess, **api: object) -> Iterator[Site]:
+    config = engine_config(
+        {n: sim.url(n) for n in sim.camera_names},
+        storage=tmp_path / "rec",
+        storage_options={"segment_seconds": 2},
+        initial_delay_seconds=1,
+        max_delay_seconds=2,
+    )
+    app = NvrApp(_with_api(config, **api))
+    server = ApiServer(app)
+    app.start()
+    server.start()
+    try:
+        yield Site(app, server.url, sim)
+    finally:
+        server.stop()
+        app.stop()
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimulatorProcess]:
+    with SimulatorProcess(cameras=4, fps=15, gop_seconds=1.0, size=(640, 360)) as s:
+        yield s
+
+
+@pytest.fixture
+def site(sim: SimulatorProcess, tmp_path: Path) -> Iterator[Site]:
+    yield from _site(tmp_path, sim)
+
+
+TILES = """() => [...document.querySelectorAll('.tile')].map(t => ({
+  id: t.dataset.camera, hidden: t.hidden,
+  badge: t.querySelector('.badge').textContent,
+  button: t.querySelector('.rec').textContent,
+  dot: !t.querySelector('.dot').hidden,
+  time: t.querySelector('video').currentTime,
+  width: t.querySelector('video').videoWidth,
+}))"""
+
+
+def _tiles(page: Any) -> dict[str, dict[str, Any]]:
+    return {t["id"]: t for t in page.evaluate(TILES)}
+
+
+def _wait(page: Any, predicate: Any, timeout_s: float, what: str) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        tiles = _tiles(page)
+        if predicate(tiles):
+            return tiles
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}: {tiles}")
+        page.wait_for_timeout(100)
+
+
+def test_every_tile_plays_live_video_and_badges_follow_the_camera(site: Site, browser: Any) -> None:
+    page = browser.new_page()
+    page.goto(site.url + "/")
+    tiles = _wait(
+        page,
+        lambda ts: len(ts) == 4 and all(t["width"] == 640 and t["time"] > 0 for t in ts.values()),
+        10,
+        "video in every tile",
+    )
+    first = {cid: t["time"] for cid, t in tiles.items()}
+    page.wait_for_timeout(1500)
+    later = _tiles(page)
+    for cid in first:  # moving, not a still
+        assert later[cid]["time"] > first[cid] + 1.0, (cid, first[cid], later[cid]["time"])
+        assert later[cid]["badge"] == "streaming" and later[cid]["dot"]
+    # A camera goes away: the page says so (pushed, not polled), and shows its return.
+    site.sim.stop("cam2")
+    try:
+        _wait(page, lambda ts: ts["cam2"]["badge"].startswith("reconnecting"), 5, "reconnecting")
+        assert _tiles(page)["cam1"]["badge"] == "streaming"
+    finally:
+        site.sim.resume("cam2")
+    _wait(page, lambda ts: ts["cam2"]["badge"] == "streaming", 15, "streaming again")
+    t = _tiles(page)["cam2"]["time"]
+    _wait(page, lambda ts: ts["cam2"]["time"] > t + 1.0, 10, "video again in cam2")
+    page.close()
+
+
+def test_recording_buttons_follow_the_engine_when_changed_elsewhere(
+    site: Site, browser: Any
+) -> None:
+    page = browser.new_page()
+    page.goto(site.url + "/")
+    _wait(page, lambda ts: len(ts) == 4 and ts["cam3"]["button"] == "Stop", 10, "recording")
+    r = httpx.post(site.url + "/api/cameras/cam3/recording/stop", timeout=20)
+    assert r.status_code == 200
+    _wait(page, lambda ts: ts["cam3"]["button"] == "Record" and not ts["cam3"]["dot"], 2, "off")
+    page.click('.tile[data-camera="cam3"] .rec')  # the page's own button, now
+    _wait(page, lambda ts: ts["cam3"]["button"] == "Stop" and ts["cam3"]["dot"], 5, "on again")
+    assert site.app.engine.status("cam3").recording
+    page.close()
+
+
+def test_with_a_token_the_page_needs_a_login_and_never_shows_the_token(
+    sim: SimulatorProcess, tmp_path: Path, browser: Any
+) -> None:
+    for s in _site(tmp_path, sim, token=SecretStr(TOKEN)):
+        assert httpx.get(s.url + "/api/cameras").status_code == 401
+        assert httpx.post(s.url + "/api/login", json={"token": "wrong"},
+                          headers={"origin": s.url}).status_code == 401  # fmt: skip
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(s.url + "/")
+        assert page.url.endswith("/login")
+        page.fill("#token", "wrong")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#error:has-text('wrong token')")
+        page.fill("#token", TOKEN)
+        page.click("button[type=submit]")
+        page.wait_for_url(s.url + "/")
+        _wait(
+            page, lambda ts: len(ts) == 4 and all(t["time"] > 0 for t in ts.values()), 10, "video"
+        )
+        cookie = next(c for c in context.cookies() if c["name"] == "nvr_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert TOKEN not in page.content() and TOKEN not in page.url
+        assert TOKEN not in cookie["value"]
+        # A request carrying the session from another site is refused.
+        forged = httpx.post(
+            s.url + "/api/cameras/cam1/recording/stop",
+            cookies={"nvr_session": cookie["value"]},
+            headers={"origin": "http://evil.example"},
+        )
+        assert forged.status_code == 401 and s.app.engine.status("cam1").recording_wanted
+        context.close()
+
+
+def test_a_live_socket_for_an_unknown_camera_is_refused(site: Site, browser: Any) -> None:
+    page = browser.new_page()
+    page.goto(site.url + "/")
+    code = page.evaluate(
+        """() => new Promise(done => {
+             const ws = new WebSocket(`ws://${location.host}/api/ws/live/nope`);
+             ws.onclose = e => done(e.code);
+           })"""
+    )
+    assert code == 4404
+    page.close()
