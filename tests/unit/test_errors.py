@@ -1,31 +1,36 @@
-"""The classification table, fed with real GLib.Error values as GStreamer posts them."""
+"""The classification table, fed with the errors GStreamer posts: the same domains, codes and
+texts (``testing/gerrors.py``; the adapter from a real ``GLib.Error`` is checked against them in
+``tests/integration/test_fault_adapter.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import gi
 import pytest
 
-gi.require_version("Gst", "1.0")
-from gi.repository import GLib, Gst  # noqa: E402
-
-from nvr_gstreamer.camera.errors import (  # noqa: E402
+from nvr_gstreamer.camera.errors import (
     RECOVERY,
     ErrorKind,
     Fault,
     Origin,
     Recovery,
     classify,
+    fault_from_error,
     recovery_for,
     source_eos,
     source_timeout,
     stall,
 )
-from nvr_gstreamer.gst.faults import fault_from_gerror  # noqa: E402
+from nvr_gstreamer.testing.gerrors import (
+    CoreError,
+    GError,
+    LibraryError,
+    ResourceError,
+    StreamError,
+)
 
-Gst.init(None)
-R, S, C, L = Gst.ResourceError, Gst.StreamError, Gst.CoreError, Gst.LibraryError
+R, S, C, L = ResourceError, StreamError, CoreError, LibraryError
+fault_from_gerror = fault_from_error
 
 CASES = [
     # (origin, element, domain enum, code, message, expected) — from the seed document,
@@ -92,7 +97,7 @@ def test_classification_table(
     message: str,
     expected: ErrorKind,
 ) -> None:
-    error = GLib.Error.new_literal(domain.quark(), message, int(code))
+    error = GError.new_literal(domain.quark(), message, int(code))
     fault = fault_from_gerror(origin, element, error, "gst debug text")
     assert classify(fault) is expected
 
@@ -104,7 +109,7 @@ def test_classification_table(
 def test_every_file_error_of_the_recorder_is_storage_gone(code: int) -> None:
     """What a file sink says when its volume goes away (unplugged, unmounted, remounted
     read-only): pause recording and wait for the volume, never restart the camera."""
-    error = GLib.Error.new_literal(R.quark(), "Could not write to resource.", int(code))
+    error = GError.new_literal(R.quark(), "Could not write to resource.", int(code))
     fault = fault_from_gerror(Origin.RECORDER, "sink", error, "gst debug text")
     assert classify(fault) is ErrorKind.STORAGE_DISCONNECTED
     assert recovery_for(classify(fault), fault.origin) is Recovery.PAUSE_RECORDING_STORAGE
@@ -122,7 +127,7 @@ def test_udp_that_brings_nothing_is_a_transport_fault(
 ) -> None:
     """As rtspsrc 1.22 posts it (measured behind a firewall dropping UDP): a plain READ error
     whose debug text says why; the same words in the debug text of any other error, too."""
-    error = GLib.Error.new_literal(domain.quark(), message, int(code))
+    error = GError.new_literal(domain.quark(), message, int(code))
     debug = (
         "../gst/rtsp/gstrtspsrc.c(6136): gst_rtspsrc_reconnect (): /GstPipeline:cam-g2/"
         "GstRTSPSrc:source:\nCould not receive any UDP packets for 2.0000 seconds, maybe your "
@@ -151,7 +156,7 @@ def test_eos_timeout_and_stall_are_network_faults_of_the_source(
 
 
 def test_a_fault_is_described_by_element_message_domain_code_and_debug_text() -> None:
-    error = GLib.Error.new_literal(R.quark(), "Could not read from resource.", int(R.READ))
+    error = GError.new_literal(R.quark(), "Could not read from resource.", int(R.READ))
     fault = fault_from_gerror(Origin.SOURCE, "source", error, "gstrtspsrc.c(6136)")
     assert fault.describe() == (
         "source: Could not read from resource. (resource/9) [gstrtspsrc.c(6136)]"
@@ -175,9 +180,7 @@ def test_unknown_recovers_by_the_branch_it_came_from() -> None:
 
 
 def test_fault_texts_are_redacted() -> None:
-    error = GLib.Error.new_literal(
-        R.quark(), "Could not open rtsp://admin:pw1@cam/1", int(R.OPEN_READ)
-    )
+    error = GError.new_literal(R.quark(), "Could not open rtsp://admin:pw1@cam/1", int(R.OPEN_READ))
     fault = fault_from_gerror(
         Origin.SOURCE, "source", error, "gstrtspsrc.c: rtsp://admin:pw1@cam/1"
     )

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
+
+from nvr_gstreamer.core.redact import redact
 
 # GError domains as GLib names them (``GLib.quark_to_string(err.domain)``).
 LIBRARY = "gst-library-error-quark"
@@ -180,3 +183,19 @@ def recovery_for(kind: ErrorKind, origin: Origin) -> Recovery:
         if origin is Origin.LIVE:
             return Recovery.REBUILD_LIVE
     return RECOVERY[kind]
+
+
+def fault_from_error(
+    origin: Origin, element: str, error: Any, debug: str | None, branch: str = ""
+) -> Fault:
+    """A Fault from an error with ``domain`` (its name), ``code`` and ``message`` (a
+    ``GLib.Error`` as ``message.parse_error()`` gives it); texts are redacted."""
+    return Fault(
+        origin=origin,
+        element=element,
+        domain=str(error.domain),
+        code=int(error.code),
+        message=redact(str(error.message)),
+        debug=redact(debug or ""),
+        branch=branch,
+    )

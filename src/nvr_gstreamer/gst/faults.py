@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nvr_gstreamer.camera.errors import Fault, Origin
-from nvr_gstreamer.core.redact import redact
+from nvr_gstreamer.camera.errors import Fault, Origin, fault_from_error
 
 # Name prefixes of the bins that hold each branch of a camera pipeline (``recorder-3``).
 RECORDER_BIN = "recorder"
@@ -46,15 +45,7 @@ def fault_from_gerror(
     origin: Origin, element: str, error: Any, debug: str | None, branch: str = ""
 ) -> Fault:
     """A Fault from a ``GLib.Error`` (as ``message.parse_error()`` gives it)."""
-    return Fault(
-        origin=origin,
-        element=element,
-        domain=str(error.domain),
-        code=int(error.code),
-        message=redact(str(error.message)),
-        debug=redact(debug or ""),
-        branch=branch,
-    )
+    return fault_from_error(origin, element, error, debug, branch)
 
 
 def fault_from_error_message(message: Any) -> Fault:

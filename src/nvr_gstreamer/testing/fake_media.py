@@ -50,7 +50,7 @@ SERVER_GONE = Fault(
     "/GstPipeline:cam/GstRTSPSrc:source:\nCould not receive message. (System error)",
 )  # fmt: skip
 TRANSPORT_REFUSED = Fault(
-    Origin.SOURCE, "source", _STREAM, 9,
+    Origin.SOURCE, "source", _STREAM, 6,  # CODEC_NOT_FOUND
     "No supported stream was found. You might need to allow more transport protocols or may "
     "otherwise be missing the right GStreamer RTSP extension plugin.",
 )  # fmt: skip
