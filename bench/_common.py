@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +50,14 @@ def write_config(
     api_port: int,
     storage: dict[str, object] | None = None,
     reconnect: dict[str, float] | None = None,
+    camera_options: Mapping[str, object] | None = None,
 ) -> Path:
-    """A YAML config for `nvr run`: every camera recorded into ``folder/rec``."""
+    """A YAML config for `nvr run`: every camera recorded into ``folder/rec``, each with the
+    keys of ``camera_options`` (e.g. ``{"transport": "tcp"}``) besides its id and URL."""
     doc: dict[str, object] = {
         "storage": {"path": str(folder / "rec"), **(storage or {})},
         "api": {"host": "127.0.0.1", "port": api_port},
-        "cameras": [{"id": cid, "url": url} for cid, url in urls.items()],
+        "cameras": [{"id": cid, "url": url, **(camera_options or {})} for cid, url in urls.items()],
     }
     if reconnect:
         doc["reconnect"] = reconnect
@@ -176,6 +178,26 @@ def thread_cpu(pid: int) -> dict[tuple[str, int], float]:
         except OSError:
             continue
         result[(name, thread.id)] = thread.user_time + thread.system_time
+    return result
+
+
+def thread_ctx_switches(pid: int) -> dict[int, int]:
+    """Context switches (voluntary + involuntary) per thread id.
+
+    psutil's ``num_ctx_switches()`` reads ``/proc/PID/status``, which on Linux counts the main
+    thread only; a GStreamer process switches on its streaming threads, so every
+    ``/proc/PID/task/TID/status`` is read instead."""
+    result: dict[int, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        switches = 0
+        for line in status.splitlines():
+            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                switches += int(line.split(":", 1)[1])
+        result[int(task.name)] = switches
     return result
 
 
