@@ -112,7 +112,6 @@ class Packet:
 class Timing:
     """Frame-to-frame PTS deltas of the video of one recorded file, and against the sender's."""
 
-    file: str
     frames: int
     mean_ms: float
     stdev_ms: float  # the whole file
@@ -258,7 +257,6 @@ def timing(path: Path, reference: Path) -> Timing:
     mine = deltas([a for a, _ in pairs])
     theirs = deltas([b for _, b in pairs])
     return Timing(
-        path.name,
         len(own),
         statistics.fmean(whole),
         statistics.pstdev(whole),
