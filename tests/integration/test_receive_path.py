@@ -173,7 +173,7 @@ def test_an_encoder_restart_on_an_open_connection_leaves_no_time_jump(
         {"cam1": sim.url("cam1")},
         storage=tmp_path / "rec",
         storage_options={"segment_seconds": 60},
-        camera_options={"cam1": {"transport": "tcp"}},
+        camera_options={"cam1": {"transport": "tcp", "rtp_jitterbuffer": "auto"}},
     )
     app = NvrApp(config)
     watch = EngineWatch(app.engine)
@@ -202,7 +202,10 @@ def test_an_encoder_restart_on_an_open_connection_leaves_no_time_jump(
 def test_many_starts_on_the_stamp_path_never_hang(sim: SimulatorProcess) -> None:
     """rtspsrc calls Python (request-jitterbuffer) and GLib may warn on a streaming thread:
     with GLib's warnings routed through Python, more than half of such starts hung."""
-    config = engine_config({"cam1": sim.url("cam1")}, camera_options={"cam1": {"transport": "tcp"}})
+    config = engine_config(
+        {"cam1": sim.url("cam1")},
+        camera_options={"cam1": {"transport": "tcp", "rtp_jitterbuffer": "auto"}},
+    )
     engine = CameraEngine(config)
     watch = EngineWatch(engine)
     engine.start()
