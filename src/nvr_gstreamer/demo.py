@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 
 from nvr_gstreamer.api.server import ApiError, ApiServer
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.config import ApiConfig, CameraConfig, NvrConfig, StorageConfig
+from nvr_gstreamer.service.runner import wait_for_signal
 from nvr_gstreamer.simulator.model import AudioCodec
 from nvr_gstreamer.simulator.process import SimulatorProcess
 
@@ -33,9 +32,6 @@ def demo_config(camera_urls: Mapping[str, str], output: Path, api_port: int = 80
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     root = Path(args.output).resolve()
     # Like real cameras, some send audio: cam2 AAC, cam3 G.711 A-law (recorded untouched).
     audio = {"cam2": AudioCodec.AAC, "cam3": AudioCodec.PCMA}
@@ -72,8 +68,7 @@ def run_demo(args: argparse.Namespace) -> int:
             "  Ctrl-C stops.\n",
             flush=True,
         )
-        while not stop.wait(1.0):
-            pass
+        wait_for_signal()  # (a handler that set an Event could deadlock: see there)
         print("nvr demo: stopping, finalising open segments", flush=True)
         api.stop()
         app.stop()

@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import sys
-import threading
+import time
 from collections.abc import Mapping
 
 from nvr_gstreamer.config import NvrConfig
@@ -26,18 +26,20 @@ EXIT_CONFIG = 1
 
 
 def wait_for_signal() -> int:
-    """Block until SIGTERM or SIGINT; return the signal number."""
+    """Block until SIGTERM or SIGINT; return the signal number.
+
+    The handler only appends to a list: one that called ``Event.set()`` could run while the
+    main thread held that Event's lock inside ``wait()`` and wait for itself forever (seen: a
+    demo that never stopped). ``time.sleep`` is cut short by the signal."""
     got: list[int] = []
-    done = threading.Event()
 
     def handler(signum: int, _frame: object) -> None:
         got.append(signum)
-        done.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
-    while not done.wait(1.0):
-        pass
+    while not got:
+        time.sleep(1.0)
     return got[0]
 
 
