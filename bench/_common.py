@@ -22,6 +22,7 @@ import httpx
 import psutil
 import yaml
 
+from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import wait_until
 
 NVR = str(Path(sys.executable).with_name("nvr"))
@@ -263,3 +264,15 @@ def median(values: Sequence[float]) -> float:
 
 def verdict(ok: bool) -> str:
     return "MET" if ok else "MISSED"
+
+
+def stream_simulator(cameras: int, bitrate_kbps: int, pattern: str) -> SimulatorProcess:
+    """The benchmarks' cameras: 1280x720 at 25 fps, a keyframe a second, ``bitrate_kbps``."""
+    return SimulatorProcess(
+        cameras,
+        size=(1280, 720),
+        fps=25,
+        bitrate_kbps=bitrate_kbps,
+        gop_seconds=1.0,
+        extra_args=["--pattern", pattern],
+    )

@@ -22,13 +22,13 @@ from _common import (
     NvrService,
     cpu_seconds,
     free_port,
+    stream_simulator,
     temp_dir,
     thread_cpu,
     verdict,
     write_config,
 )
 
-from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import wait_until
 
 TARGET = 0.9
@@ -89,14 +89,7 @@ def measure_ffmpeg(urls: dict[str, str], args: argparse.Namespace) -> Sample:
 
 
 def run(cameras: int, args: argparse.Namespace) -> tuple[Sample, Sample]:
-    with SimulatorProcess(
-        cameras,
-        size=(1280, 720),
-        fps=25,
-        bitrate_kbps=args.bitrate,
-        gop_seconds=1.0,
-        extra_args=["--pattern", args.pattern],
-    ) as sim:
+    with stream_simulator(cameras, args.bitrate, args.pattern) as sim:
         urls = {name: sim.url(name) for name in sim.camera_names}
         nvr = measure_nvr(urls, args)
         ffmpeg = measure_ffmpeg(urls, args)

@@ -70,6 +70,7 @@ from _common import (
     free_port,
     median,
     segments,
+    stream_simulator,
     temp_dir,
     thread_cpu,
     thread_ctx_switches,
@@ -509,14 +510,7 @@ def run_n(n: int, args: argparse.Namespace) -> bool:
     )
     recorders = list(Recorder)
     repeats: list[dict[Recorder, Run]] = []
-    with SimulatorProcess(
-        n,
-        size=(1280, 720),
-        fps=25,
-        bitrate_kbps=args.bitrate,
-        gop_seconds=1.0,
-        extra_args=["--pattern", args.pattern],
-    ) as sim:
+    with stream_simulator(n, args.bitrate, args.pattern) as sim:
         urls = {name: sim.url(name) for name in sim.camera_names}
         for rep in range(args.repeats):
             shift = rep % len(recorders)

@@ -23,6 +23,16 @@ def attach_branch(pipeline: Any, tee: Any, branch: Any) -> Any:
     return tee_pad
 
 
+def inside(element: Any, bin_: Any) -> bool:
+    """Whether ``element`` is ``bin_`` or sits (at any depth) inside it."""
+    obj = element
+    while obj is not None:
+        if obj is bin_:
+            return True
+        obj = obj.get_parent()
+    return False
+
+
 def origin_of(element: Any) -> tuple[Origin, str]:
     """Which branch an element belongs to (and that branch's bin name), by walking up to
     the bin that holds it."""

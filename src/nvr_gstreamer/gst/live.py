@@ -20,7 +20,7 @@ gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
 from nvr_gstreamer.camera.media import LiveFormat, LiveFrame, PipelineSpec  # noqa: E402
-from nvr_gstreamer.gst.faults import LIVE_BIN, attach_branch  # noqa: E402
+from nvr_gstreamer.gst.faults import LIVE_BIN, attach_branch, inside  # noqa: E402
 from nvr_gstreamer.gst.pipeline import rtsp_source  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
@@ -62,12 +62,7 @@ class BinBranch:
         self._tee_pad = attach_branch(pipeline, tee, self.bin)
 
     def owns(self, element: Any) -> bool:
-        obj = element
-        while obj is not None:
-            if obj is self.bin:
-                return True
-            obj = obj.get_parent()
-        return False
+        return inside(element, self.bin)
 
     def handle_sync_message(self, _message: Any) -> bool:
         return False  # errors go the usual way (a live-view fault never restarts the camera)

@@ -42,7 +42,7 @@ gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
 from nvr_gstreamer.camera.media import FragmentClosed, FragmentOpened  # noqa: E402
-from nvr_gstreamer.gst.faults import RECORDER_BIN  # noqa: E402
+from nvr_gstreamer.gst.faults import RECORDER_BIN, inside  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -279,12 +279,7 @@ class RecorderBranch:
     # ---- messages (the posting thread, via the pipeline's sync bus handler) ----------------
 
     def owns(self, element: Any) -> bool:
-        obj = element
-        while obj is not None:
-            if obj is self.bin:
-                return True
-            obj = obj.get_parent()
-        return False
+        return inside(element, self.bin)
 
     def handle_sync_message(self, message: Any) -> bool:
         """Handle a message of this branch; True when it was a fragment message."""
