@@ -102,6 +102,23 @@ class NvrService:
         assert isinstance(states, dict)
         return len(states) == cameras and all(s == "streaming" for s in states.values())
 
+    def all_recording(self, cameras: int, transport: str | None = None) -> bool:
+        """Every camera streams (over ``transport``, when given) into a file, storage ok."""
+        if self.process.poll() is not None:
+            raise RuntimeError(f"nvr run exited with {self.process.returncode}")
+        try:
+            cams = self.cameras()
+        except (httpx.HTTPError, ValueError):  # the API is not up yet
+            return False
+        return len(cams) == cameras and all(
+            c["state"] == "streaming"
+            and c["recording"]
+            and c["storage_state"] == "ok"
+            and c["current_segment"]
+            and (transport is None or c["transport"] == transport)
+            for c in cams
+        )
+
     def wait_streaming(self, cameras: int, timeout_s: float = 60.0) -> float:
         return wait_until(lambda: self.all_streaming(cameras), timeout_s, "all cameras streaming")
 

@@ -62,7 +62,6 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-import httpx
 from _common import (
     FfmpegRecorders,
     NvrService,
@@ -282,23 +281,6 @@ def unsteady(mbit_per_s: float, cameras: int, kbit_per_s: int) -> str | None:
     )
 
 
-def all_recording(nvr: NvrService, cameras: int) -> bool:
-    if nvr.process.poll() is not None:
-        raise RuntimeError(f"nvr run exited with {nvr.process.returncode}")
-    try:
-        cams = nvr.cameras()
-    except (httpx.HTTPError, ValueError):  # the API is not up yet
-        return False
-    return len(cams) == cameras and all(
-        c["state"] == "streaming"
-        and c["recording"]
-        and c["storage_state"] == "ok"
-        and c["transport"] == "tcp"
-        and c["current_segment"]
-        for c in cams
-    )
-
-
 def log_problems(log: Path, limit: int = 8) -> list[str]:
     text = log.read_text(errors="replace").splitlines()
     bad = [line for line in text if BAD_LOG_LINE.search(line)]
@@ -342,7 +324,9 @@ def measure_nvr(
         nvr = NvrService(config, port, folder / "nvr.log")
         try:
             try:
-                wait_until(lambda: all_recording(nvr, n), max(90, 2 * n), "every camera recording")
+                wait_until(
+                    lambda: nvr.all_recording(n, "tcp"), max(90, 2 * n), "every camera recording"
+                )
             except (AssertionError, RuntimeError):
                 nvr.close()
                 print_log_tail(folder / "nvr.log")  # before the temp dir goes
@@ -351,7 +335,7 @@ def measure_nvr(
             pid = nvr.process.pid
             measured = window([pid], sim.pid, lambda: folder_bytes(rec), args.seconds)
             threads = sum(1 for name, _ in thread_cpu(pid) if name == JITTERBUFFER_THREAD)
-            if not all_recording(nvr, n):
+            if not nvr.all_recording(n, "tcp"):
                 problems.append("not every camera still streaming and recording after the window")
         finally:
             nvr.close()  # SIGTERM: every open segment is finalised

@@ -1,5 +1,6 @@
 """The browser live view's server side on a real pipeline: fragmented MP4 from the camera's
-tee, without decoding, for any number of viewers; nothing runs while nobody watches."""
+tee, without decoding, for any number of viewers; a viewer coming back starts at once, whatever
+the camera's GOP; nothing runs while nobody watches."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from nvr_gstreamer.camera.fmp4 import Fragment, InitSegment, Piece
 from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.engine.engine import CameraEngine
+from nvr_gstreamer.simulator.model import Codec
 from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
 
@@ -41,6 +43,20 @@ class Viewer:
         with self.lock:
             frames = sum(1 for _t, p in self.pieces if isinstance(p, Fragment))
             return b"".join(p.data for _t, p in self.pieces), frames
+
+
+def _played(viewer: Viewer, path: Path) -> tuple[str, int, int]:
+    """What a player makes of what the viewer got so far, written to ``path`` as one file:
+    (codec, frames decoded, frames sent)."""
+    data, sent = viewer.mp4()
+    path.write_bytes(data)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+         "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.strip()  # fmt: skip
+    codec, count = out.split(",")
+    return codec, int(count), sent
 
 
 @pytest.fixture
@@ -73,21 +89,78 @@ def test_viewers_get_playable_fragmented_mp4_and_the_branch_goes_with_the_last(
     assert second.pieces[0][0] - asked < 0.2 and second.fragments()[0].key
     wait_until(lambda: len(second.fragments()) >= FPS, 5, "a second of video")
     # What a viewer got is an MP4 a player reads: every frame there.
-    path = tmp_path / "live.mp4"
-    data, sent = second.mp4()
-    path.write_bytes(data)
-    frames = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-         "-show_entries", "stream=nb_read_frames,codec_name", "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True, timeout=30, check=True,
-    ).stdout.strip()  # fmt: skip
-    codec, count = frames.split(",")
-    assert codec == "h264" and int(count) == sent
+    codec, count, sent = _played(second, tmp_path / "live.mp4")
+    assert codec == "h264" and count == sent
     runtime = engine.runtimes["cam1"]
+    engine.loop.call_sync(lambda: setattr(runtime.web, "linger_s", 0.5))
     engine.remove_web_viewer("cam1", token)
+    time.sleep(1.0)
     assert engine.loop.call_sync(lambda: runtime.web.attached)  # one still watches
     engine.remove_web_viewer("cam1", other)
     wait_until(lambda: not engine.loop.call_sync(lambda: runtime.web.attached), 5, "detach")
     n = len(second.fragments())
     time.sleep(0.5)
     assert len(second.fragments()) == n  # nothing is produced for nobody
+
+
+GOP_S = 3
+
+
+def _view(engine: CameraEngine, path: Path) -> float:
+    """Watch until a GOP and more came; returns how long the first frame took. The video is an
+    MP4 a player reads whole: it began at a keyframe."""
+    viewer = Viewer()
+    asked = time.monotonic()
+    token = engine.add_web_viewer("cam1", viewer)
+    wait_until(lambda: len(viewer.fragments()) >= GOP_S * FPS + 5, GOP_S + 10, "frames")
+    assert isinstance(viewer.pieces[0][1], InitSegment) and viewer.fragments()[0].key
+    first = next(t for t, p in viewer.pieces if isinstance(p, Fragment))
+    _codec, count, sent = _played(viewer, path)
+    assert count == sent
+    engine.remove_web_viewer("cam1", token)
+    return first - asked
+
+
+def test_a_viewer_coming_back_starts_at_once_with_a_long_gop(tmp_path: Path) -> None:
+    with SimulatorProcess(cameras=1, fps=FPS, gop_seconds=GOP_S) as sim:
+        engine = CameraEngine(engine_config({"cam1": sim.url("cam1")}))
+        watch = EngineWatch(engine)
+        engine.start()
+        try:
+            watch.wait_for("cam1", CameraState.STREAMING, 15)
+            _view(engine, tmp_path / "first.mp4")  # waits for a keyframe: up to a GOP
+            for n in range(3):  # paging back and forth: each time at once
+                took = _view(engine, tmp_path / f"back{n}.mp4")
+                assert took < 0.5, took
+        finally:
+            engine.stop()
+
+
+def test_a_camera_with_an_h264_live_url_is_watched_from_it(tmp_path: Path) -> None:
+    """The classic set-up: an H.265 main stream (recorded), an H.264 sub-stream for viewing."""
+    with SimulatorProcess(
+        cameras=2, fps=FPS, gop_seconds=1.0, camera_codecs={"cam1": Codec.H265}
+    ) as sim:
+        config = engine_config({"cam1": sim.url("cam1")})
+        camera = config.cameras[0].model_copy(update={"live_url": sim.url("cam2")})
+        engine = CameraEngine(config.model_copy(update={"cameras": [camera]}))
+        watch = EngineWatch(engine)
+        engine.start()
+        try:
+            watch.wait_for("cam1", CameraState.STREAMING, 15)
+            assert engine.status("cam1").codec == "h265"
+            viewer = Viewer()
+            token = engine.add_web_viewer("cam1", viewer)
+            wait_until(lambda: len(viewer.fragments()) >= FPS, 10, "a second of video")
+            init = viewer.pieces[0][1]
+            assert isinstance(init, InitSegment) and init.codec.startswith("avc1.")
+            web = engine.runtimes["cam1"].web
+            assert engine.loop.call_sync(lambda: web.source) == "live_url"
+            # The sub-stream going away never disturbs the camera; it comes back by itself.
+            sim.stop("cam2")
+            time.sleep(1.0)
+            assert engine.status("cam1").state is CameraState.STREAMING
+            sim.resume("cam2")
+            engine.remove_web_viewer("cam1", token)
+        finally:
+            engine.stop()

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { badge, latencyControl, storageNote, SEEK_LAG_S, NUDGE_LAG_S, TARGET_LAG_S } from
+import { badge, latencyControl, storageNote, SEEK_LAG_S, DEADBAND_S, MAX_NUDGE, TARGET_LAG_S } from
   "../../src/nvr_gstreamer/web/static/logic.js";
 
 const cam = (over = {}) => ({
@@ -37,7 +37,19 @@ test("storage problems are named", () => {
 
 test("latency: steady near the target, nudged when behind, a seek only when far behind", () => {
   assert.deepEqual(latencyControl(TARGET_LAG_S), { seekTo: null, rate: 1 });
-  assert.deepEqual(latencyControl(NUDGE_LAG_S + 0.1), { seekTo: null, rate: 1.05 });
+  assert.deepEqual(latencyControl(TARGET_LAG_S + DEADBAND_S), { seekTo: null, rate: 1 });
+  assert.deepEqual(latencyControl(TARGET_LAG_S + 0.2), { seekTo: null, rate: 1.05 });
+  assert.deepEqual(latencyControl(TARGET_LAG_S + 0.4), { seekTo: null, rate: 1.1 });
+  assert.deepEqual(latencyControl(SEEK_LAG_S - 0.01), { seekTo: null, rate: 1 + MAX_NUDGE });
   assert.deepEqual(latencyControl(SEEK_LAG_S + 0.1), { seekTo: TARGET_LAG_S, rate: 1 });
-  assert.ok(NUDGE_LAG_S < SEEK_LAG_S && TARGET_LAG_S < NUDGE_LAG_S);
+  // Too close to the newest frame: a little slower, never below 95 %.
+  assert.deepEqual(latencyControl(TARGET_LAG_S - 0.2), { seekTo: null, rate: 0.95 });
+  assert.deepEqual(latencyControl(0), { seekTo: null, rate: 0.95 });
+  // Monotonic: further behind never plays slower.
+  let last = 0;
+  for (let lag = 0; lag <= SEEK_LAG_S; lag += 0.01) {
+    const { rate } = latencyControl(lag);
+    assert.ok(rate >= last, `rate ${rate} at ${lag} after ${last}`);
+    last = rate;
+  }
 });

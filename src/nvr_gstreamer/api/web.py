@@ -7,6 +7,10 @@
 * ``/api/ws/live/{camera}``: the camera's live video as fragmented MP4 for Media Source
   Extensions: a JSON ``{"type": "init", "codec": ...}`` text message, then binary init segment
   and fragments. A viewer whose socket cannot keep up skips to the next keyframe.
+* ``/api/ws/webrtc/{camera}``: the signalling of a WebRTC view of the camera (H.264 passed
+  through; :mod:`nvr_gstreamer.camera.webrtc` has the messages). The server offers; an
+  ``unsupported`` or ``error`` message ends the session (the page then uses the MSE socket).
+  A message that is not JSON of a known type closes the socket with 4400.
 
 Access: on loopback without ``api.token`` everything is open. With a token, every page, API
 call and WebSocket needs the bearer token or a session; requests carrying a session from a
@@ -31,13 +35,21 @@ from pydantic import BaseModel
 
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.fmp4 import InitSegment, Piece
+from nvr_gstreamer.camera.live_hub import MAX_GOP_FRAMES
 from nvr_gstreamer.camera.status import CameraStatus, EngineEvent
+from nvr_gstreamer.camera.webrtc import (
+    BadMessage,
+    Ended,
+    ServerSignal,
+    parse_browser_message,
+    signal_json,
+)
 
 logger = logging.getLogger(__name__)
 
 SESSION_COOKIE = "nvr_session"
 LIVE_BACKLOG = 60  # fragments a viewer may have in flight before it skips to a keyframe
-_STATIC = ("app.js", "logic.js", "style.css")
+_STATIC = ("app.js", "logic.js", "frame_stamp.js", "style.css", "webrtc.js")
 
 
 class LoginIn(BaseModel):
@@ -155,6 +167,15 @@ def add_web(
             return False
         return True
 
+    async def admitted_to(ws: WebSocket, camera_id: str) -> bool:
+        """Admitted, and the camera exists (else closed with 4404)."""
+        if not await admitted(ws):
+            return False
+        if camera_id not in app.engine.statuses():
+            await ws.close(code=4404, reason=f"no camera {camera_id!r}")
+            return False
+        return True
+
     @api.websocket("/api/ws/events")
     async def events(ws: WebSocket) -> None:
         if not await admitted(ws):
@@ -178,10 +199,7 @@ def add_web(
 
     @api.websocket("/api/ws/live/{camera_id}")
     async def live(ws: WebSocket, camera_id: str) -> None:
-        if not await admitted(ws):
-            return
-        if camera_id not in app.engine.statuses():
-            await ws.close(code=4404, reason=f"no camera {camera_id!r}")
+        if not await admitted_to(ws, camera_id):
             return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Piece] = asyncio.Queue()
@@ -190,20 +208,76 @@ def add_web(
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(piece)
 
-        def deliver(piece: Piece) -> bool:  # a streaming thread
-            if queue.qsize() >= LIVE_BACKLOG:
+        # The init segment and current GOP a viewer gets at once are allowed on top of the
+        # backlog; they are counted down as they are sent.
+        allowance = [LIVE_BACKLOG + MAX_GOP_FRAMES + 1]
+
+        def deliver(piece: Piece) -> bool:  # a streaming thread (the loop's, when joining)
+            if queue.qsize() >= LIVE_BACKLOG + max(0, allowance[0]):
                 return False  # behind: the hub skips it to the next keyframe
             loop.call_soon_threadsafe(put, piece)
             return True
 
-        token = await asyncio.to_thread(app.engine.add_web_viewer, camera_id, deliver)
+        def caught_up(pieces: int) -> None:
+            allowance[0] = pieces
+
+        token = await asyncio.to_thread(app.engine.add_web_viewer, camera_id, deliver, caught_up)
         try:
             while True:
                 piece = await queue.get()
                 if isinstance(piece, InitSegment):
                     await ws.send_text(json.dumps({"type": "init", "codec": piece.codec}))
                 await ws.send_bytes(piece.data)
+                allowance[0] -= 1
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             app.engine.remove_web_viewer(camera_id, token)
+
+    @api.websocket("/api/ws/webrtc/{camera_id}")
+    async def webrtc(ws: WebSocket, camera_id: str) -> None:
+        if not await admitted_to(ws, camera_id):
+            return
+        loop = asyncio.get_running_loop()
+        signals: asyncio.Queue[ServerSignal] = asyncio.Queue()
+
+        def send(signal: ServerSignal) -> None:  # a GStreamer thread or the loop's
+            loop.call_soon_threadsafe(signals.put_nowait, signal)
+
+        session = app.engine.add_webrtc_viewer(camera_id, send)
+
+        async def to_browser() -> None:
+            while True:
+                signal = await signals.get()
+                await ws.send_text(json.dumps(signal_json(signal)))
+                if isinstance(signal, Ended):
+                    await ws.close(code=1000, reason="session ended")
+                    return
+
+        async def from_browser() -> None:
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                try:
+                    if message.get("text") is None:
+                        raise BadMessage("expected JSON text, not binary")
+                    parsed = parse_browser_message(message["text"])
+                except BadMessage as exc:
+                    await ws.close(code=4400, reason=f"bad message: {exc}"[:120])
+                    return
+                if parsed is not None:
+                    session.from_browser(parsed)
+
+        tasks = [asyncio.create_task(to_browser()), asyncio.create_task(from_browser())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    await task
+            app.engine.remove_webrtc_viewer(session)

@@ -19,6 +19,7 @@ from nvr_gstreamer.camera.fmp4 import Fragment, InitSegment, Piece
 MAX_GOP_FRAMES = 600
 
 Deliver = Callable[[Piece], bool]  # False: the viewer cannot take it now
+CaughtUp = Callable[[int], None]
 
 
 @dataclass(slots=True)
@@ -40,15 +41,23 @@ class LiveHub:
         with self._lock:
             return len(self._viewers)
 
-    def add(self, deliver: Deliver) -> int:
-        """A new viewer: it gets the init segment and the current GOP at once."""
+    def add(self, deliver: Deliver, caught_up: CaughtUp | None = None) -> int:
+        """A new viewer: it gets the init segment and the current GOP at once; then
+        ``caught_up(n)`` hears how many pieces that was (a burst its sender should allow)."""
         with self._lock:
             token = next(self._tokens)
             viewer = _Viewer(deliver)
             self._viewers[token] = viewer
+            sent = 0
             if self._init is not None and deliver(self._init):
-                sent = all(deliver(f) for f in self._gop)
-                viewer.waiting_for_key = not (sent and self._gop)
+                sent = 1
+                for fragment in self._gop:
+                    if not deliver(fragment):
+                        break
+                    sent += 1
+                viewer.waiting_for_key = sent != 1 + len(self._gop) or not self._gop
+            if caught_up is not None:
+                caught_up(sent)
             return token
 
     def remove(self, token: int) -> int:

@@ -218,6 +218,15 @@ class Media(Protocol):
     def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> Any:
         """The browser live branch: fragmented MP4 pieces to ``deliver`` (streaming thread)."""
 
+    def web_stream(
+        self, spec: PipelineSpec, deliver: Callable[[Any], None], on_failed: Callable[[str], None]
+    ) -> LiveStreamLike:
+        """The browser live view from ``spec``'s URL (a sub-stream): pieces to ``deliver``."""
+        ...
+
+    def webrtc_branch(self, send: Callable[[Any], None]) -> Any:
+        """One browser's WebRTC branch (H.264): its signalling to ``send`` (any thread)."""
+
 
 # ---- storage, as a camera uses it ---------------------------------------------------------
 

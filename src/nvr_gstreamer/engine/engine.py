@@ -13,16 +13,18 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from nvr_gstreamer.camera.backoff import Backoff
-from nvr_gstreamer.camera.live_hub import Deliver
+from nvr_gstreamer.camera.live_hub import CaughtUp, Deliver
 from nvr_gstreamer.camera.media import FrameCallback, Media
 from nvr_gstreamer.camera.probe import probe_camera
 from nvr_gstreamer.camera.status import CameraStatus, EngineEvent
 from nvr_gstreamer.camera.supervisor import Reach, SupervisorSettings
+from nvr_gstreamer.camera.webrtc import SendSignal
 from nvr_gstreamer.config import NvrConfig, ReconnectConfig
 from nvr_gstreamer.core.clock import Clock, SystemClock
 from nvr_gstreamer.core.heartbeat import Heartbeats
 from nvr_gstreamer.engine.gst_media import GstMedia
 from nvr_gstreamer.engine.runtime import CameraRuntime, RuntimeSettings
+from nvr_gstreamer.engine.webrtc_view import WebRtcSession
 from nvr_gstreamer.gst.loop import GstLoop, Timer
 from nvr_gstreamer.storage.service import StorageService
 from nvr_gstreamer.storage.volume import VolumeCheck
@@ -191,13 +193,37 @@ class CameraEngine:
     def remove_viewer(self, camera_id: str, token: int) -> None:
         self.loop.call(self.runtimes[camera_id].remove_viewer, token)
 
-    def add_web_viewer(self, camera_id: str, deliver: Deliver) -> int:
+    def add_web_viewer(
+        self, camera_id: str, deliver: Deliver, caught_up: CaughtUp | None = None
+    ) -> int:
         """Serve this camera's video as fragmented MP4 to ``deliver`` (called on a streaming
-        thread; it returns False when it cannot take a piece now). From any thread."""
-        return self.loop.call_sync(lambda: self.runtimes[camera_id].web.add_viewer(deliver))
+        thread; it returns False when it cannot take a piece now): first the init segment and
+        the current GOP at once, then ``caught_up(n)`` with how many pieces that was, then
+        every frame. From any thread."""
+        web = self.runtimes[camera_id].web
+        return self.loop.call_sync(lambda: web.add_viewer(deliver, caught_up))
 
     def remove_web_viewer(self, camera_id: str, token: int) -> None:
         self.loop.call(self.runtimes[camera_id].web.remove_viewer, token)
+
+    def add_webrtc_viewer(self, camera_id: str, send: SendSignal) -> WebRtcSession:
+        """A WebRTC session for this camera; ``send`` (any thread, must not block) hears the
+        offer, ICE candidates and the end (unsupported codec, camera restarted, failure).
+        From any thread; returns at once."""
+        view = self.runtimes[camera_id].webrtc
+        with self._listeners_lock:
+            self._viewer_tokens += 1
+            token = self._viewer_tokens
+        self.loop.call(view.add_viewer, token, send)
+        return WebRtcSession(self.loop, view, token)
+
+    def remove_webrtc_viewer(self, session: WebRtcSession) -> None:
+        session.close()
+
+    def webrtc_branches(self, camera_id: str) -> int:
+        """WebRTC branches attached to this camera now (any thread but the loop's)."""
+        view = self.runtimes[camera_id].webrtc
+        return self.loop.call_sync(lambda: view.branches)
 
     def start_recording(self, camera_id: str, timeout_s: float = 5.0) -> bool:
         runtime = self.runtimes[camera_id]

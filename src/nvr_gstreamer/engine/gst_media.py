@@ -15,11 +15,13 @@ from nvr_gstreamer.camera.media import (
     PipelineHooks,
     PipelineSpec,
 )
+from nvr_gstreamer.camera.webrtc import SendSignal
 from nvr_gstreamer.gst.live import LiveBranch, LiveStream
 from nvr_gstreamer.gst.loop import GstLoop
 from nvr_gstreamer.gst.pipeline import CameraPipeline
 from nvr_gstreamer.gst.recorder import RecorderBranch
-from nvr_gstreamer.gst.web_live import WebLiveBranch
+from nvr_gstreamer.gst.web_live import WebLiveBranch, WebStream
+from nvr_gstreamer.gst.webrtc_live import WebRtcBranch
 
 
 class GstMedia:
@@ -65,3 +67,11 @@ class GstMedia:
 
     def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> WebLiveBranch:
         return WebLiveBranch(codec, deliver)
+
+    def web_stream(
+        self, spec: PipelineSpec, deliver: Callable[[Any], None], on_failed: Callable[[str], None]
+    ) -> WebStream:
+        return WebStream(self._loop, spec, deliver, on_failed, self._teardown)
+
+    def webrtc_branch(self, send: SendSignal) -> WebRtcBranch:
+        return WebRtcBranch(send)

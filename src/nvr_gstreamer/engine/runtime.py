@@ -69,6 +69,7 @@ from nvr_gstreamer.engine.live_view import LiveView
 from nvr_gstreamer.engine.sessions import RecorderSessions
 from nvr_gstreamer.engine.snapshot import snapshot
 from nvr_gstreamer.engine.web_view import WebView
+from nvr_gstreamer.engine.webrtc_view import WebRtcView
 from nvr_gstreamer.storage.volume import VolumeCheck
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,11 @@ class CameraRuntime:
             camera.id, scheduler, media, live_spec, self.log,
             on_failed=lambda: self.count_error(ErrorKind.VIDEO_SINK),
         )  # fmt: skip
-        self.web = WebView(media, self.log)
+        self.web = WebView(
+            media, scheduler, self.log, live_spec,
+            on_failed=lambda: self.count_error(ErrorKind.VIDEO_SINK),
+        )  # fmt: skip
+        self.webrtc = WebRtcView(media, self.log)
         self._commands = SupervisorCommands(self)
         self.status = snapshot(self)
 
@@ -276,6 +281,7 @@ class CameraRuntime:
                 self.log.info("%s", note)
         self.live.pipeline_going()
         self.web.pipeline_going()
+        self.webrtc.pipeline_going()
         stopping = state in (CameraState.STOPPED, CameraState.FAILED)
         self._record(PipelineEnding(stopping, self._last_frame_wall()))
         pipeline.release()
@@ -308,7 +314,10 @@ class CameraRuntime:
         self.transport.streaming()
         self.handle(PipelineStreaming(generation))
         if self.pipeline is not None and self.pipeline.generation == generation:
-            self.web.pipeline_streaming(self.pipeline, self.pipeline.codec)
+            self.web.pipeline_streaming(
+                self.pipeline, self.pipeline.codec, self.transport.current.value
+            )
+            self.webrtc.pipeline_streaming(self.pipeline, self.pipeline.codec)
 
     def _on_fault(self, generation: int, fault: Fault, branch: Branch | None) -> None:
         kind = classify(fault)
@@ -335,7 +344,9 @@ class CameraRuntime:
         self.log.warning("%s fault (%s): %s", kind.value, recovery.value, fault.describe())
         if generation != self.supervisor.generation:
             return
-        if recovery is Recovery.REBUILD_LIVE:
+        if recovery is Recovery.REBUILD_LIVE and self.webrtc.owns(branch):
+            self.webrtc.branch_failed(branch, fault.describe())  # that viewer's session ends
+        elif recovery is Recovery.REBUILD_LIVE:
             (self.web if self.web.owns(branch) else self.live).rebuild()
         session = self._sessions.session_of(branch) if self._sessions is not None else None
         if session is not None:

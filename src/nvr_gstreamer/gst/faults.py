@@ -15,11 +15,15 @@ WEB_BIN = "web"  # the browser live view: a live-view fault, never the camera's
 
 def attach_branch(pipeline: Any, tee: Any, branch: Any) -> Any:
     """Add a branch bin (ghost "sink" pad) to a running pipeline, fed by a new tee pad.
-    From the loop thread. Returns the tee pad, for unlinking later."""
+    From the loop thread. Returns the tee pad, for unlinking later.
+
+    The branch runs before it is linked: a tee pad linked to a branch still in NULL gets
+    FLUSHING back from it and hands that to the camera's source, which then stops without an
+    error (the camera stalls, recording included)."""
     pipeline.add(branch)
+    branch.sync_state_with_parent()
     tee_pad = tee.request_pad_simple("src_%u")
     tee_pad.link(branch.get_static_pad("sink"))
-    branch.sync_state_with_parent()
     return tee_pad
 
 

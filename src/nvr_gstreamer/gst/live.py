@@ -158,34 +158,34 @@ class LiveBranch(BinBranch):
         return Gst.FlowReturn.OK
 
 
-class LiveStream:
-    """The live view from a camera's own ``live_url`` (a sub-stream): a pipeline of its own.
+class SubStream:
+    """A camera's own ``live_url`` (a sub-stream) in a pipeline of its own, for a view.
 
-    ``rtspsrc(live_url) → LiveBranch`` (decodebin also plugs the depayloader). The main stream's
-    pipeline and recording never see it: a failure here only calls ``on_failed`` (loop
-    thread), and the runtime tries again later while someone still watches.
+    ``rtspsrc(live_url) → …`` where the view links the video pad (:meth:`_link_video`). The
+    main stream's pipeline and recording never see it: a failure here only calls ``on_failed``
+    (loop thread), and the view tries again later while someone still watches.
     """
 
     def __init__(
         self,
         loop: Any,
         spec: PipelineSpec,  # for the live URL
-        fmt: LiveFormat,
-        deliver: Callable[[LiveFrame], None],
         on_failed: Callable[[str], None],
         teardown: Any,
+        name: str,
     ) -> None:
         self._loop = loop
         self._on_failed = on_failed
         self._teardown = teardown
         self._released = False
-        self.branch = LiveBranch(spec.camera_id, fmt, deliver)
-        self.pipeline = Gst.Pipeline.new(f"live-{spec.camera_id}")
-        src = rtsp_source(spec, "live-source")
+        self.pipeline = Gst.Pipeline.new(f"{name}-{spec.camera_id}")
+        src = rtsp_source(spec, f"{name}-source")
         self.pipeline.add(src)
-        self.pipeline.add(self.branch.bin)
         self._src = src
         self._handler = src.connect("pad-added", weak_cb(self._pad_added_cb))
+
+    def _link_video(self, pad: Any, structure: Any) -> None:
+        raise NotImplementedError
 
     def start(self) -> None:
         """Loop thread: watch the bus on the loop's context and go."""
@@ -197,9 +197,7 @@ class LiveStream:
         caps = pad.get_current_caps() or pad.query_caps(None)
         s = caps.get_structure(0)
         if s.get_string("media") == "video":
-            sink = self.branch.bin.get_static_pad("sink")
-            if not sink.is_linked():
-                pad.link(sink)
+            self._link_video(pad, s)
 
     def _bus_cb(self, _bus: Any, msg: Any) -> bool:
         if self._released:
@@ -231,3 +229,26 @@ class LiveStream:
             src.disconnect(handler)
 
         self._teardown.submit(to_null)
+
+
+class LiveStream(SubStream):
+    """The decoded live view from a camera's own ``live_url``: ``rtspsrc → LiveBranch``
+    (decodebin also plugs the depayloader)."""
+
+    def __init__(
+        self,
+        loop: Any,
+        spec: PipelineSpec,  # for the live URL
+        fmt: LiveFormat,
+        deliver: Callable[[LiveFrame], None],
+        on_failed: Callable[[str], None],
+        teardown: Any,
+    ) -> None:
+        super().__init__(loop, spec, on_failed, teardown, "live")
+        self.branch = LiveBranch(spec.camera_id, fmt, deliver)
+        self.pipeline.add(self.branch.bin)
+
+    def _link_video(self, pad: Any, _structure: Any) -> None:
+        sink = self.branch.bin.get_static_pad("sink")
+        if not sink.is_linked():
+            pad.link(sink)

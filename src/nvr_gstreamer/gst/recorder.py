@@ -43,25 +43,12 @@ from gi.repository import Gst  # noqa: E402
 
 from nvr_gstreamer.camera.media import FragmentClosed, FragmentOpened  # noqa: E402
 from nvr_gstreamer.gst.faults import RECORDER_BIN, inside  # noqa: E402
+from nvr_gstreamer.gst.hold import answer_serialized_query, keep_blocked  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 SPLITMUX_NAME = "splitmux"
-
-
-def _keep_blocked(_pad: Any, _info: Any) -> Any:
-    return Gst.PadProbeReturn.OK  # a BLOCK probe that stays until removed
-
-
-def _answer_serialized_query(_pad: Any, info: Any) -> Any:
-    query = info.get_query()
-    serialized = query is not None and bool(
-        Gst.QueryType.get_flags(query.type) & Gst.QueryTypeFlags.SERIALIZED
-    )
-    if serialized:
-        return Gst.PadProbeReturn.HANDLED  # (an allocation query answered empty: defaults)
-    return Gst.PadProbeReturn.OK
 
 
 class RecorderBranch:
@@ -144,14 +131,14 @@ class RecorderBranch:
         self._hold_queries: int | None = None
         if hold:
             self._hold_probe = self.valve.get_static_pad("src").add_probe(
-                Gst.PadProbeType.BLOCK_DOWNSTREAM, _keep_blocked
+                Gst.PadProbeType.BLOCK_DOWNSTREAM, keep_blocked
             )
             # A serialized query (allocation, drain) waits in the queue until the held frames
             # move on. Upstream of it is the thread that reads the camera — over TCP without a
             # jitterbuffer, the one thread of every stream, whose audio must get through for
             # the hold to end. While holding, such queries are answered here.
             self._hold_queries = queue.get_static_pad("sink").add_probe(
-                Gst.PadProbeType.QUERY_DOWNSTREAM, _answer_serialized_query
+                Gst.PadProbeType.QUERY_DOWNSTREAM, answer_serialized_query
             )
         # The keyframe gate sits after the valve: it sees only what is meant for the file.
         self.valve.get_static_pad("src").add_probe(
@@ -184,13 +171,15 @@ class RecorderBranch:
         :meth:`CameraPipeline.attach <nvr_gstreamer.gst.pipeline.CameraPipeline.attach>`)."""
         self._pipeline = pipeline
         pipeline.add(self.bin)
+        # Running before linked (see gst/faults.attach_branch): a tee pad linked to a branch
+        # still in NULL gets FLUSHING back and stops the camera's source without an error.
+        self.bin.sync_state_with_parent()
         for audio_tee in audio_tees:
-            self._add_audio_input(audio_tee, running=False)
+            self._add_audio_input(audio_tee, running=True)
         tee_pad = tee.request_pad_simple("src_%u")
         tee_pad.link(self.bin.get_static_pad("sink"))
         with self._lock:
             self._tee_pads["video"] = (tee_pad, self.bin.get_static_pad("sink"))
-        self.bin.sync_state_with_parent()
 
     @property
     def holding(self) -> bool:

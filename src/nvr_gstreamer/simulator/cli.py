@@ -281,12 +281,13 @@ def _serve(config: SimulatorConfig) -> int:
     import gi
 
     gi.require_version("Gst", "1.0")
-    from gi.repository import GLib, Gst
+    from gi.repository import GLib
 
+    from nvr_gstreamer.gst.loop import init_gstreamer
     from nvr_gstreamer.simulator.control import ControlServer
     from nvr_gstreamer.simulator.server import Simulator, SimulatorError, iter_camera_urls
 
-    Gst.init(None)
+    init_gstreamer()  # with the project's own elements (the frame stamp)
     loop = GLib.MainLoop()
     exit_code = 0
 

@@ -1,6 +1,9 @@
 """Encode once, serve many: one live encoder per distinct picture format, fanned out to mounts.
 
-A :class:`SharedEncoder` runs ``videotestsrc ! [clockoverlay] ! x26Xenc ! h26Xparse ! appsink``.
+A :class:`SharedEncoder` runs
+``videotestsrc ! [clockoverlay] ! [nvrclockstamp] ! x26Xenc ! h26Xparse ! appsink``: the stamp is
+each frame's wall-clock time as a row of black and white cells along the bottom (``native/``,
+read by :mod:`nvr_gstreamer.testing.frame_stamp`), so a test can tell how old a shown frame is.
 Every encoded access unit is offered to each :class:`Subscription`; a subscription wraps the
 ``appsrc`` of one camera's RTSP media (``appsrc ! rtph26Xpay name=pay0``). Per camera and frame the
 cost is one shallow buffer copy (the encoded memory is shared, only the metadata is copied) and one
@@ -57,11 +60,14 @@ class EncoderSpec:
     key_int_frames: int
     pattern: str = "ball"
     overlay: bool = True
+    stamp: bool = True
 
     def __str__(self) -> str:
         return f"{self.codec.value} {self.size} {float(self.fps):g}fps"
 
-    def pipeline_description(self, *, overlay_available: bool) -> str:
+    def pipeline_description(
+        self, *, overlay_available: bool, stamp_available: bool = False
+    ) -> str:
         """gst-launch description of the encoder pipeline, ending in ``appsink name=sink``."""
         raw_caps = (
             f"video/x-raw,format=I420,width={self.size.width},height={self.size.height},"
@@ -75,6 +81,8 @@ class EncoderSpec:
                 'clockoverlay time-format="%H:%M:%S" font-desc="Sans 18" shaded-background=true '
                 f'halignment=left valignment=top text="{self.codec.value}"'
             )
+        if self.stamp and stamp_available:
+            parts.append("nvrclockstamp")
         common = (
             f"tune=zerolatency speed-preset=ultrafast key-int-max={self.key_int_frames} "
             f"bitrate={self.bitrate_kbps}"
@@ -156,7 +164,12 @@ class SharedEncoder:
             logger.info(
                 "encoder %s: no clockoverlay element (Debian: gstreamer1.0-x); no clock drawn", spec
             )
-        description = spec.pipeline_description(overlay_available=overlay_available)
+        stamp_available = Gst.ElementFactory.find("nvrclockstamp") is not None
+        if spec.stamp and not stamp_available:
+            logger.info("encoder %s: no nvrclockstamp element (scripts/setup builds it)", spec)
+        description = spec.pipeline_description(
+            overlay_available=overlay_available, stamp_available=stamp_available
+        )
         logger.debug("encoder %s: %s", spec, description)
         try:
             self._pipeline = Gst.parse_launch(description)

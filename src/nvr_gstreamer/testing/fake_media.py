@@ -290,6 +290,41 @@ class FakeLiveStream:
         self.released = True
 
 
+class FakeWebStream(FakeLiveStream):
+    """A browser sub-stream: ``deliver`` is the hub's feed, for the test to push pieces."""
+
+    def __init__(
+        self, spec: PipelineSpec, deliver: Callable[[Any], None], on_failed: Callable[[str], None]
+    ) -> None:
+        super().__init__(on_failed)
+        self.spec = spec
+        self.deliver = deliver
+
+
+class FakeWebRtcBranch:
+    """Keeps what the browser said; ``send`` is what the real branch would call."""
+
+    def __init__(self, send: Callable[[Any], None]) -> None:
+        self.send = send
+        self.answers: list[str] = []
+        self.candidates: list[Any] = []
+
+    def set_answer(self, sdp: str) -> bool:
+        self.answers.append(sdp)
+        return sdp.startswith("v=0")
+
+    def add_ice(self, candidate: Any) -> None:
+        self.candidates.append(candidate)
+
+
+class FakeWebBranch:
+    """The browser live branch: ``deliver`` is the hub's feed, for the test to push pieces."""
+
+    def __init__(self, codec: str, deliver: Callable[[Any], None]) -> None:
+        self.codec = codec
+        self.deliver = deliver
+
+
 class FakeMedia:
     """Keeps everything it made, newest last, for the test to drive."""
 
@@ -300,6 +335,8 @@ class FakeMedia:
         self.live_branches: list[Any] = []
         self.live_streams: list[FakeLiveStream] = []
         self.web_branches: list[Any] = []
+        self.web_streams: list[FakeWebStream] = []
+        self.webrtc_branches: list[FakeWebRtcBranch] = []
 
     def pipeline(self, spec: PipelineSpec, generation: int, hooks: PipelineHooks) -> FakePipeline:
         made = FakePipeline(self._scheduler, spec, generation, hooks)
@@ -326,9 +363,20 @@ class FakeMedia:
         self.live_branches.append(made)
         return made
 
-    def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> Any:
-        made = ("web", codec, deliver)
+    def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> FakeWebBranch:
+        made = FakeWebBranch(codec, deliver)
         self.web_branches.append(made)
+        return made
+
+    def webrtc_branch(self, send: Callable[[Any], None]) -> FakeWebRtcBranch:
+        made = FakeWebRtcBranch(send)
+        self.webrtc_branches.append(made)
+        return made
+
+    def web_stream(self, spec: PipelineSpec, deliver: Callable[[Any], None],
+                   on_failed: Callable[[str], None]) -> FakeWebStream:  # fmt: skip
+        made = FakeWebStream(spec, deliver, on_failed)
+        self.web_streams.append(made)
         return made
 
     def live_stream(self, _spec: PipelineSpec, _fmt: LiveFormat, _deliver: FrameCallback,

@@ -5,6 +5,7 @@
 // when far behind. Hidden tiles and background tabs stop their streams.
 
 import { KEEP_S, TARGET_LAG_S, badge, latencyControl, storageNote } from "./logic.js";
+import { connectWebRtc } from "./webrtc.js";
 
 /** @typedef {import("./logic.js").Camera} Camera */
 
@@ -31,6 +32,9 @@ class Tile {
     this.dataAt = performance.now(); // when the socket last brought something
     this.lastTime = -1; // the playhead at the last tick, and when it last moved
     this.movedAt = performance.now();
+    // WebRTC (single view): the session, and whether this tile should try it (MSE otherwise)
+    /** @type {import("./webrtc.js").WebRtcView | null} */ this.rtc = null;
+    this.preferWebRtc = false;
     this.button.addEventListener("click", () => this.toggleRecording());
     this.el.addEventListener("dblclick", () => single(this.id));
     grid.appendChild(this.el);
@@ -66,7 +70,9 @@ class Tile {
   }
 
   start() {
-    if (this.ws !== null) return;
+    if (this.ws !== null || this.rtc !== null) return;
+    if (this.preferWebRtc) { this.startWebRtc(); return; }
+    this.el.dataset.transport = "mse";
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/api/ws/live/${this.id}`);
     ws.binaryType = "arraybuffer";
@@ -82,7 +88,20 @@ class Tile {
     };
   }
 
+  // ---- WebRTC (the single view); any failure falls back to MSE for this tile ----
+  startWebRtc() {
+    this.el.dataset.transport = "webrtc";
+    this.rtc = connectWebRtc(this.video, this.id, (reason) => {
+      console.info(`${this.id}: WebRTC failed (${reason}); using MSE`);
+      this.rtc = null;
+      this.preferWebRtc = false;
+      if (this.visible) this.start();
+    });
+  }
+  // ---- end WebRTC ----
+
   stop() {
+    if (this.rtc !== null) { this.rtc.close(); this.rtc = null; }
     const ws = this.ws;
     this.ws = null;
     if (ws !== null) ws.close();
@@ -96,7 +115,8 @@ class Tile {
   init(codec) {
     const mime = `video/mp4; codecs="${codec}"`;
     this.sb = null;
-    if (!window.MediaSource || !MediaSource.isTypeSupported(mime)) {
+    const Source = mediaSourceClass();
+    if (Source === null || !Source.isTypeSupported(mime)) {
       this.message.hidden = false;
       this.message.textContent = codec.startsWith("hvc") || codec.startsWith("hev")
         ? "this browser cannot play H.265: give the camera an H.264 live_url"
@@ -104,15 +124,17 @@ class Tile {
       return;
     }
     this.message.hidden = true;
-    const ms = new MediaSource();
+    const ms = new Source();
     this.ms = ms;
+    // ManagedMediaSource (Safari on iPhone) plays only without AirPlay's remote playback.
+    if (Source !== window.MediaSource) this.video.disableRemotePlayback = true;
     this.video.src = URL.createObjectURL(ms);
     this.pending = []; // the old stream's last fragments: they do not belong to this one
     ms.addEventListener("sourceopen", () => {
       if (this.ms !== ms) return;
       this.sb = ms.addSourceBuffer(mime);
       this.sb.mode = "segments";
-      this.sb.addEventListener("updateend", () => this.pump());
+      this.sb.addEventListener("updateend", () => { this.joinLive(); this.pump(); });
       this.pump();
     }, { once: true });
   }
@@ -122,6 +144,17 @@ class Tile {
     if (sb === null || sb.updating || this.pending.length === 0) return;
     try { sb.appendBuffer(/** @type {ArrayBuffer} */ (this.pending.shift())); }
     catch { this.stop(); this.start(); } // a full or broken buffer: start over from a keyframe
+  }
+
+  /** The first video of a stream arrived (the current GOP, at once): show its newest frame
+   * now rather than at the next tick. */
+  joinLive() {
+    const v = this.video;
+    if (v.buffered.length === 0 || v.currentTime >= v.buffered.start(0)) return;
+    const end = v.buffered.end(v.buffered.length - 1);
+    v.currentTime = Math.max(v.buffered.start(0), end - TARGET_LAG_S);
+    this.movedAt = performance.now();
+    if (v.paused) v.play().catch(() => {});
   }
 
   tick() {
@@ -154,6 +187,13 @@ class Tile {
   get visible() { return !this.el.hidden && document.visibilityState === "visible"; }
 }
 
+/** MediaSource where the browser has it, else ManagedMediaSource (Safari on iPhone), else none.
+ * @returns {typeof MediaSource | null} */
+function mediaSourceClass() {
+  const managed = /** @type {{ManagedMediaSource?: typeof MediaSource}} */ (/** @type {unknown} */ (window)).ManagedMediaSource;
+  return window.MediaSource ?? managed ?? null;
+}
+
 /** @type {Map<string, Tile>} */
 const tiles = new Map();
 const grid = /** @type {HTMLElement} */ (document.getElementById("grid"));
@@ -178,6 +218,9 @@ function layout() {
 /** @param {string} id */
 function single(id) {
   singleId = singleId === id ? null : id;
+  // The single view tries WebRTC first; the grid uses MSE. The chosen tile restarts (layout).
+  for (const tile of tiles.values()) tile.preferWebRtc = tile.id === singleId;
+  tiles.get(id)?.stop();
   grid.dataset.perPage = singleId !== null ? "1" : grid.dataset.lastPerPage || "4";
   layout();
 }

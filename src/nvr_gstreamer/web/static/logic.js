@@ -5,9 +5,10 @@
  *   recording: boolean, recording_wanted: boolean, storage_state: string,
  *   next_retry_in_s: number | null, codec: string | null}} Camera */
 
-export const TARGET_LAG_S = 0.3; // behind the newest frame, on purpose (room for network jitter)
-export const NUDGE_LAG_S = 0.6; // further behind: play 5 % faster until back
-export const SEEK_LAG_S = 2.0; // further still: jump to the newest frame
+export const TARGET_LAG_S = 0.25; // behind the newest frame, on purpose (room for network jitter)
+export const DEADBAND_S = 0.05; // this close to the target: normal speed
+export const MAX_NUDGE = 0.1; // at most 10 % faster or 5 % slower: not visible as such
+export const SEEK_LAG_S = 2.0; // further behind: jump to the newest frame
 export const KEEP_S = 10; // buffered video kept behind the playhead
 
 /** The state badge, in the desktop's words.
@@ -37,11 +38,15 @@ export function storageNote(cam) {
   return "";
 }
 
-/** What the page does to keep latency steady, from how far behind it is.
+/** What the page does to keep latency steady, from how far behind it is: playback a little
+ * faster the further it is behind (proportional, so it settles at the target instead of at the
+ * edge of a threshold), a little slower when too close to the newest frame (it would stall),
+ * a jump only when far behind.
  * @param {number} lagS @returns {{seekTo: number | null, rate: number}} */
 export function latencyControl(lagS) {
   if (lagS > SEEK_LAG_S) return { seekTo: TARGET_LAG_S, rate: 1 };
-  if (lagS > NUDGE_LAG_S) return { seekTo: null, rate: 1.05 };
-  return { seekTo: null, rate: 1 };
+  const error = lagS - TARGET_LAG_S;
+  if (Math.abs(error) <= DEADBAND_S) return { seekTo: null, rate: 1 };
+  const rate = 1 + Math.max(-MAX_NUDGE / 2, Math.min(MAX_NUDGE, error * 0.25));
+  return { seekTo: null, rate: Math.round(rate * 1000) / 1000 };
 }
-
