@@ -467,6 +467,9 @@ class ApiServer:
             lifespan="off",
             callback_notify=beat,
             timeout_notify=API_BEAT_S,
+            # Compressed video does not compress: deflating every live fragment took half the
+            # web server's CPU (py-spy, 16 live tiles). The events socket's JSON is small.
+            ws_per_message_deflate=False,
         )
         self._heartbeats = heartbeats
         self._server = uvicorn.Server(config)

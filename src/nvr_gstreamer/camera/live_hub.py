@@ -74,6 +74,12 @@ class LiveHub:
             for viewer in self._viewers.values():
                 viewer.waiting_for_key = True
 
+    def drop_gop(self) -> None:
+        """The frames kept are no longer the newest (the branch slept): forget them, keep the
+        init segment (the same stream goes on)."""
+        with self._lock:
+            self._gop = []
+
     def feed(self, piece: Piece) -> None:
         """The branch produced ``piece`` (a streaming thread)."""
         with self._lock:

@@ -180,6 +180,19 @@ class RecorderLike(Branch, Protocol):
     def bytes_written(self) -> int: ...
 
 
+class WebBranchLike(Protocol):
+    @property
+    def awake(self) -> bool: ...
+
+    def wake(self) -> None: ...
+
+    def sleep(self) -> None: ...
+
+    def backlog(self) -> int:
+        """Frames kept while asleep and not yet passed on."""
+        ...
+
+
 class LiveStreamLike(Protocol):
     def start(self) -> None: ...
 
@@ -215,8 +228,9 @@ class Media(Protocol):
         on_failed: Callable[[str], None],
     ) -> LiveStreamLike: ...
 
-    def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> Any:
-        """The browser live branch: fragmented MP4 pieces to ``deliver`` (streaming thread)."""
+    def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> WebBranchLike:
+        """The browser live branch, asleep: fragmented MP4 pieces to ``deliver`` (streaming
+        thread) while awake."""
 
     def web_stream(
         self, spec: PipelineSpec, deliver: Callable[[Any], None], on_failed: Callable[[str], None]

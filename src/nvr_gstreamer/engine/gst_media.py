@@ -66,7 +66,7 @@ class GstMedia:
         return LiveStream(self._loop, spec, fmt, deliver, on_failed, self._teardown)
 
     def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> WebLiveBranch:
-        return WebLiveBranch(codec, deliver)
+        return WebLiveBranch(codec, deliver, asleep=True)
 
     def web_stream(
         self, spec: PipelineSpec, deliver: Callable[[Any], None], on_failed: Callable[[str], None]

@@ -318,11 +318,23 @@ class FakeWebRtcBranch:
 
 
 class FakeWebBranch:
-    """The browser live branch: ``deliver`` is the hub's feed, for the test to push pieces."""
+    """The browser live branch: asleep until woken; ``queued`` frames wait to be drained;
+    ``deliver`` is the hub's feed, for the test to push pieces."""
 
     def __init__(self, codec: str, deliver: Callable[[Any], None]) -> None:
         self.codec = codec
         self.deliver = deliver
+        self.awake = False
+        self.queued = 0
+
+    def wake(self) -> None:
+        self.awake = True
+
+    def sleep(self) -> None:
+        self.awake = False
+
+    def backlog(self) -> int:
+        return self.queued
 
 
 class FakeMedia:
