@@ -26,6 +26,7 @@ import json
 import logging
 import secrets
 import threading
+from collections.abc import Coroutine
 from importlib import resources
 from typing import Any
 
@@ -108,6 +109,26 @@ class Access:
             raise HTTPException(401, "log in (or send the bearer token)")
 
 
+async def first_to_end(*coroutines: Coroutine[Any, Any, None]) -> None:
+    """Run ``coroutines`` until one ends (or fails: the browser went away); cancel the rest."""
+    tasks = [asyncio.create_task(c) for c in coroutines]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+
+
+async def closed(ws: WebSocket) -> None:
+    """Until the browser closes ``ws``, or the server does as it shuts down (what the page
+    sends on a sending-only socket is ignored)."""
+    while (await ws.receive())["type"] != "websocket.disconnect":
+        pass
+
+
 def _static(name: str) -> str:
     return resources.files("nvr_gstreamer.web").joinpath("static", name).read_text()
 
@@ -186,14 +207,15 @@ def add_web(
         def listener(event: EngineEvent) -> None:  # the GStreamer loop thread
             loop.call_soon_threadsafe(queue.put_nowait, event.status)
 
-        unsubscribe = app.engine.subscribe(listener)
-        try:
+        async def sending() -> None:
             await ws.send_text(json.dumps([camera_json(s) for s in app.engine.statuses().values()]))
             while True:
                 status = await queue.get()
                 await ws.send_text(json.dumps([camera_json(status)]))
-        except WebSocketDisconnect:
-            pass
+
+        unsubscribe = app.engine.subscribe(listener)
+        try:
+            await first_to_end(sending(), closed(ws))
         finally:
             unsubscribe()
 
@@ -221,16 +243,17 @@ def add_web(
         def caught_up(pieces: int) -> None:
             allowance[0] = pieces
 
-        token = await asyncio.to_thread(app.engine.add_web_viewer, camera_id, deliver, caught_up)
-        try:
+        async def sending() -> None:
             while True:
                 piece = await queue.get()
                 if isinstance(piece, InitSegment):
                     await ws.send_text(json.dumps({"type": "init", "codec": piece.codec}))
                 await ws.send_bytes(piece.data)
                 allowance[0] -= 1
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+
+        token = await asyncio.to_thread(app.engine.add_web_viewer, camera_id, deliver, caught_up)
+        try:
+            await first_to_end(sending(), closed(ws))
         finally:
             app.engine.remove_web_viewer(camera_id, token)
 
@@ -269,15 +292,7 @@ def add_web(
                 if parsed is not None:
                     session.from_browser(parsed)
 
-        tasks = [asyncio.create_task(to_browser()), asyncio.create_task(from_browser())]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+            await first_to_end(to_browser(), from_browser())
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                    await task
             app.engine.remove_webrtc_viewer(session)

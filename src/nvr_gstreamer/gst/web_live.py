@@ -43,7 +43,7 @@ from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 logger = logging.getLogger(__name__)
 
 PARSERS = {"h264": "h264parse", "h265": "h265parse"}
-WARM_SECONDS = 4.0  # a sleeping branch keeps this much video: GOPs up to this start at once
+WARM_SECONDS = 6.0  # a sleeping branch keeps this much video: GOPs up to ~5 s start at once
 WARM_BYTES = 8 * 1024 * 1024
 DEPAYLOADERS = {"H264": ("h264", "rtph264depay"), "H265": ("h265", "rtph265depay")}
 
