@@ -16,9 +16,8 @@ from pydantic import SecretStr
 
 from nvr_gstreamer.api.server import ApiServer
 from nvr_gstreamer.app import NvrApp
-from nvr_gstreamer.config import NvrConfig
 from nvr_gstreamer.simulator.process import SimulatorProcess
-from nvr_gstreamer.testing.engine import engine_config
+from nvr_gstreamer.testing.engine import web_test_config
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +30,6 @@ class Site:
     app: NvrApp
     url: str
     sim: SimulatorProcess
-
-
-def _with_api(config: NvrConfig, **api: object) -> NvrConfig:
-    return config.model_copy(update={"api": config.api.model_copy(update={"port": 0, **api})})
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +47,9 @@ def browser() -> Iterator[Any]:
 
 
 def _site(tmp_path: Path, sim: SimulatorProcess, **api: object) -> Iterator[Site]:
-    config = engine_config(
-        {n: sim.url(n) for n in sim.camera_names},
-        storage=tmp_path / "rec",
-        storage_options={"segment_seconds": 2},
-        initial_delay_seconds=1,
-        max_delay_seconds=2,
+    app = NvrApp(
+        web_test_config({n: sim.url(n) for n in sim.camera_names}, tmp_path / "rec", **api)
     )
-    app = NvrApp(_with_api(config, **api))
     server = ApiServer(app)
     app.start()
     server.start()

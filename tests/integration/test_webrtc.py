@@ -26,7 +26,7 @@ from nvr_gstreamer.api.server import ApiServer
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.simulator.model import Codec
 from nvr_gstreamer.simulator.process import SimulatorProcess
-from nvr_gstreamer.testing.engine import engine_config
+from nvr_gstreamer.testing.engine import web_test_config
 
 pytestmark = pytest.mark.integration
 
@@ -121,15 +121,9 @@ class Site:
 
 @pytest.fixture
 def site(sim: SimulatorProcess, net: Net, tmp_path: Path) -> Iterator[Site]:
-    config = engine_config(
-        {n: sim.url(n) for n in sim.camera_names},
-        storage=tmp_path / "rec",
-        storage_options={"segment_seconds": 2},
-        initial_delay_seconds=1,
-        max_delay_seconds=2,
-    )
-    api = config.api.model_copy(update={"host": net.host_ip, "port": 0, "token": SecretStr(TOKEN)})
-    app = NvrApp(config.model_copy(update={"api": api}))
+    urls = {n: sim.url(n) for n in sim.camera_names}
+    config = web_test_config(urls, tmp_path / "rec", host=net.host_ip, token=SecretStr(TOKEN))
+    app = NvrApp(config)
     server = ApiServer(app)
     app.start()
     server.start()

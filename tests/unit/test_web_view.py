@@ -6,7 +6,6 @@ someone watches and a while after."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from nvr_gstreamer.camera.fmp4 import Fragment, InitSegment, Piece
 from nvr_gstreamer.camera.media import PipelineSpec
@@ -14,27 +13,15 @@ from nvr_gstreamer.core.clock import FakeClock
 from nvr_gstreamer.core.logsetup import CameraLogger
 from nvr_gstreamer.engine.live_view import LIVE_RETRY_S
 from nvr_gstreamer.engine.web_view import DRAIN_MAX_POLLS, DRAIN_POLL_S, LINGER_S, WebView
-from nvr_gstreamer.testing.fake_media import FakeMedia, FakeScheduler, FakeWebBranch
+from nvr_gstreamer.testing.fake_media import FakeBranchHost, FakeMedia, FakeScheduler, FakeWebBranch
 
 
-class Pipeline:
-    def __init__(self) -> None:
-        self.attached: list[Any] = []
-        self.detached: list[Any] = []
-
-    def attach(self, branch: Any) -> None:
-        self.attached.append(branch)
-
-    def detach(self, branch: Any) -> None:
-        self.detached.append(branch)
-
-
-def make(codec: str = "h264") -> tuple[WebView, FakeScheduler, FakeMedia, Pipeline]:
+def make(codec: str = "h264") -> tuple[WebView, FakeScheduler, FakeMedia, FakeBranchHost]:
     scheduler = FakeScheduler(FakeClock())
     media = FakeMedia(scheduler)
     log = CameraLogger(logging.getLogger("test"), "cam1")
     web = WebView(media, scheduler, log)  # type: ignore[arg-type]
-    pipeline = Pipeline()
+    pipeline = FakeBranchHost()
     web.pipeline_streaming(pipeline, codec)
     return web, scheduler, media, pipeline
 
@@ -147,7 +134,7 @@ def test_a_viewer_while_the_camera_is_down_gets_its_first_stream() -> None:
     web = WebView(media, scheduler, CameraLogger(logging.getLogger("test"), "cam1"))  # type: ignore[arg-type]
     viewer = Viewer()
     web.add_viewer(viewer)
-    web.pipeline_streaming(Pipeline(), "h264")
+    web.pipeline_streaming(FakeBranchHost(), "h264")
     (branch,) = media.web_branches
     assert branch.awake
     stream(branch, 1)
@@ -173,14 +160,14 @@ def test_no_branch_for_a_codec_the_browser_path_cannot_carry() -> None:
     assert media.web_branches == [] and not web.attached
 
 
-def make_sub() -> tuple[WebView, FakeScheduler, FakeMedia, Pipeline, list[int]]:
+def make_sub() -> tuple[WebView, FakeScheduler, FakeMedia, FakeBranchHost, list[int]]:
     scheduler = FakeScheduler(FakeClock())
     media = FakeMedia(scheduler)
     failures: list[int] = []
     spec = PipelineSpec(camera_id="cam1", url="rtsp://cam/sub", credentials=None)
     log = CameraLogger(logging.getLogger("test"), "cam1")
     web = WebView(media, scheduler, log, spec, on_failed=lambda: failures.append(1))  # type: ignore[arg-type]
-    pipeline = Pipeline()
+    pipeline = FakeBranchHost()
     web.pipeline_streaming(pipeline, "h265", "udp")
     return web, scheduler, media, pipeline, failures
 

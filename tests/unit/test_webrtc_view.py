@@ -5,7 +5,6 @@ session ends (viewer leaves, camera restarts, branch fails) without touching the
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 
@@ -22,25 +21,18 @@ from nvr_gstreamer.camera.webrtc import (
 from nvr_gstreamer.core.clock import FakeClock
 from nvr_gstreamer.core.logsetup import CameraLogger
 from nvr_gstreamer.engine.webrtc_view import WebRtcSession, WebRtcView
-from nvr_gstreamer.testing.fake_media import FakeMedia, FakeScheduler, FakeWebRtcBranch
+from nvr_gstreamer.testing.fake_media import (
+    FakeBranchHost,
+    FakeMedia,
+    FakeScheduler,
+    FakeWebRtcBranch,
+)
 
 
-class Pipeline:
-    def __init__(self) -> None:
-        self.attached: list[Any] = []
-        self.detached: list[Any] = []
-
-    def attach(self, branch: Any) -> None:
-        self.attached.append(branch)
-
-    def detach(self, branch: Any) -> None:
-        self.detached.append(branch)
-
-
-def make() -> tuple[WebRtcView, FakeMedia, Pipeline, list[ServerSignal]]:
+def make() -> tuple[WebRtcView, FakeMedia, FakeBranchHost, list[ServerSignal]]:
     media = FakeMedia(FakeScheduler(FakeClock()))
     view = WebRtcView(media, CameraLogger(logging.getLogger("test"), "cam1"))
-    return view, media, Pipeline(), []
+    return view, media, FakeBranchHost(), []
 
 
 def test_a_viewer_gets_a_branch_once_the_camera_streams_h264() -> None:
@@ -80,7 +72,7 @@ def test_the_camera_restarting_ends_the_sessions_and_waiting_viewers_wait() -> N
     later: list[ServerSignal] = []
     view.add_viewer(2, later.append)
     assert later == [] and view.viewers == 1  # waits for the next pipeline
-    view.pipeline_streaming(Pipeline(), "h264")
+    view.pipeline_streaming(FakeBranchHost(), "h264")
     assert view.branches == 1
 
 

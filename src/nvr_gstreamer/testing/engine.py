@@ -16,6 +16,19 @@ from nvr_gstreamer.config import NvrConfig, parse_config
 from nvr_gstreamer.engine.engine import CameraEngine
 
 
+def web_test_config(sim_urls: dict[str, str], storage: Path, **api: object) -> NvrConfig:
+    """The web app tests' config: every camera recorded in 2 s segments, quick reconnects,
+    the API on a free port with ``api``'s keys (host, token)."""
+    config = engine_config(
+        sim_urls,
+        storage=storage,
+        storage_options={"segment_seconds": 2},
+        initial_delay_seconds=1,
+        max_delay_seconds=2,
+    )
+    return config.model_copy(update={"api": config.api.model_copy(update={"port": 0, **api})})
+
+
 def engine_config(
     urls: dict[str, str],
     *,

@@ -317,6 +317,20 @@ class FakeWebRtcBranch:
         self.candidates.append(candidate)
 
 
+class FakeBranchHost:
+    """A camera pipeline as a view sees it: branches attached and detached, kept in order."""
+
+    def __init__(self) -> None:
+        self.attached: list[Any] = []
+        self.detached: list[Any] = []
+
+    def attach(self, branch: Any) -> None:
+        self.attached.append(branch)
+
+    def detach(self, branch: Any) -> None:
+        self.detached.append(branch)
+
+
 class FakeWebBranch:
     """The browser live branch: asleep until woken; ``queued`` frames wait to be drained;
     ``deliver`` is the hub's feed, for the test to push pieces."""
