@@ -26,7 +26,7 @@ from nvr_gstreamer.api.server import ApiServer
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.simulator.model import Codec
 from nvr_gstreamer.simulator.process import SimulatorProcess
-from nvr_gstreamer.testing.engine import web_test_config
+from nvr_gstreamer.testing.engine import wait_until, web_test_config
 
 pytestmark = pytest.mark.integration
 
@@ -189,14 +189,6 @@ def _wait(
         page.wait_for_timeout(50)
 
 
-def _wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
-
-
 def _open_single_view(page: Any, cam: str) -> float:
     """The grid plays the camera over MSE; a double click opens its single view. Returns when."""
     _wait(page, cam, lambda t: t["transport"] == "mse" and t["time"] > 0, 10, "MSE in the grid")
@@ -233,7 +225,7 @@ def test_the_single_view_plays_over_webrtc(site: Site, browser: Any) -> None:
     # Back to the grid: MSE again, and the branch goes.
     page.dblclick('.tile[data-camera="cam1"]')
     _wait(page, "cam1", lambda t: t["transport"] == "mse" and not t["rtc"], 5, "MSE again")
-    _wait_until(lambda: site.app.engine.webrtc_branches("cam1") == 0, 5, "the branch to go")
+    wait_until(lambda: site.app.engine.webrtc_branches("cam1") == 0, 5, "the branch to go")
     page.context.close()
 
 
@@ -246,13 +238,13 @@ def test_without_a_network_path_the_single_view_falls_back_to_mse(site: Site, br
     tile = _wait(page, "cam1", lambda t: t["time"] > 0 and not t["rtc"], 5, "MSE video")
     _wait(page, "cam1", lambda t: t["time"] > tile["time"] + 0.5, 5, "moving MSE video")
     print(f"fell back to MSE {1000 * fell_back:.0f} ms after the double click")
-    _wait_until(lambda: site.app.engine.webrtc_branches("cam1") == 0, 5, "the branch to go")
+    wait_until(lambda: site.app.engine.webrtc_branches("cam1") == 0, 5, "the branch to go")
     page.context.close()
 
 
 def test_an_h265_camera_is_unsupported_and_uses_mse(site: Site, browser: Any) -> None:
     page = _page(browser, site)
-    _wait_until(lambda: site.app.engine.status("cam2").codec == "h265", 10, "cam2 streaming")
+    wait_until(lambda: site.app.engine.status("cam2").codec == "h265", 10, "cam2 streaming")
     first = page.evaluate(
         """() => new Promise(done => {
              const ws = new WebSocket(`ws://${location.host}/api/ws/webrtc/cam2`);
@@ -290,7 +282,7 @@ def test_the_signalling_socket_refuses_bad_messages_and_unknown_cameras(
     assert closes[0][0] == 4404
     assert closes[1] == [4400, "bad message: not JSON"]
     assert closes[2] == [4400, "bad message: unknown message type 'hello'"]
-    _wait_until(lambda: site.app.engine.webrtc_branches("cam1") == 0, 5, "no branch left")
+    wait_until(lambda: site.app.engine.webrtc_branches("cam1") == 0, 5, "no branch left")
     page.context.close()
 
 
@@ -303,8 +295,8 @@ def test_closing_the_page_detaches_the_branch_and_recording_goes_on(
     _plays_webrtc(page, "cam1")
     assert engine.webrtc_branches("cam1") == 1
     page.context.close()
-    _wait_until(lambda: engine.webrtc_branches("cam1") == 0, 5, "the branch to go")
-    _wait_until(lambda: "[cam1] WebRTC branch detached (viewer left)" in nvr_log.getvalue(),
+    wait_until(lambda: engine.webrtc_branches("cam1") == 0, 5, "the branch to go")
+    wait_until(lambda: "[cam1] WebRTC branch detached (viewer left)" in nvr_log.getvalue(),
                 5, "the log line")  # fmt: skip
     # Recording went on throughout, and goes on: frames come, the next segment opens.
     status = engine.status("cam1")

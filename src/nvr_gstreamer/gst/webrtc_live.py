@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import gi
@@ -86,16 +85,6 @@ class WebRtcBranch(BinBranch):
         # An offer made before the caps are known is NULL: offer once both are there.
         self._sink.connect("notify::caps", weak_cb(self._caps_cb))
         self.bin.add_pad(Gst.GhostPad.new("sink", queue.get_static_pad("sink")))
-
-    def link(self, pipeline: Any, tee: Any, _audio_tees: Sequence[Any] = ()) -> None:
-        """Loop thread. PLAYING first, then linked: webrtcbin takes a while to get there, and a
-        tee pad linked to a still-flushing branch returns FLUSHING to the camera's source,
-        whose task then pauses without an error (seen: the camera stalled, recording too)."""
-        self._pipeline = pipeline
-        pipeline.add(self.bin)
-        self.bin.sync_state_with_parent()
-        self._tee_pad = tee.request_pad_simple("src_%u")
-        self._tee_pad.link(self.bin.get_static_pad("sink"))
 
     # ---- from the loop thread (the browser's side) ------------------------------------------
 
