@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pydantic import BaseModel
 
+from nvr_gstreamer.api.recordings import add_recordings
 from nvr_gstreamer.api.web import Access, Sessions, add_web
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.errors import ErrorKind
@@ -291,6 +292,8 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
         if camera_id not in statuses:
             raise HTTPException(404, f"no camera {camera_id!r}")
         return statuses[camera_id]
+
+    add_recordings(api, app, auth, status_of)
 
     def confirmed(
         camera_id: str, predicate: Callable[[CameraStatus], bool], timeout_s: float, what: str

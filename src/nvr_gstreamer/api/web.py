@@ -1,6 +1,7 @@
 """The web app on the API's port: pages, login, and two WebSockets.
 
-* ``/`` the live grid (``web/static``), ``/login`` when a token is required.
+* ``/`` the live grid (``web/static``), ``/recordings`` the timeline and playback, ``/login``
+  when a token is required.
 * ``POST /api/login`` exchanges the token for an HttpOnly, SameSite=Strict session cookie (the
   token never appears in a URL, a page or a log line); ``POST /api/logout`` ends it.
 * ``/api/ws/events``: every camera's status as JSON, at once and on every change (no polling).
@@ -50,7 +51,15 @@ logger = logging.getLogger(__name__)
 
 SESSION_COOKIE = "nvr_session"
 LIVE_BACKLOG = 60  # fragments a viewer may have in flight before it skips to a keyframe
-_STATIC = ("app.js", "logic.js", "frame_stamp.js", "style.css", "webrtc.js")
+_STATIC = (
+    "app.js",
+    "logic.js",
+    "frame_stamp.js",
+    "style.css",
+    "webrtc.js",
+    "recordings.js",
+    "timeline.js",
+)
 
 
 class LoginIn(BaseModel):
@@ -146,6 +155,12 @@ def add_web(
         if not access.allowed(request.headers, request.cookies, False):
             return RedirectResponse("/login", status_code=303)
         return HTMLResponse(_static("index.html"))
+
+    @api.get("/recordings", response_class=HTMLResponse, include_in_schema=False)
+    def recordings_page(request: Request) -> Response:
+        if not access.allowed(request.headers, request.cookies, False):
+            return RedirectResponse("/login", status_code=303)
+        return HTMLResponse(_static("recordings.html"))
 
     @api.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_page() -> Response:

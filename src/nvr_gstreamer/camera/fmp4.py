@@ -80,6 +80,64 @@ def codec_string(init: bytes) -> str:
     return ""
 
 
+def _children(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """(type, payload start, end) of the boxes directly inside ``data[start:end]``."""
+    out: list[tuple[bytes, int, int]] = []
+    pos = start
+    while pos + 8 <= end:
+        size, header = int.from_bytes(data[pos : pos + 4], "big"), 8
+        if size == 1 and pos + 16 <= end:
+            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            break
+        out.append((data[pos + 4 : pos + 8], pos + header, pos + size))
+        pos += size
+    return out
+
+
+def _find(
+    data: bytes, path: tuple[bytes, ...], start: int = 0, end: int | None = None
+) -> tuple[int, int] | None:
+    """Payload (start, end) of the first box at ``path`` (each step a child of the one before)."""
+    span: tuple[int, int] | None = (start, len(data) if end is None else end)
+    for kind in path:
+        assert span is not None
+        span = next(((s, e) for k, s, e in _children(data, *span) if k == kind), None)
+        if span is None:
+            return None
+    return span
+
+
+def first_presentation_s(data: bytes) -> float:
+    """Presentation time (s) of the first sample of the first fragment of a fragmented MP4
+    (``tfdt`` plus the first sample's composition offset), in its track's timescale
+    (``mdhd``); 0.0 when the file does not say."""
+    mdhd = _find(data, (b"moov", b"trak", b"mdia", b"mdhd"))
+    traf = _find(data, (b"moof", b"traf"))
+    if mdhd is None or traf is None:
+        return 0.0
+    ms, _me = mdhd
+    v1 = data[ms] == 1
+    timescale = int.from_bytes(data[ms + 20 : ms + 24] if v1 else data[ms + 12 : ms + 16], "big")
+    tfdt = _find(data, (b"tfdt",), *traf)
+    if not timescale or tfdt is None:
+        return 0.0
+    ts, _te = tfdt
+    base = int.from_bytes(data[ts + 4 : ts + 12] if data[ts] == 1 else data[ts + 4 : ts + 8], "big")
+    offset = 0
+    trun = _find(data, (b"trun",), *traf)
+    if trun is not None:
+        rs, _re = trun
+        version, flags = data[rs], int.from_bytes(data[rs + 1 : rs + 4], "big")
+        pos = rs + 8 + (4 if flags & 0x1 else 0) + (4 if flags & 0x4 else 0)
+        pos += sum(4 for bit in (0x100, 0x200, 0x400) if flags & bit)
+        if flags & 0x800:
+            offset = int.from_bytes(data[pos : pos + 4], "big", signed=version == 1)
+    return (base + offset) / timescale
+
+
 class Fmp4Assembler:
     """Buffers in, whole init segments and fragments out."""
 

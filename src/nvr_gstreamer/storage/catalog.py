@@ -196,8 +196,9 @@ class Catalog:
         camera: str | None = None,
         start_utc: float | None = None,
         end_utc: float | None = None,
+        limit: int | None = None,
     ) -> list[SegmentRow]:
-        """Segments overlapping [start, end), oldest first."""
+        """Segments overlapping [start, end), oldest first (the first ``limit`` of them)."""
         sql = "SELECT * FROM segments WHERE 1=1"
         args: list[object] = []
         if camera is not None:
@@ -210,6 +211,9 @@ class Catalog:
             sql += " AND (end_utc IS NULL OR end_utc > ?)"
             args.append(start_utc)
         sql += " ORDER BY start_utc, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
         with self._connect() as db:
             return [_row(r) for r in db.execute(sql, args)]
 

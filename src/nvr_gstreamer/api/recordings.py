@@ -1,0 +1,154 @@
+"""Recorded footage for the web app: playback chunks and scrubbing previews.
+
+``GET /api/cameras/{id}/playback?start=&span=`` answers a fragmented MP4 of the camera's
+footage from the key frame at or before ``start`` for about ``span`` seconds (see
+:mod:`nvr_gstreamer.gst.playback`); headers say where it sits on the wall clock and where the
+next chunk starts (``X-Nvr-Next``), which is past a gap when the footage stops. The page
+appends chunk after chunk to one MediaSource.
+
+``GET /api/cameras/{id}/preview?at=`` answers a small JPEG of the key frame at or before
+``at`` (``X-Nvr-Frame``: its wall time), cached.
+
+Files are read only through the catalog, only inside the storage root.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Path, Query
+from fastapi.responses import Response
+
+from nvr_gstreamer.app import NvrApp
+from nvr_gstreamer.gst.playback import PlaybackError, make_chunk
+from nvr_gstreamer.gst.preview import PreviewCache, PreviewError, preview_jpeg
+from nvr_gstreamer.storage.catalog import SegmentRow, SegmentStatus
+from nvr_gstreamer.storage.footage_runs import Part, runs
+from nvr_gstreamer.storage.layout import is_segment_path
+
+logger = logging.getLogger(__name__)
+
+SPAN_DEFAULT_S = 20.0
+SPAN_MAX_S = 120.0
+# How far past a chunk's planned end its parts reach: the cut waits for the next key frame,
+# at the latest the next segment's first frame; this bounds the catalog read.
+LOOKAHEAD_S = 900.0
+PREVIEW_STEP_S = 0.5  # previews are cached per half second of a segment
+
+CameraPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+def _playable(row: SegmentRow) -> bool:
+    return row.status is not SegmentStatus.RECORDING and bool(row.duration_s)
+
+
+def add_recordings(
+    api: FastAPI, app: NvrApp, auth: Sequence[Any], known: Callable[[str], Any]
+) -> None:
+    """The playback and preview routes; ``known`` raises 404 for an unknown camera."""
+    previews = PreviewCache()
+
+    def parts_of(rows: Sequence[SegmentRow]) -> list[Part]:
+        root = app.storage.root.resolve()
+        out = []
+        for r in rows:
+            path = (root / r.path).resolve()
+            if _playable(r) and is_segment_path(root, path) and path.is_file():
+                out.append(Part(path, r.start_utc, r.duration_s or 0.0))
+        return out
+
+    def footage_after(camera_id: str, t: float) -> float | None:
+        """Start of the first playable segment that ends after ``t``."""
+        for r in app.storage.catalog.segments(camera_id, t, None, limit=8):
+            if _playable(r) and r.start_utc >= t - 0.5:
+                return r.start_utc
+        return None
+
+    @api.get(
+        "/api/cameras/{camera_id}/playback",
+        dependencies=list(auth),
+        response_class=Response,
+        responses={200: {"content": {"video/mp4": {}}}},
+    )
+    def playback(
+        camera_id: CameraPath,
+        start: datetime,
+        span: Annotated[float, Query(gt=0, le=SPAN_MAX_S)] = SPAN_DEFAULT_S,
+    ) -> Response:
+        """Fragmented MP4 of the footage from the key frame at or before ``start``."""
+        known(camera_id)
+        t = start.timestamp()
+        rows = app.storage.catalog.segments(camera_id, t, t + span + LOOKAHEAD_S)
+        parts = parts_of(rows)
+        # Up to the first part that starts at or after the planned end: its first frame is
+        # a key frame, where the chunk ends at the latest.
+        cut = next((i for i, p in enumerate(parts) if p.start_utc >= t + span), len(parts) - 1)
+        parts = parts[: cut + 1]
+        if not parts:
+            raise HTTPException(
+                404, f"nothing recorded by {camera_id} at or after {start.isoformat()}"
+            )
+        footage_runs = runs(parts)
+        run = next((f for f in footage_runs if f.end_utc > t), footage_runs[-1])
+        later = [f for f in footage_runs if f.start_utc > run.start_utc]
+        try:
+            chunk = make_chunk(run, max(t, run.start_utc), span)
+        except PlaybackError as e:
+            logger.warning("playback of %s at %s: %s", camera_id, start.isoformat(), e)
+            raise HTTPException(500, f"cannot play {camera_id} there: {e}") from e
+        if chunk.next_offset_s is not None:
+            nxt: float | None = run.wall_of(chunk.next_offset_s)
+        elif later:
+            nxt = later[0].start_utc
+        else:
+            nxt = footage_after(camera_id, run.end_utc)
+        headers = {
+            "X-Nvr-Codec": chunk.codec,
+            "X-Nvr-First": f"{chunk.first_utc:.6f}",
+            "X-Nvr-Media-Start": f"{chunk.media_start_s:.6f}",
+            "X-Nvr-End": f"{chunk.end_utc:.6f}",
+            "X-Nvr-Frames": str(chunk.frames),
+            "Cache-Control": "no-store",
+        }
+        if nxt is not None:
+            headers["X-Nvr-Next"] = f"{nxt:.6f}"
+        return Response(chunk.data, media_type="video/mp4", headers=headers)
+
+    @api.get(
+        "/api/cameras/{camera_id}/preview",
+        dependencies=list(auth),
+        response_class=Response,
+        responses={200: {"content": {"image/jpeg": {}}}},
+    )
+    def preview(camera_id: CameraPath, at: datetime) -> Response:
+        """Small JPEG of the key frame at or before ``at``."""
+        known(camera_id)
+        t = at.timestamp()
+        rows = [r for r in app.storage.catalog.segments(camera_id, t, t + 1e-6) if r.start_utc <= t]
+        parts = parts_of(rows)
+        if not parts:
+            raise HTTPException(404, f"nothing recorded by {camera_id} at {at.isoformat()}")
+        part = parts[-1]
+        # Down to the step (the key frame at or before the step is at or before ``at``).
+        step = math.floor(min(t - part.start_utc, part.duration_s) / PREVIEW_STEP_S)
+        offset = step * PREVIEW_STEP_S
+        key = (str(part.path), offset)
+        shot = previews.get(key)
+        if shot is None:
+            try:
+                shot = preview_jpeg(part.path, offset)
+            except PreviewError as e:
+                raise HTTPException(500, f"no preview of {camera_id} there: {e}") from e
+            previews.put(key, shot)
+        return Response(
+            shot.jpeg,
+            media_type="image/jpeg",
+            headers={
+                "X-Nvr-Frame": f"{part.start_utc + shot.frame_s:.6f}",
+                "Cache-Control": "private, max-age=3600",
+            },
+        )

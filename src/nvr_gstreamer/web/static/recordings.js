@@ -1,0 +1,461 @@
+// @ts-check
+// The recordings page: every camera's day on one time axis (footage, and each gap with its
+// reason), a still of the moment under the pointer while scrubbing, and a player that plays
+// the stored footage from any instant through Media Source Extensions: keyframe-aligned
+// fragmented MP4 chunks made by the server from the recorded files (nothing re-encoded), laid
+// on a wall-clock timeline, gaps skipped with a visible note.
+
+import {
+  DAY_S, FIRST_SPAN_S, NEXT_SPAN_S, clockText, epoch, fraction, gapWords, holeBefore,
+  playerStep, ticks, zoom,
+} from "./timeline.js";
+
+/** @typedef {import("./timeline.js").Window} Window */
+/** @typedef {import("./timeline.js").Hole} Hole */
+/** @typedef {{start: string, end: string, reason?: string}} ApiSpan */
+/** @typedef {{footage: ApiSpan[], gaps: ApiSpan[]}} ApiTimeline */
+/** @typedef {{data: ArrayBuffer, codec: string, first: number, mediaStart: number, end: number,
+ *   next: number | null, frames: number}} Chunk */
+
+const $ = (/** @type {string} */ sel) => /** @type {HTMLElement} */ (document.querySelector(sel));
+
+/** @param {number} t */
+const num = (t) => t.toFixed(6);
+
+/** Local midnight of a "YYYY-MM-DD" day, epoch seconds. @param {string} day */
+function dayStart(day) {
+  const [y, m, d] = day.split("-").map(Number);
+  return new Date(y, m - 1, d).getTime() / 1000;
+}
+
+/** @param {Date} d */
+function dayText(d) {
+  const two = (/** @type {number} */ n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+}
+
+class Player {
+  /** @param {HTMLVideoElement} video */
+  constructor(video) {
+    this.video = video;
+    this.session = 0; // a new play() makes older fetches stale
+    /** @type {string | null} */ this.camera = null;
+    this.origin = 0; // wall time of media time 0
+    /** @type {MediaSource | null} */ this.ms = null;
+    /** @type {SourceBuffer | null} */ this.sb = null;
+    /** @type {number | null} */ this.next = null;
+    this.fetchedEnd = 0;
+    this.fetching = false;
+    /** @type {Hole[]} */ this.holes = [];
+    this.shown = 0; // wall time of the frame on screen
+    this.frameS = 1 / 15; // frame interval, from the last chunk
+    this.note = "";
+    setInterval(() => this.tick(), 100);
+    const onFrame = (/** @type {number} */ _now, /** @type {VideoFrameCallbackMetadata} */ meta) => {
+      this.shown = this.origin + meta.mediaTime;
+      this.video.requestVideoFrameCallback(onFrame);
+    };
+    this.video.requestVideoFrameCallback(onFrame);
+  }
+
+  /** Play ``camera`` from wall time ``t`` (the frame of that instant first).
+   * @param {string} camera @param {number} t @param {number} origin */
+  async play(camera, t, origin) {
+    if (camera === this.camera && this.sb !== null && this.isBuffered(t)) {
+      this.video.currentTime = t - this.origin;
+      return;
+    }
+    const session = ++this.session;
+    this.camera = camera;
+    this.origin = origin;
+    this.holes = [];
+    this.next = null;
+    this.fetchedEnd = 0;
+    this.setNote("");
+    const ms = new MediaSource();
+    this.ms = ms;
+    this.sb = null;
+    this.video.src = URL.createObjectURL(ms);
+    await new Promise((resolve) => ms.addEventListener("sourceopen", resolve, { once: true }));
+    this.fetching = true;
+    let chunk;
+    try {
+      chunk = await this.fetchChunk(camera, t, FIRST_SPAN_S);
+    } finally {
+      if (session === this.session) this.fetching = false;
+    }
+    if (session !== this.session) return;
+    if (chunk === null) { this.setNote("nothing recorded from here"); return; }
+    if (chunk.first > t + 0.5) this.setNote(`nothing recorded at ${clockText(t, true)}: from ${clockText(chunk.first, true)}`);
+    const type = `video/mp4; codecs="${chunk.codec}"`;
+    if (!MediaSource.isTypeSupported(type)) {
+      this.setNote(`this browser cannot play ${chunk.codec}`);
+      return;
+    }
+    this.sb = ms.addSourceBuffer(type);
+    await this.append(chunk, session);
+    this.video.currentTime = Math.max(t, chunk.first) - this.origin;
+    await this.video.play().catch(() => {});
+  }
+
+  /** @param {number} t */
+  isBuffered(t) {
+    const b = this.video.buffered;
+    const m = t - this.origin;
+    for (let i = 0; i < b.length; i++) if (b.start(i) <= m && m < b.end(i) - 0.1) return true;
+    return false;
+  }
+
+  /** @param {string} camera @param {number} t @param {number} span @returns {Promise<Chunk | null>} */
+  async fetchChunk(camera, t, span) {
+    const r = await fetch(`/api/cameras/${camera}/playback?start=${num(t)}&span=${span}`);
+    if (r.status === 404) return null;
+    if (!r.ok) throw new Error(`playback: ${r.status} ${await r.text()}`);
+    const h = (/** @type {string} */ k) => r.headers.get(k);
+    const next = h("X-Nvr-Next");
+    return {
+      data: await r.arrayBuffer(),
+      codec: h("X-Nvr-Codec") ?? "",
+      first: Number(h("X-Nvr-First")),
+      mediaStart: Number(h("X-Nvr-Media-Start")),
+      end: Number(h("X-Nvr-End")),
+      next: next === null ? null : Number(next),
+      frames: Number(h("X-Nvr-Frames")),
+    };
+  }
+
+  /** @param {Chunk} chunk @param {number} session */
+  async append(chunk, session) {
+    const sb = this.sb;
+    if (sb === null || session !== this.session) return;
+    const hole = holeBefore(this.fetchedEnd || null, chunk.first);
+    if (hole !== null) this.holes.push(hole);
+    sb.timestampOffset = chunk.first - this.origin - chunk.mediaStart;
+    await new Promise((resolve, reject) => {
+      sb.addEventListener("updateend", resolve, { once: true });
+      sb.addEventListener("error", reject, { once: true });
+      sb.appendBuffer(chunk.data);
+    });
+    this.fetchedEnd = chunk.end;
+    this.next = chunk.next;
+    if (chunk.frames > 1) this.frameS = (chunk.end - chunk.first) / chunk.frames;
+  }
+
+  async tick() {
+    if (this.sb === null || this.camera === null) return;
+    const now = this.origin + this.video.currentTime;
+    const step = playerStep({
+      now, fetchedEnd: this.fetchedEnd, next: this.next, fetching: this.fetching, holes: this.holes,
+    });
+    if (step.jumpTo !== null) {
+      const hole = this.holes.find((h) => h.to === step.jumpTo);
+      this.video.currentTime = step.jumpTo - this.origin + 0.001;
+      if (hole) this.setNote(`skipped ${durationText(hole.to - hole.from)} without footage (${clockText(hole.from, true)}–${clockText(hole.to, true)})`);
+    }
+    if (step.fetch !== null) {
+      const session = this.session;
+      this.fetching = true;
+      try {
+        const chunk = await this.fetchChunk(this.camera, step.fetch, NEXT_SPAN_S);
+        if (chunk !== null) await this.append(chunk, session);
+      } catch (e) {
+        this.setNote(String(e));
+      } finally {
+        if (session === this.session) this.fetching = false;
+      }
+    }
+    if (step.ended && !this.video.paused) this.setNote("end of the recording so far");
+    this.trim(now);
+  }
+
+  /** Drop what was played long ago: bounded memory over hours of playback. @param {number} now */
+  trim(now) {
+    const sb = this.sb;
+    const b = this.video.buffered;
+    if (sb === null || sb.updating || b.length === 0) return;
+    const keepFrom = now - this.origin - 60;
+    if (b.start(0) < keepFrom - 30) sb.remove(0, keepFrom);
+  }
+
+  /** @param {number} frames */
+  stepFrames(frames) {
+    this.video.pause();
+    this.video.currentTime = Math.max(0, this.video.currentTime + frames * this.frameS);
+  }
+
+  /** @param {string} text */
+  setNote(text) {
+    this.note = text;
+    const el = $("#note");
+    el.textContent = text;
+    el.hidden = text === "";
+  }
+}
+
+/** @param {number} s */
+function durationText(s) {
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+class Page {
+  constructor() {
+    this.player = new Player(/** @type {HTMLVideoElement} */ ($("#player")));
+    /** @type {{id: string, name: string}[]} */ this.cameras = [];
+    /** @type {Map<string, ApiTimeline>} */ this.timelines = new Map();
+    const today = dayText(new Date());
+    const params = new URLSearchParams(location.search);
+    this.day = params.get("day") ?? today;
+    /** @type {Window} */ this.window = this.dayWindow();
+    this.exportFrom = /** @type {number | null} */ (null);
+    this.exportTo = /** @type {number | null} */ (null);
+    this.previewAt = 0; // the pointer's time; the newest request wins
+    this.dragging = false;
+  }
+
+  dayWindow() {
+    const start = dayStart(this.day);
+    return { start, end: start + DAY_S };
+  }
+
+  async start() {
+    const r = await fetch("/api/cameras");
+    if (r.status === 401) { location.href = "/login"; return; }
+    this.cameras = (await r.json()).map((/** @type {any} */ c) => ({ id: c.id, name: c.name }));
+    this.bind();
+    await this.load();
+    const params = new URLSearchParams(location.search);
+    const cam = params.get("camera");
+    const at = params.get("at");
+    if (cam && at) this.playAt(cam, Number(at));
+    setInterval(() => { if (this.day === dayText(new Date())) this.load(); }, 10_000);
+    setInterval(() => this.drawCursor(), 250);
+  }
+
+  bind() {
+    const dayInput = /** @type {HTMLInputElement} */ ($("#day"));
+    dayInput.value = this.day;
+    dayInput.addEventListener("change", () => this.setDay(dayInput.value));
+    $("#prev-day").addEventListener("click", () => this.shiftDay(-1));
+    $("#next-day").addEventListener("click", () => this.shiftDay(1));
+    for (const b of document.querySelectorAll("#zooms button")) {
+      b.addEventListener("click", () => {
+        const width = Number(/** @type {HTMLElement} */ (b).dataset.window);
+        const w = this.window;
+        const at = this.player.camera ? this.player.shown : (w.start + w.end) / 2;
+        this.window = zoom(w, width / (w.end - w.start), at, this.dayWindow());
+        this.draw();
+      });
+    }
+    const rows = $("#rows");
+    rows.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const at = this.timeAt(e);
+      this.window = zoom(this.window, e.deltaY > 0 ? 1.25 : 0.8, at, this.dayWindow());
+      this.draw();
+    }, { passive: false });
+    rows.addEventListener("pointerdown", (e) => { this.dragging = true; this.scrub(e); });
+    rows.addEventListener("pointermove", (e) => this.scrub(e));
+    rows.addEventListener("pointerleave", () => { $("#preview").hidden = true; });
+    rows.addEventListener("pointerup", (e) => {
+      this.dragging = false;
+      const cam = this.cameraAt(e);
+      if (cam) this.playAt(cam, this.timeAt(e));
+    });
+    const video = this.player.video;
+    $("#play").addEventListener("click", () => { if (video.paused) video.play(); else video.pause(); });
+    video.addEventListener("play", () => { $("#play").textContent = "Pause"; });
+    video.addEventListener("pause", () => { $("#play").textContent = "Play"; });
+    const speed = /** @type {HTMLSelectElement} */ ($("#speed"));
+    speed.addEventListener("change", () => { video.playbackRate = Number(speed.value); });
+    $("#step-back").addEventListener("click", () => this.player.stepFrames(-1));
+    $("#step-forward").addEventListener("click", () => this.player.stepFrames(1));
+    $("#mark-in").addEventListener("click", () => { this.exportFrom = this.player.shown; this.showRange(); });
+    $("#mark-out").addEventListener("click", () => { this.exportTo = this.player.shown; this.showRange(); });
+    $("#export").addEventListener("click", () => this.exportRange());
+  }
+
+  /** @param {number} days */
+  shiftDay(days) {
+    const d = new Date((dayStart(this.day) + days * DAY_S + 3600 * 12) * 1000);
+    this.setDay(dayText(d));
+  }
+
+  /** @param {string} day */
+  setDay(day) {
+    this.day = day;
+    /** @type {HTMLInputElement} */ ($("#day")).value = day;
+    this.window = this.dayWindow();
+    this.load();
+  }
+
+  async load() {
+    const day = this.day;
+    const got = await Promise.all(this.cameras.map(async (c) => {
+      const r = await fetch(`/api/timeline?camera=${c.id}&date=${day}`);
+      return /** @type {[string, ApiTimeline]} */ ([c.id, r.ok ? await r.json() : { footage: [], gaps: [] }]);
+    }));
+    if (day !== this.day) return;
+    this.timelines = new Map(got);
+    this.draw();
+  }
+
+  draw() {
+    const w = this.window;
+    const offset = -new Date(w.start * 1000).getTimezoneOffset() * 60;
+    const axis = $("#axis");
+    axis.replaceChildren();
+    const seconds = w.end - w.start <= 600;
+    for (const t of ticks(w, 12, offset)) {
+      const tick = document.createElement("span");
+      tick.className = "tick";
+      tick.style.left = `${fraction(w, t) * 100}%`;
+      tick.textContent = clockText(t, seconds);
+      axis.appendChild(tick);
+    }
+    const rows = $("#rows");
+    rows.replaceChildren();
+    for (const cam of this.cameras) {
+      const row = document.createElement("div");
+      row.className = "row";
+      row.dataset.camera = cam.id;
+      const label = document.createElement("span");
+      label.className = "label";
+      label.textContent = cam.name;
+      const track = document.createElement("div");
+      track.className = "track";
+      const tl = this.timelines.get(cam.id) ?? { footage: [], gaps: [] };
+      for (const [spans, kind] of /** @type {[ApiSpan[], string][]} */ ([[tl.footage, "footage"], [tl.gaps, "gap"]])) {
+        for (const s of spans) {
+          const a = Math.max(fraction(w, epoch(s.start)), 0);
+          const b = Math.min(fraction(w, epoch(s.end)), 1);
+          if (b <= 0 || a >= 1 || b <= a) continue;
+          const el = document.createElement("span");
+          el.className = kind;
+          if (s.reason) {
+            el.dataset.reason = s.reason;
+            el.title = `${gapWords(s.reason)}: ${clockText(epoch(s.start), true)}–${clockText(epoch(s.end), true)}`;
+          }
+          el.style.left = `${a * 100}%`;
+          el.style.width = `${(b - a) * 100}%`;
+          track.appendChild(el);
+        }
+      }
+      row.append(label, track);
+      rows.appendChild(row);
+    }
+    this.drawCursor();
+  }
+
+  drawCursor() {
+    for (const track of document.querySelectorAll(".track")) {
+      let head = /** @type {HTMLElement | null} */ (track.querySelector(".playhead"));
+      const cam = /** @type {HTMLElement} */ (track.parentElement).dataset.camera;
+      const on = cam === this.player.camera && this.player.shown > 0;
+      if (!on) { head?.remove(); continue; }
+      if (head === null) {
+        head = document.createElement("span");
+        head.className = "playhead";
+        track.appendChild(head);
+      }
+      head.style.left = `${fraction(this.window, this.player.shown) * 100}%`;
+    }
+    const clock = $("#clock");
+    if (this.player.shown > 0) {
+      clock.textContent = `${clockText(this.player.shown, true)}.${String(Math.floor((this.player.shown % 1) * 1000)).padStart(3, "0")}`;
+      clock.dataset.shown = num(this.player.shown);
+    }
+  }
+
+  /** @param {PointerEvent | WheelEvent} e */
+  timeAt(e) {
+    const track = /** @type {HTMLElement} */ (document.querySelector(".track"));
+    const box = track.getBoundingClientRect();
+    const f = Math.min(1, Math.max(0, (e.clientX - box.left) / box.width));
+    return this.window.start + f * (this.window.end - this.window.start);
+  }
+
+  /** @param {PointerEvent} e */
+  cameraAt(e) {
+    const row = /** @type {HTMLElement | null} */ (document.elementFromPoint(e.clientX, e.clientY)?.closest(".row") ?? null);
+    return row?.dataset.camera ?? null;
+  }
+
+  /** A still of the moment under the pointer (the key frame at or before it).
+   * @param {PointerEvent} e */
+  async scrub(e) {
+    const cam = this.cameraAt(e);
+    const t = this.timeAt(e);
+    const box = $("#preview");
+    if (cam === null) { box.hidden = true; return; }
+    this.previewAt = t;
+    const rowsBox = $("#rows").getBoundingClientRect();
+    box.style.left = `${Math.min(rowsBox.width - 330, Math.max(0, e.clientX - rowsBox.left - 160))}px`;
+    const label = /** @type {HTMLElement} */ (box.querySelector("span"));
+    label.textContent = `${clockText(t, true)}`;
+    const r = await fetch(`/api/cameras/${cam}/preview?at=${num(t)}`);
+    if (this.previewAt !== t) return; // the pointer moved on
+    const img = /** @type {HTMLImageElement} */ (box.querySelector("img"));
+    if (!r.ok) { box.hidden = false; img.hidden = true; label.textContent = `${clockText(t, true)}: no footage`; return; }
+    const url = URL.createObjectURL(await r.blob());
+    const old = img.src;
+    img.src = url;
+    img.hidden = false;
+    img.dataset.at = num(t);
+    img.dataset.frame = r.headers.get("X-Nvr-Frame") ?? "";
+    if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+    box.hidden = false;
+  }
+
+  /** @param {string} cam @param {number} t */
+  playAt(cam, t) {
+    const name = this.cameras.find((c) => c.id === cam)?.name ?? cam;
+    $("#camera-name").textContent = name;
+    this.player.play(cam, t, dayStart(this.day)).catch((e) => this.player.setNote(String(e)));
+  }
+
+  showRange() {
+    const from = this.exportFrom;
+    const to = this.exportTo;
+    $("#export-range").textContent = `${from ? clockText(from, true) : "…"} – ${to ? clockText(to, true) : "…"}`;
+    /** @type {HTMLButtonElement} */ ($("#export")).disabled = !(from && to && to > from);
+  }
+
+  async exportRange() {
+    const status = $("#export-status");
+    if (!this.player.camera || !this.exportFrom || !this.exportTo) return;
+    const body = {
+      cameras: [this.player.camera],
+      start: new Date(this.exportFrom * 1000).toISOString(),
+      end: new Date(this.exportTo * 1000).toISOString(),
+    };
+    const r = await fetch("/api/exports", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+    });
+    if (!r.ok) { status.textContent = `export refused: ${(await r.json()).detail ?? r.status}`; return; }
+    const job = await r.json();
+    status.textContent = "exporting…";
+    for (;;) {
+      await new Promise((res) => setTimeout(res, 500));
+      const s = await (await fetch(`/api/exports/${job.id}`)).json();
+      if (s.state === "done") {
+        status.replaceChildren();
+        for (const f of s.files ?? []) {
+          const a = document.createElement("a");
+          a.href = `/api/exports/${job.id}/files/${f.camera}`;
+          a.textContent = f.name;
+          a.title = `SHA-256 ${f.sha256}`;
+          status.append(a, ` SHA-256 ${String(f.sha256).slice(0, 16)}… `);
+        }
+        return;
+      }
+      if (s.state === "failed" || s.state === "cancelled") { status.textContent = `export ${s.state}: ${s.error ?? ""}`; return; }
+      status.textContent = `exporting… ${Math.round((s.progress ?? 0) * 100)} %`;
+    }
+  }
+}
+
+const page = new Page();
+/** @type {any} */ (window).nvrRecordings = page;
+page.start().catch((e) => { const p = $("#problem"); p.hidden = false; p.textContent = String(e); });

@@ -1,0 +1,105 @@
+// @ts-check
+// The recordings page's pure logic (no DOM): the visible window of the timeline and its zoom,
+// time ticks, gap wording, and the player's decisions (when to fetch the next chunk, when a
+// gap is skipped). Tested with node --test.
+
+/** The desktop's words for why nothing was recorded. */
+export const GAP_WORDS = /** @type {Record<string, string>} */ ({
+  camera_down: "camera down",
+  recording_off: "recording switched off",
+  storage_unavailable: "storage unavailable",
+  disk_full: "disk full",
+  nvr_stopped: "recorder not running",
+});
+
+/** @param {string} reason */
+export function gapWords(reason) {
+  return GAP_WORDS[reason] ?? reason.replaceAll("_", " ");
+}
+
+export const DAY_S = 86400;
+export const MIN_WINDOW_S = 60; // zoomed in all the way: one minute across
+export const AHEAD_S = 15; // fetch the next chunk when less than this is buffered ahead
+export const FIRST_SPAN_S = 6; // a seek asks for a short chunk: the picture comes sooner
+export const NEXT_SPAN_S = 30;
+export const GAP_JUMP_S = 0.5; // a hole in the footage longer than this is a gap to skip
+
+/** A time window [start, end) on the axis, in epoch seconds.
+ * @typedef {{start: number, end: number}} Window */
+
+/** The window after zooming by ``factor`` (< 1 zooms in) around ``at``, kept inside the day.
+ * @param {Window} w @param {number} factor @param {number} at @param {Window} day
+ * @returns {Window} */
+export function zoom(w, factor, at, day) {
+  const width = Math.min(day.end - day.start, Math.max(MIN_WINDOW_S, (w.end - w.start) * factor));
+  const frac = w.end > w.start ? (at - w.start) / (w.end - w.start) : 0.5;
+  return pan({ start: at - frac * width, end: at - frac * width + width }, 0, day);
+}
+
+/** The window moved by ``by`` seconds, kept inside the day (its width unchanged).
+ * @param {Window} w @param {number} by @param {Window} day @returns {Window} */
+export function pan(w, by, day) {
+  const width = w.end - w.start;
+  const start = Math.min(day.end - width, Math.max(day.start, w.start + by));
+  return { start, end: start + width };
+}
+
+/** Fraction (0..1) of the window's width where ``t`` is. @param {Window} w @param {number} t */
+export function fraction(w, t) {
+  return (t - w.start) / (w.end - w.start);
+}
+
+const TICK_STEPS_S = [1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600];
+
+/** Tick times for a window so that about ``count`` labelled ticks fit, aligned to the local
+ * clock (``offsetS``: the local zone's offset from UTC at that time, east positive).
+ * @param {Window} w @param {number} count @param {number} offsetS @returns {number[]} */
+export function ticks(w, count, offsetS) {
+  const step = TICK_STEPS_S.find((s) => (w.end - w.start) / s <= count) ?? 6 * 3600;
+  const first = Math.ceil((w.start + offsetS) / step) * step - offsetS;
+  const out = [];
+  for (let t = first; t < w.end; t += step) out.push(t);
+  return out;
+}
+
+/** "HH:MM" or "HH:MM:SS" (when the ticks are seconds apart) in local time.
+ * @param {number} t @param {boolean} seconds */
+export function clockText(t, seconds) {
+  const d = new Date(t * 1000);
+  const two = (/** @type {number} */ n) => String(n).padStart(2, "0");
+  const hm = `${two(d.getHours())}:${two(d.getMinutes())}`;
+  return seconds ? `${hm}:${two(d.getSeconds())}` : hm;
+}
+
+/** A hole in the appended footage: [from, to) in wall time, and why (a gap's reason, or "").
+ * @typedef {{from: number, to: number}} Hole */
+
+/** What the player does at a tick. ``now``: the wall time shown; ``fetchedEnd``: the end of the
+ * last chunk appended; ``next``: where the next chunk starts (null: no more footage known yet);
+ * ``fetching``: a chunk is on its way; ``holes``: the gaps between appended chunks.
+ * @param {{now: number, fetchedEnd: number, next: number | null, fetching: boolean,
+ *   holes: Hole[]}} s
+ * @returns {{fetch: number | null, jumpTo: number | null, ended: boolean}} */
+export function playerStep(s) {
+  const fetch = !s.fetching && s.next !== null && s.fetchedEnd - s.now < AHEAD_S ? s.next : null;
+  const hole = s.holes.find((h) => h.from - 0.15 <= s.now && s.now < h.to);
+  return {
+    fetch,
+    jumpTo: hole ? hole.to : null,
+    ended: s.next === null && !s.fetching && s.fetchedEnd - s.now < 0.15,
+  };
+}
+
+/** The hole a new chunk opens, if it starts later than the last one ended.
+ * @param {number | null} lastEnd @param {number} first @returns {Hole | null} */
+export function holeBefore(lastEnd, first) {
+  return lastEnd !== null && first - lastEnd > GAP_JUMP_S ? { from: lastEnd, to: first } : null;
+}
+
+/** Footage spans and gaps of one camera, as the API gives them, for drawing.
+ * @typedef {{start: string, end: string, reason?: string}} ApiSpan */
+
+/** Epoch seconds of an API time. @param {string} iso */
+export function epoch(iso) {
+  return Date.parse(iso) / 1000;
+}
