@@ -24,19 +24,16 @@ from fastapi import FastAPI, HTTPException, Path, Query
 from fastapi.responses import Response
 
 from nvr_gstreamer.app import NvrApp
-from nvr_gstreamer.gst.playback import PlaybackError, make_chunk
+from nvr_gstreamer.gst.playback import SNAP_TOLERANCE_S, PlaybackError, make_chunk
 from nvr_gstreamer.gst.preview import PreviewCache, PreviewError, preview_jpeg
 from nvr_gstreamer.storage.catalog import SegmentRow, SegmentStatus
-from nvr_gstreamer.storage.footage_runs import Part, runs
+from nvr_gstreamer.storage.footage_runs import Part
 from nvr_gstreamer.storage.layout import is_segment_path
 
 logger = logging.getLogger(__name__)
 
 SPAN_DEFAULT_S = 20.0
 SPAN_MAX_S = 120.0
-# How far past a chunk's planned end its parts reach: the cut waits for the next key frame,
-# at the latest the next segment's first frame; this bounds the catalog read.
-LOOKAHEAD_S = 900.0
 PREVIEW_STEP_S = 0.5  # previews are cached per half second of a segment
 
 CameraPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -82,30 +79,21 @@ def add_recordings(
         """Fragmented MP4 of the footage from the key frame at or before ``start``."""
         known(camera_id)
         t = start.timestamp()
-        rows = app.storage.catalog.segments(camera_id, t, t + span + LOOKAHEAD_S)
-        parts = parts_of(rows)
-        # Up to the first part that starts at or after the planned end: its first frame is
-        # a key frame, where the chunk ends at the latest.
-        cut = next((i for i, p in enumerate(parts) if p.start_utc >= t + span), len(parts) - 1)
-        parts = parts[: cut + 1]
+        # The segment that holds ``t``, else the first one after it (``t`` is in a gap).
+        parts = parts_of(app.storage.catalog.segments(camera_id, t, None, limit=8))
         if not parts:
-            raise HTTPException(
-                404, f"nothing recorded by {camera_id} at or after {start.isoformat()}"
-            )
-        footage_runs = runs(parts)
-        run = next((f for f in footage_runs if f.end_utc > t), footage_runs[-1])
-        later = [f for f in footage_runs if f.start_utc > run.start_utc]
+            raise HTTPException(404, f"nothing recorded by {camera_id} from {start.isoformat()}")
+        # The newest that starts by ``t`` (a file's catalogued end may overlap the next start).
+        i = max(0, sum(1 for p in parts if p.start_utc <= t + SNAP_TOLERANCE_S) - 1)
+        part, later = parts[i], parts[i + 1 :]
         try:
-            chunk = make_chunk(run, max(t, run.start_utc), span)
+            chunk = make_chunk(part, max(t, part.start_utc), span)
         except PlaybackError as e:
             logger.warning("playback of %s at %s: %s", camera_id, start.isoformat(), e)
             raise HTTPException(500, f"cannot play {camera_id} there: {e}") from e
-        if chunk.next_offset_s is not None:
-            nxt: float | None = run.wall_of(chunk.next_offset_s)
-        elif later:
-            nxt = later[0].start_utc
-        else:
-            nxt = footage_after(camera_id, run.end_utc)
+        nxt = chunk.next_utc
+        if nxt is None:  # the segment ended: the next one, right after it or past a gap
+            nxt = next((p.start_utc for p in later), None) or footage_after(camera_id, part.end_utc)
         headers = {
             "X-Nvr-Codec": chunk.codec,
             "X-Nvr-First": f"{chunk.first_utc:.6f}",

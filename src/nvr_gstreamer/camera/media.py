@@ -61,6 +61,9 @@ class FragmentOpened:
     path: Path
     running_time_s: float  # of the file's first frame
     age_s: float  # how long ago that frame was live (splitmuxsink holds a GOP before writing)
+    # When that frame was live on the monotonic clock (s), if the pipeline runs on it: with
+    # the wall clock's offset from it, an exact start (no reading of two clocks apart).
+    monotonic_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

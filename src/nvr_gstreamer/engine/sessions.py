@@ -30,6 +30,47 @@ from nvr_gstreamer.core.clock import Clock
 from nvr_gstreamer.core.logsetup import CameraLogger
 from nvr_gstreamer.storage.volume import VolumeCheck
 
+# A file's start measured this far from where the session's first file puts it is a step of
+# the wall clock (NTP, a manual change): the session takes the new offset from then on.
+CLOCK_STEP_S = 1.0
+
+
+def wall_offset(clock: Clock, samples: int = 5) -> float:
+    """The wall clock minus the monotonic clock (s), from the tightest of a few readings
+    (monotonic, wall, monotonic): a thread switch between two reads shows as a wide pair
+    and is left out."""
+    best: tuple[float, float] | None = None
+    for _ in range(samples):
+        before = clock.monotonic()
+        wall = clock.wall().timestamp()
+        after = clock.monotonic()
+        if best is None or after - before < best[0]:
+            best = (after - before, wall - (before + after) / 2)
+    assert best is not None
+    return best[1]
+
+
+class WallAnchor:
+    """Wall-clock start times for a session's files, all from one offset between the wall
+    clock and the pipeline's running time, fixed at the session's first file.
+
+    Measured afresh per file, a start carries the jitter of reading two clocks on a busy
+    thread (seen: 55 ms, most of a frame, between two files of one recording); with one
+    offset, consecutive files meet exactly where their frames do. A wall-clock step is
+    followed (a measured offset more than ``CLOCK_STEP_S`` away)."""
+
+    __slots__ = ("_offset",)
+
+    def __init__(self) -> None:
+        self._offset: float | None = None
+
+    def start_utc(self, measured_utc: float, running_time_s: float) -> float:
+        """The file's start, from its own measurement and its running time."""
+        offset = measured_utc - running_time_s
+        if self._offset is None or abs(offset - self._offset) > CLOCK_STEP_S:
+            self._offset = offset
+        return self._offset + running_time_s
+
 
 class _Session:
     __slots__ = ("audio", "branch", "pipeline", "reason")
@@ -109,10 +150,16 @@ class RecorderSessions:
             self._scheduler,
         )
         starts: dict[Path, tuple[float, float]] = {}  # file → (start UTC, running time)
+        anchor = WallAnchor()
 
         # Both run on the thread that posted splitmuxsink's message; storage queues the work.
         def opened(_branch: object, ev: FragmentOpened) -> None:
-            start_utc = clock.wall().timestamp() - ev.age_s
+            measured = (
+                wall_offset(clock) + ev.monotonic_s
+                if ev.monotonic_s is not None
+                else clock.wall().timestamp() - ev.age_s
+            )
+            start_utc = anchor.start_utc(measured, ev.running_time_s)
             starts[ev.path] = (start_utc, ev.running_time_s)
             storage.segment_opened(cam, ev.path, start_utc)
             scheduler.call(self._changed)

@@ -1,13 +1,17 @@
 """Recorded footage for the browser: keyframe-aligned fragmented MP4 chunks, made on the fly.
 
-A :class:`Chunk` is a complete fragmented MP4 (init segment, then fragments) of one camera's
-footage from the key frame at or before an instant, for about ``span_s`` seconds, ending just
-before a key frame so that the next chunk starts exactly where this one stopped: the page
-appends chunk after chunk to one MediaSource buffer without overlap. Nothing is re-encoded:
-``splitmuxsrc`` reads the Matroska segments as one stream (across segment boundaries without a
-jump), the parser hands the frames to ``mp4mux`` in fragmented mode. Each chunk says the wall
-time of its first frame and where its frames sit in the MP4's own timeline, so the page plays
-on a wall-clock timeline.
+A :class:`Chunk` is a complete fragmented MP4 (init segment, then fragments) of one recorded
+segment from the key frame at or before an instant, for about ``span_s`` seconds, ending just
+before a key frame or at the segment's end (the next segment starts with a key frame), so the
+next chunk starts exactly where this one stopped: the page appends chunk after chunk to one
+MediaSource buffer without overlap. Nothing is re-encoded: ``matroskademux`` reads the file,
+the parser hands the frames to ``mp4mux`` in fragmented mode. Each chunk says the wall time of
+its first frame (the catalog's start of the segment plus the frame's time in the file) and
+where its frames sit in the MP4's own timeline, so the page plays on a wall-clock timeline.
+
+One file per chunk, not ``splitmuxsrc`` over several: it opens every file of its list to
+measure it, and a part that gives no video (seen in tests: a segment's frames missing, the
+later ones shifted by its length) would silently put every later frame at the wrong time.
 
 Video only for now: the browser's MP4 audio (AAC, Opus) goes along in a later step.
 """
@@ -30,11 +34,10 @@ from nvr_gstreamer.gst.footage import (  # noqa: E402
     _bus_error,
     _discard,
     _SeekGate,
-    _source,
 )
 from nvr_gstreamer.gst.loop import init_gstreamer  # noqa: E402
 from nvr_gstreamer.gst.remux import PARSERS, caps_name  # noqa: E402
-from nvr_gstreamer.storage.footage_runs import Footage  # noqa: E402
+from nvr_gstreamer.storage.footage_runs import Part  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ class Chunk:
     first_utc: float  # wall time of the first frame (a key frame at or before the start)
     media_start_s: float  # that frame's presentation time in the MP4's timeline
     end_utc: float  # wall time just after the last frame
-    next_offset_s: float | None  # stream offset of the key frame it stopped before, if any
+    next_utc: float | None  # wall time of the key frame it stopped before (None: the file ended)
     frames: int
 
 
@@ -91,33 +94,36 @@ class _Cut:
         return Gst.PadProbeReturn.OK
 
 
-def make_chunk(footage: Footage, start_utc: float, span_s: float, timeout_s: float = 10.0) -> Chunk:
-    """The chunk of ``footage`` from the key frame at or before ``start_utc`` (blocking)."""
+def make_chunk(part: Part, start_utc: float, span_s: float, timeout_s: float = 10.0) -> Chunk:
+    """The chunk of the segment ``part`` from the key frame at or before ``start_utc``, up to
+    the first key frame ``span_s`` later or the segment's end (blocking)."""
     init_gstreamer()
-    start = max(0.0, footage.offset_of(start_utc) + SNAP_TOLERANCE_S)
-    start = min(start, footage.duration_s)
+    start = min(max(0.0, start_utc - part.start_utc + SNAP_TOLERANCE_S), part.duration_s)
     cut = _Cut(start + span_s)
     pipeline = Gst.Pipeline.new("playback-chunk")
-    mux = Gst.ElementFactory.make("mp4mux", "mux")
+    src = Gst.ElementFactory.make("filesrc", None)
+    src.set_property("location", str(part.path))
+    demux = Gst.ElementFactory.make("matroskademux", None)
+    mux = Gst.ElementFactory.make("mp4mux", None)
     mux.set_property("fragment-duration", FRAGMENT_MS)
     mux.set_property("streamable", True)
-    sink = Gst.ElementFactory.make("appsink", "sink")
+    sink = Gst.ElementFactory.make("appsink", None)
     sink.set_property("sync", False)
     sink.set_property("max-buffers", 0)
     sink.set_property("wait-on-eos", False)  # else its EOS waits for the samples to be pulled
-    pipeline.add(mux)
-    pipeline.add(sink)
+    for el in (src, demux, mux, sink):
+        pipeline.add(el)
+    src.link(demux)
     mux.link(sink)
     gate = _SeekGate()
-    src = _source(footage, "footage")
-    pipeline.add(src)
+    taken = threading.Event()
 
-    def pad_added_cb(_src: Any, pad: Any) -> None:  # streaming thread
+    def pad_added_cb(_demux: Any, pad: Any) -> None:  # streaming thread
         parser_name = PARSERS.get(caps_name(pad))
-        if parser_name is None or gate_taken.is_set():
+        if parser_name is None or taken.is_set():
             _discard(pad)
             return
-        gate_taken.set()
+        taken.set()
         parser = Gst.ElementFactory.make(parser_name, None)
         pipeline.add(parser)
         parser.get_static_pad("src").link(mux.request_pad_simple("video_%u"))
@@ -126,24 +132,17 @@ def make_chunk(footage: Footage, start_utc: float, span_s: float, timeout_s: flo
         gate.watch(pad, timing=False)
         pad.link(parser.get_static_pad("sink"))
 
-    gate_taken = threading.Event()
-    handler = src.connect("pad-added", pad_added_cb)
+    handler = demux.connect("pad-added", pad_added_cb)
     bus = pipeline.get_bus()
     try:
         pipeline.set_state(Gst.State.PAUSED)
         if not gate.opened.wait(timeout_s):
-            raise PlaybackError(_bus_error(bus) or "the recording could not be opened")
+            raise PlaybackError(_bus_error(bus) or f"{part.path.name} could not be opened")
+        # The muxer must see nothing before the seek (the gate holds everything back until
+        # the seek's flush): it cannot take a flush once it started.
         flags = Gst.SeekFlags.FLUSH | Gst.SeekFlags.KEY_UNIT | Gst.SeekFlags.SNAP_BEFORE
-        if not src.seek(
-            1.0,
-            Gst.Format.TIME,
-            flags,
-            Gst.SeekType.SET,
-            int(start * Gst.SECOND),
-            Gst.SeekType.NONE,
-            -1,
-        ):
-            raise PlaybackError("seeking in the recording failed")
+        if not demux.seek_simple(Gst.Format.TIME, flags, int(start * Gst.SECOND)):
+            raise PlaybackError(f"seeking in {part.path.name} failed")
         pipeline.set_state(Gst.State.PLAYING)
         msg = bus.timed_pop_filtered(
             int(timeout_s * Gst.SECOND), Gst.MessageType.EOS | Gst.MessageType.ERROR
@@ -152,23 +151,23 @@ def make_chunk(footage: Footage, start_utc: float, span_s: float, timeout_s: flo
             raise PlaybackError(f"the chunk took longer than {timeout_s:g} s")
         if msg.type == Gst.MessageType.ERROR:
             err, _dbg = msg.parse_error()
-            raise PlaybackError(f"reading the recording failed: {err.message}")
+            raise PlaybackError(f"reading {part.path.name} failed: {err.message}")
         pieces: list[bytes] = []
         while (sample := sink.emit("try-pull-sample", 0)) is not None:
             buf = sample.get_buffer()
             pieces.append(buf.extract_dup(0, buf.get_size()))
     finally:
         pipeline.set_state(Gst.State.NULL)
-        src.disconnect(handler)
+        demux.disconnect(handler)
     if cut.first_s is None or cut.last_end_s is None:
-        raise PlaybackError("no video in the recording there")
+        raise PlaybackError(f"no video in {part.path.name} there")
     data = b"".join(pieces)
     return Chunk(
         data=data,
         codec=codec_string(data),
-        first_utc=footage.wall_of(cut.first_s),
+        first_utc=part.start_utc + cut.first_s,
         media_start_s=first_presentation_s(data),
-        end_utc=footage.wall_of(cut.last_end_s),
-        next_offset_s=cut.next_s,
+        end_utc=part.start_utc + cut.last_end_s,
+        next_utc=None if cut.next_s is None else part.start_utc + cut.next_s,
         frames=cut.frames,
     )

@@ -294,13 +294,23 @@ class RecorderBranch:
             self.current = path
             now_rt = self.bin.get_current_running_time()
             age = (now_rt / Gst.SECOND - running_s) if now_rt != Gst.CLOCK_TIME_NONE else 0.0
-            opened = FragmentOpened(path, running_s, max(0.0, age))
+            opened = FragmentOpened(path, running_s, max(0.0, age), self._monotonic_s(rt))
             self._on_opened(self, opened)
         else:
             if self.current == path:
                 self.current = None
             self._on_closed(self, FragmentClosed(path, running_s))
         return True
+
+    def _monotonic_s(self, running_time: int) -> float | None:
+        """The monotonic clock's time (s) at ``running_time``, when the pipeline's clock is
+        the system's monotonic clock (as Python's ``time.monotonic``); None otherwise."""
+        clock = self.bin.get_clock()
+        if not isinstance(clock, Gst.SystemClock):
+            return None
+        if clock.get_property("clock-type") != Gst.ClockType.MONOTONIC:
+            return None
+        return (self.bin.get_base_time() + running_time) / Gst.SECOND
 
     # ---- ending a session -----------------------------------------------------------------
 

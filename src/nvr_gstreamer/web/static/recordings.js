@@ -62,7 +62,8 @@ class Player {
    * @param {string} camera @param {number} t @param {number} origin */
   async play(camera, t, origin) {
     if (camera === this.camera && this.sb !== null && this.isBuffered(t)) {
-      this.video.currentTime = t - this.origin;
+      this.setNote("");
+      await this.showThenPlay(t);
       return;
     }
     const session = ++this.session;
@@ -94,9 +95,27 @@ class Player {
     }
     this.sb = ms.addSourceBuffer(type);
     await this.append(chunk, session);
-    this.video.currentTime = Math.max(t, chunk.first) - this.origin;
-    await this.video.play().catch(() => {});
+    await this.showThenPlay(Math.max(t, chunk.first));
   }
+
+  /** Seek to ``t``, let that frame reach the screen, then play on (a seek while playing could
+   * otherwise move past the frame of the instant before it is ever shown).
+   * @param {number} t */
+  async showThenPlay(t) {
+    const video = this.video;
+    video.pause();
+    const shown = new Promise((resolve) => {
+      video.requestVideoFrameCallback((_now, meta) => { this.onSeekShown(meta); resolve(null); });
+      setTimeout(resolve, 1000);
+    });
+    video.currentTime = t - this.origin;
+    await shown;
+    await video.play().catch(() => {});
+  }
+
+  /** Called with the frame a seek put on the screen, before playing on (tests read it).
+   * @param {VideoFrameCallbackMetadata} _meta */
+  onSeekShown(_meta) {}
 
   /** @param {number} t */
   isBuffered(t) {
@@ -408,11 +427,12 @@ class Page {
     box.hidden = false;
   }
 
-  /** @param {string} cam @param {number} t */
-  playAt(cam, t) {
+  /** Play ``cam`` from ``t``; resolves once the frame of ``t`` is on the screen.
+   * @param {string} cam @param {number} t */
+  async playAt(cam, t) {
     const name = this.cameras.find((c) => c.id === cam)?.name ?? cam;
     $("#camera-name").textContent = name;
-    this.player.play(cam, t, dayStart(this.day)).catch((e) => this.player.setNote(String(e)));
+    await this.player.play(cam, t, dayStart(this.day)).catch((e) => this.player.setNote(String(e)));
   }
 
   showRange() {
