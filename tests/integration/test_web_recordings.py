@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from nvr_gstreamer.api.server import ApiServer
 from nvr_gstreamer.app import NvrApp
@@ -168,6 +169,19 @@ def test_a_chunk_that_reaches_a_gap_points_past_it(recorded: Recorded) -> None:
     assert abs(float(inside.headers["x-nvr-first"]) - gap_end) < 0.01
 
 
+def test_the_file_being_written_plays_as_far_as_it_is_on_disk(recorded: Recorded) -> None:
+    rows = httpx.get(f"{recorded.url}/api/recordings", params={"camera": "cam1"}).json()
+    writing = [r for r in rows if r["status"] == "recording"]
+    assert writing, rows
+    start = _t(writing[-1]["start"])
+    r = _chunk(recorded.url, "cam1", start, 30)
+    assert r.status_code == 200, r.text
+    assert r.headers.get("x-nvr-live") == "1" and "x-nvr-next" not in r.headers
+    assert abs(float(r.headers["x-nvr-first"]) - start) < 0.01
+    assert int(r.headers["x-nvr-frames"]) >= 1
+    assert float(r.headers["x-nvr-end"]) <= time.time()
+
+
 def test_bad_playback_and_preview_requests_get_clear_errors(recorded: Recorded) -> None:
     url = recorded.url
     assert _chunk(url, "nope", recorded.cam1_start, 2).status_code == 404
@@ -268,6 +282,60 @@ def test_a_seek_shows_the_frame_of_that_instant(recorded: Recorded, browser: Any
     page.close()
 
 
+# The still under the pointer: [the time the page asked for, the key frame's time (header),
+# the simulator's stamp read from the JPEG's pixels].
+READ_PREVIEW = """async (at) => {
+  const { readStamp, bandRow } = await import('/static/frame_stamp.js');
+  const img = document.querySelector('#preview img');
+  await img.decode();
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+  const px = g.getImageData(0, bandRow(c.height), c.width, 1).data;
+  return [Number(img.dataset.at), Number(img.dataset.frame), readStamp(px, c.width)];
+}"""
+
+
+def test_scrubbing_shows_the_key_frame_under_the_pointer(recorded: Recorded, browser: Any) -> None:
+    page = _open(browser, recorded.url)
+    center = recorded.cam1_start + 5.0
+    page.evaluate(
+        "([a, b]) => { const p = window.nvrRecordings; p.window = {start: a, end: b}; p.draw(); }",
+        [center - 30, center + 30],
+    )
+    track = page.locator(".row[data-camera=cam1] .track").bounding_box()
+    lags = []
+    for at in (recorded.cam1_start + 1.5, recorded.cam1_start + 3.8, recorded.cam1_start + 6.2):
+        x = track["x"] + (at - (center - 30)) / 60 * track["width"]
+        page.mouse.move(x, track["y"] + track["height"] / 2)
+        page.wait_for_function(
+            "(t) => Math.abs(Number(document.querySelector('#preview img').dataset.at) - t) < 0.1",
+            arg=at,
+        )
+        asked, frame, stamp = page.evaluate(READ_PREVIEW)
+        # The key frame at or before the pointer's instant, within one GOP ...
+        assert asked - GOP_S - FRAME_S < frame <= asked + 0.001, (asked, frame)
+        # ... and its pixels are the frame of that time by the simulator's clock.
+        lags.append(_lag_s(frame, stamp))
+    assert max(lags) - min(lags) < 0.045 and 0 <= min(lags) < 0.5, lags
+    assert page.locator("#preview").is_visible()
+    page.close()
+
+
+def test_playback_from_a_moment_ago_keeps_within_seconds_of_live(
+    recorded: Recorded, browser: Any
+) -> None:
+    page = _open(browser, recorded.url)
+    now = time.time()
+    got = page.evaluate(PLAY_AND_READ, ["cam1", now - 1.0, now + 5.0, 1])
+    shown = got["frames"][-1][0]
+    # It played on past where it started, through the file being written, and was never
+    # more than a few seconds behind the camera.
+    assert shown >= now + 5.0
+    assert time.time() - shown < 4.0, time.time() - shown
+    page.close()
+
+
 def test_playback_runs_across_segments_and_skips_the_gap(recorded: Recorded, browser: Any) -> None:
     gap_start, gap_end = recorded.gap
     page = _open(browser, recorded.url)
@@ -292,3 +360,29 @@ def test_playback_runs_across_segments_and_skips_the_gap(recorded: Recorded, bro
         assert len(off) <= max(2, len(run) // 20), (lag, off, run)
     print(f"lag before the gap {lag:.3f} s, after {statistics.median(after):.3f} s")
     page.close()
+
+
+def test_recordings_need_the_login_when_a_token_is_set(tmp_path: Path) -> None:
+    token = "rec-t0ken-never-shown"
+    config = web_test_config(
+        {"cam1": "rtsp://127.0.0.1:9/none"}, tmp_path / "rec", token=SecretStr(token)
+    )
+    app = NvrApp(config)
+    server = ApiServer(app)
+    app.start()
+    server.start()
+    try:
+        url, at = server.url, f"{time.time():.6f}"
+        page = httpx.get(f"{url}/recordings")
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+        for path in ("/api/cameras/cam1/playback", "/api/cameras/cam1/preview"):
+            params = {"start": at} if path.endswith("playback") else {"at": at}
+            assert httpx.get(url + path, params=params).status_code == 401
+            authorized = httpx.get(
+                url + path, params=params, headers={"authorization": f"Bearer {token}"}
+            )
+            assert authorized.status_code == 404  # let in: nothing recorded yet
+            assert token not in authorized.text
+    finally:
+        server.stop()
+        app.stop()

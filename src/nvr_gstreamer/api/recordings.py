@@ -40,7 +40,8 @@ CameraPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
 
 def _playable(row: SegmentRow) -> bool:
-    return row.status is not SegmentStatus.RECORDING and bool(row.duration_s)
+    """Closed files, and the one being written (it is read as far as it is on disk)."""
+    return row.status is SegmentStatus.RECORDING or bool(row.duration_s)
 
 
 def add_recordings(
@@ -49,13 +50,17 @@ def add_recordings(
     """The playback and preview routes; ``known`` raises 404 for an unknown camera."""
     previews = PreviewCache()
 
-    def parts_of(rows: Sequence[SegmentRow]) -> list[Part]:
+    def parts_of(rows: Sequence[SegmentRow]) -> list[tuple[Part, bool]]:
+        """The files of ``rows`` that can be read, each with whether it is being written."""
         root = app.storage.root.resolve()
+        now = app.clock.wall().timestamp()
         out = []
         for r in rows:
             path = (root / r.path).resolve()
             if _playable(r) and is_segment_path(root, path) and path.is_file():
-                out.append(Part(path, r.start_utc, r.duration_s or 0.0))
+                live = r.status is SegmentStatus.RECORDING
+                duration = max(0.0, now - r.start_utc) if live else r.duration_s or 0.0
+                out.append((Part(path, r.start_utc, duration), live))
         return out
 
     def footage_after(camera_id: str, t: float) -> float | None:
@@ -81,18 +86,18 @@ def add_recordings(
         t = start.timestamp()
         # The segment that holds ``t``, else the first one after it (``t`` is in a gap).
         parts = parts_of(app.storage.catalog.segments(camera_id, t, None, limit=8))
-        if not parts:
+        if not parts or t > app.clock.wall().timestamp() + 1.0:
             raise HTTPException(404, f"nothing recorded by {camera_id} from {start.isoformat()}")
         # The newest that starts by ``t`` (a file's catalogued end may overlap the next start).
-        i = max(0, sum(1 for p in parts if p.start_utc <= t + SNAP_TOLERANCE_S) - 1)
-        part, later = parts[i], parts[i + 1 :]
+        i = max(0, sum(1 for p, _ in parts if p.start_utc <= t + SNAP_TOLERANCE_S) - 1)
+        (part, live), later = parts[i], [p for p, _ in parts[i + 1 :]]
         try:
             chunk = make_chunk(part, max(t, part.start_utc), span)
         except PlaybackError as e:
             logger.warning("playback of %s at %s: %s", camera_id, start.isoformat(), e)
             raise HTTPException(500, f"cannot play {camera_id} there: {e}") from e
         nxt = chunk.next_utc
-        if nxt is None:  # the segment ended: the next one, right after it or past a gap
+        if nxt is None and not live:  # the file ended: the next one, right after it or past a gap
             nxt = next((p.start_utc for p in later), None) or footage_after(camera_id, part.end_utc)
         headers = {
             "X-Nvr-Codec": chunk.codec,
@@ -104,6 +109,8 @@ def add_recordings(
         }
         if nxt is not None:
             headers["X-Nvr-Next"] = f"{nxt:.6f}"
+        if live and nxt is None:  # the file is being written: ask again from the end later
+            headers["X-Nvr-Live"] = "1"
         return Response(chunk.data, media_type="video/mp4", headers=headers)
 
     @api.get(
@@ -120,7 +127,7 @@ def add_recordings(
         parts = parts_of(rows)
         if not parts:
             raise HTTPException(404, f"nothing recorded by {camera_id} at {at.isoformat()}")
-        part = parts[-1]
+        part, live = parts[-1]
         # Down to the step (the key frame at or before the step is at or before ``at``).
         step = math.floor(min(t - part.start_utc, part.duration_s) / PREVIEW_STEP_S)
         offset = step * PREVIEW_STEP_S
@@ -131,12 +138,13 @@ def add_recordings(
                 shot = preview_jpeg(part.path, offset)
             except PreviewError as e:
                 raise HTTPException(500, f"no preview of {camera_id} there: {e}") from e
-            previews.put(key, shot)
+            if not live:  # a file being written may not have the frame yet
+                previews.put(key, shot)
         return Response(
             shot.jpeg,
             media_type="image/jpeg",
             headers={
                 "X-Nvr-Frame": f"{part.start_utc + shot.frame_s:.6f}",
-                "Cache-Control": "private, max-age=3600",
+                "Cache-Control": "no-store" if live else "private, max-age=3600",
             },
         )

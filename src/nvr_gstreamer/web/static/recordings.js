@@ -15,7 +15,7 @@ import {
 /** @typedef {{start: string, end: string, reason?: string}} ApiSpan */
 /** @typedef {{footage: ApiSpan[], gaps: ApiSpan[]}} ApiTimeline */
 /** @typedef {{data: ArrayBuffer, codec: string, first: number, mediaStart: number, end: number,
- *   next: number | null, frames: number}} Chunk */
+ *   next: number | null, live: boolean, frames: number}} Chunk */
 
 const $ = (/** @type {string} */ sel) => /** @type {HTMLElement} */ (document.querySelector(sel));
 
@@ -46,6 +46,8 @@ class Player {
     /** @type {number | null} */ this.next = null;
     this.fetchedEnd = 0;
     this.fetching = false;
+    this.live = false; // the last chunk came from the file being written
+    this.fetchedAt = 0; // performance.now() of the last ask
     /** @type {Hole[]} */ this.holes = [];
     this.shown = 0; // wall time of the frame on screen
     this.frameS = 1 / 15; // frame interval, from the last chunk
@@ -139,6 +141,7 @@ class Player {
       mediaStart: Number(h("X-Nvr-Media-Start")),
       end: Number(h("X-Nvr-End")),
       next: next === null ? null : Number(next),
+      live: h("X-Nvr-Live") === "1",
       frames: Number(h("X-Nvr-Frames")),
     };
   }
@@ -155,8 +158,9 @@ class Player {
       sb.addEventListener("error", reject, { once: true });
       sb.appendBuffer(chunk.data);
     });
-    this.fetchedEnd = chunk.end;
+    this.fetchedEnd = Math.max(this.fetchedEnd, chunk.end);
     this.next = chunk.next;
+    this.live = chunk.live;
     if (chunk.frames > 1) this.frameS = (chunk.end - chunk.first) / chunk.frames;
   }
 
@@ -164,7 +168,9 @@ class Player {
     if (this.sb === null || this.camera === null) return;
     const now = this.origin + this.video.currentTime;
     const step = playerStep({
-      now, fetchedEnd: this.fetchedEnd, next: this.next, fetching: this.fetching, holes: this.holes,
+      now, fetchedEnd: this.fetchedEnd, next: this.next, live: this.live,
+      sinceFetchS: (performance.now() - this.fetchedAt) / 1000, fetching: this.fetching,
+      holes: this.holes,
     });
     if (step.jumpTo !== null) {
       const hole = this.holes.find((h) => h.to === step.jumpTo);
@@ -174,6 +180,7 @@ class Player {
     if (step.fetch !== null) {
       const session = this.session;
       this.fetching = true;
+      this.fetchedAt = performance.now();
       try {
         const chunk = await this.fetchChunk(this.camera, step.fetch, NEXT_SPAN_S);
         if (chunk !== null) await this.append(chunk, session);

@@ -23,6 +23,7 @@ export const AHEAD_S = 15; // fetch the next chunk when less than this is buffer
 export const FIRST_SPAN_S = 6; // a seek asks for a short chunk: the picture comes sooner
 export const NEXT_SPAN_S = 30;
 export const GAP_JUMP_S = 0.5; // a hole in the footage longer than this is a gap to skip
+export const LIVE_POLL_S = 2; // at the end of the file being written: ask again this often
 
 /** A time window [start, end) on the axis, in epoch seconds.
  * @typedef {{start: number, end: number}} Window */
@@ -76,17 +77,22 @@ export function clockText(t, seconds) {
 
 /** What the player does at a tick. ``now``: the wall time shown; ``fetchedEnd``: the end of the
  * last chunk appended; ``next``: where the next chunk starts (null: no more footage known yet);
- * ``fetching``: a chunk is on its way; ``holes``: the gaps between appended chunks.
- * @param {{now: number, fetchedEnd: number, next: number | null, fetching: boolean,
- *   holes: Hole[]}} s
+ * ``live``: the last chunk came from the file being written, which grows (ask again from its
+ * end every ``LIVE_POLL_S``; ``sinceFetchS`` since the last ask); ``fetching``: a chunk is on
+ * its way; ``holes``: the gaps between appended chunks.
+ * @param {{now: number, fetchedEnd: number, next: number | null, live: boolean,
+ *   sinceFetchS: number, fetching: boolean, holes: Hole[]}} s
  * @returns {{fetch: number | null, jumpTo: number | null, ended: boolean}} */
 export function playerStep(s) {
-  const fetch = !s.fetching && s.next !== null && s.fetchedEnd - s.now < AHEAD_S ? s.next : null;
+  const ahead = !s.fetching && s.fetchedEnd - s.now < AHEAD_S;
+  let fetch = null;
+  if (ahead && s.next !== null) fetch = s.next;
+  else if (ahead && s.live && s.sinceFetchS >= LIVE_POLL_S) fetch = s.fetchedEnd;
   const hole = s.holes.find((h) => h.from - 0.15 <= s.now && s.now < h.to);
   return {
     fetch,
     jumpTo: hole ? hole.to : null,
-    ended: s.next === null && !s.fetching && s.fetchedEnd - s.now < 0.15,
+    ended: s.next === null && !s.live && !s.fetching && s.fetchedEnd - s.now < 0.15,
   };
 }
 
