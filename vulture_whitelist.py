@@ -35,6 +35,8 @@ _.log_message  # BaseHTTPRequestHandler, overridden to keep stderr quiet
 # ---- pydantic ------------------------------------------------------------------------------
 _.model_config  # pydantic reads it from the class (config.py)
 _.last_error  # a field of a FastAPI response model, serialised by name (api/server.py)
+_.created  # fields of FastAPI response models, serialised by name (api/exports.py)
+_.expires
 
 # ---- standard library and servers ----------------------------------------------------------
 _.row_factory  # sqlite3.Connection attribute (storage/catalog.py)

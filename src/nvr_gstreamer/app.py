@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from nvr_gstreamer.config import NvrConfig
@@ -11,10 +15,15 @@ from nvr_gstreamer.core.clock import Clock, SystemClock
 from nvr_gstreamer.core.heartbeat import Heartbeats
 from nvr_gstreamer.core.memory import limit_malloc_arenas
 from nvr_gstreamer.engine.engine import CameraEngine, MediaFactory
+from nvr_gstreamer.engine.exports import ExportFailed, ExportService
 from nvr_gstreamer.engine.gst_media import GstMedia
+from nvr_gstreamer.gst.footage import ExportError, ExportResult, export_mp4
 from nvr_gstreamer.gst.remux import inspect_segment, remux_segment
+from nvr_gstreamer.storage.footage_runs import Footage, Part, closed_parts
+from nvr_gstreamer.storage.layout import is_segment_path
 from nvr_gstreamer.storage.recovery import FileFacts, RecoveryReport, recover
 from nvr_gstreamer.storage.service import StorageService
+from nvr_gstreamer.storage.volume import StorageState
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +36,57 @@ def _repair(path: Path) -> FileFacts:
 def _inspect(path: Path) -> FileFacts:
     info = inspect_segment(path)
     return FileFacts(info.frames, info.duration_s)
+
+
+def _export(
+    footage: Footage,
+    start_utc: float,
+    end_utc: float,
+    dest: Path,
+    progress: Callable[[float], None],
+    cancel: threading.Event,
+) -> ExportResult:
+    """export_mp4 for export jobs: its errors are reasons to show as they are."""
+    try:
+        # An export slower than real time is stuck: 10 minutes plus the range's length.
+        timeout_s = 600.0 + (end_utc - start_utc)
+        return export_mp4(footage, start_utc, end_utc, dest, progress, cancel, timeout_s)
+    except ExportError as exc:
+        raise ExportFailed(str(exc)) from None
+
+
+def _export_service(config: NvrConfig, clock: Clock, storage: StorageService) -> ExportService:
+    """Export jobs over the storage's catalog and files."""
+
+    def parts_of(camera_id: str, start_utc: float, end_utc: float) -> list[Part]:
+        """Closed segments of the range; only files in the storage root's layout."""
+        rows = storage.catalog.segments(camera_id, start_utc, end_utc)
+        root = storage.root.resolve()
+        parts = [replace(p, path=p.path.resolve()) for p in closed_parts(rows, root)]
+        return [p for p in parts if is_segment_path(root, p.path) and p.path.is_file()]
+
+    def unavailable() -> str | None:
+        check = storage.state
+        return None if check.state is StorageState.OK else check.reason or check.state.value
+
+    def room() -> int | None:
+        """Bytes that may be written before retention deletes recordings to make space."""
+        try:
+            usage = shutil.disk_usage(storage.root)
+        except OSError:
+            return None
+        return usage.free - int(usage.total * config.storage.min_free_percent / 100.0)
+
+    return ExportService(
+        config.exports,
+        storage.root,
+        clock,
+        parts_of,
+        _export,
+        known_cameras=lambda: [c.id for c in config.cameras],
+        unavailable=unavailable,
+        room=room,
+    )
 
 
 class NvrApp:
@@ -51,6 +111,7 @@ class NvrApp:
         self.engine = CameraEngine(
             config, self.clock, storage=self.storage, media=media, heartbeats=self.heartbeats
         )
+        self.exports = _export_service(config, self.clock, self.storage)
         self.recovery: RecoveryReport | None = None
         self._stopped = False
 
@@ -69,6 +130,7 @@ class NvrApp:
                 r.unreadable,
             )
         self.storage.start()
+        self.exports.start()
         self.engine.start()
         logger.info(
             "recording %d cameras into %s",
@@ -81,6 +143,7 @@ class NvrApp:
         if self._stopped:
             return
         self._stopped = True
+        self.exports.stop()
         self.engine.stop()
         self.storage.wait_idle()
         try:

@@ -251,6 +251,27 @@ class ServiceConfig(_Strict):
     )
 
 
+class ExportsConfig(_Strict):
+    folder: str = Field(
+        default="exports",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+        description="Folder of exported MP4 files, inside the storage root (a plain name: "
+        "letters, digits, '.', '-', '_'; not a camera id). One sub-folder per export job.",
+    )
+    keep_hours: float = Field(
+        default=24.0,
+        ge=0.1,
+        le=8760.0,
+        description="Remove a finished export (its files too) this many hours after it ended.",
+    )
+    max_minutes: int = Field(
+        default=24 * 60,
+        ge=1,
+        le=7 * 24 * 60,
+        description="The longest range one export may cover, in minutes.",
+    )
+
+
 class NvrConfig(_Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Recordings.")
     reconnect: ReconnectConfig = Field(
@@ -260,7 +281,22 @@ class NvrConfig(_Strict):
     service: ServiceConfig = Field(
         default_factory=ServiceConfig, description="Liveness of the running service."
     )
+    exports: ExportsConfig = Field(
+        default_factory=ExportsConfig, description="MP4 exports made through the HTTP API."
+    )
     cameras: list[CameraConfig] = Field(min_length=1, description="The cameras to record.")
+
+    @model_validator(mode="after")
+    def _exports_folder_is_free(self) -> NvrConfig:
+        folder = self.exports.folder
+        if self.camera(folder) is not None:
+            raise ValueError(
+                f"exports.folder {folder!r} is also a camera id: the camera's recordings live "
+                "in that folder; choose another name"
+            )
+        if folder.startswith("catalog.sqlite3"):
+            raise ValueError(f"exports.folder {folder!r} is the name of the catalog's files")
+        return self
 
     def camera(self, camera_id: str) -> CameraConfig | None:
         return next((c for c in self.cameras if c.id == camera_id), None)
@@ -450,6 +486,8 @@ def _pydantic_problems(exc: ValidationError) -> list[ConfigProblem]:
             msg = _bounds_message(loc) or msg
         elif kind == "string_pattern_mismatch" and loc and loc[-1] == "id":
             msg = "expected a slug: lower-case letters, digits, '-' and '_' (at most 63)"
+        elif kind == "string_pattern_mismatch" and loc == ("exports", "folder"):
+            msg = "expected a folder name: letters, digits, '.', '-' and '_' (at most 63)"
         else:
             msg = "expected " + msg[0].lower() + msg[1:] if msg.startswith("Input should") else msg
             msg = msg.replace("expected input should be", "expected")
@@ -464,6 +502,8 @@ def _allowed_keys_hint(problems: list[ConfigProblem]) -> list[ConfigProblem]:
         "storage": StorageConfig,
         "reconnect": ReconnectConfig,
         "api": ApiConfig,
+        "service": ServiceConfig,
+        "exports": ExportsConfig,
     }
     out = []
     for p in problems:

@@ -257,12 +257,19 @@ def test_export_across_two_segments_is_one_mp4_of_the_range(
     assert not isinstance(result, str), result
     assert view.export_progress.value() == 100
     facts = probe(dest)
-    gop = 0.5
+    interval = 1 / 15
     wanted = end - start
-    # No re-encode: the copy starts at the key frame at or before the start.
+    # No re-encode: the copy starts at the key frame at or before the start, and shows from
+    # the frame on screen at the start (an edit list).
     print(f"export: range {wanted:.2f} s, MP4 {facts.duration_s:.2f} s, {facts.frames} frames")
-    assert wanted - 0.1 <= facts.duration_s <= wanted + gop + 0.15, (facts, wanted)
-    assert abs(facts.duration_s - result.duration_s) < 0.15
+    assert -0.001 <= start - result.start_utc < interval + 0.002  # 1 ms of rounding
+    assert 0 <= result.start_utc - result.keyframe_utc < 0.5  # the GOP before
+    assert facts.duration_s is not None
+    assert abs(facts.duration_s - (end - result.start_utc)) <= interval, (facts, wanted)
+    assert abs(facts.duration_s - result.duration_s) < 0.01
+    assert abs(facts.frames - facts.duration_s * 15) <= 1.5
+    shown = datetime.fromtimestamp(result.start_utc).strftime("%H:%M:%S")
+    assert view.export_status.text().endswith(f"from {shown}")
     assert not list(tmp_path.glob("*.partial"))
 
 

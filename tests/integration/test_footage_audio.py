@@ -206,20 +206,22 @@ def test_export_of_g711_is_h264_with_aac_audio_in_sync(tmp_path: Path, codec: st
     a = make_segment(tmp_path / "a.mkv", codec)
     b = make_segment(tmp_path / "b.mkv", codec)
     dest = tmp_path / "out.mp4"
-    # Across the boundary; the copy starts at the key frame at or before the start (1.0 s).
+    # Across the boundary; the copy starts at the key frame at or before the start (1.0 s),
+    # the file (an edit list) with the frame on screen at the start (1.2667 s).
     result = export_mp4(footage_of(a, b), T0 + 1.3, T0 + 4.7, dest)
 
     found = streams(dest)
     assert found["video"]["codec_name"] == "h264"
     assert found["audio"]["codec_name"] == "aac"
     video_s, audio_s = float(found["video"]["duration"]), float(found["audio"]["duration"])
-    first = result.first_utc - T0
+    first = result.start_utc - T0
     errors = sync_errors_s(dest, a, first)
     print(
         f"export {codec}: video {video_s:.3f} s, audio {audio_s:.3f} s "
         f"({audio_s - video_s:+.3f}), beeps off by {[round(e, 4) for e in errors]} s"
     )
-    assert abs(first - 1.0) < 0.01
+    assert abs(result.keyframe_utc - T0 - 1.0) < 0.01
+    assert 1.3 - 1 / FPS < first <= 1.3 and abs(video_s - (4.7 - first)) < 1 / FPS
     assert abs(audio_s - video_s) < 0.1
     assert abs(float(found["audio"]["start_time"]) - float(found["video"]["start_time"])) < 0.1
     assert len(errors) == 3 and all(abs(e) < 0.015 for e in errors)
@@ -237,7 +239,7 @@ def test_export_of_aac_copies_the_camera_aac(tmp_path: Path) -> None:
     source = [p["size"] for p in packets(a, "a:0")]
     assert any(source[i : i + len(sizes)] == sizes for i in range(len(source))), sizes
     video_s, audio_s = float(found["video"]["duration"]), float(found["audio"]["duration"])
-    errors = sync_errors_s(dest, a, result.first_utc - T0)
+    errors = sync_errors_s(dest, a, result.start_utc - T0)
     print(f"export aac: video {video_s:.3f} s, audio {audio_s:.3f} s, beeps off by {errors}")
     assert abs(audio_s - video_s) < 0.1
     assert errors and all(abs(e) < 0.015 for e in errors)
@@ -252,20 +254,27 @@ def test_export_of_opus_copies_it_in_sync(tmp_path: Path) -> None:
     assert found["video"]["codec_name"] == "h264" and found["audio"]["codec_name"] == "opus"
     video_s, audio_s = float(found["video"]["duration"]), float(found["audio"]["duration"])
     # mp4mux < 1.22.4 writes the Opus header little-endian: ffmpeg would then skip 0.3 s.
-    errors = sync_errors_s(dest, a, result.first_utc - T0)
+    errors = sync_errors_s(dest, a, result.start_utc - T0)
     print(f"export opus: video {video_s:.3f} s, audio {audio_s:.3f} s, beeps off by {errors}")
     assert abs(audio_s - video_s) < 0.1
     assert errors and all(abs(e) < 0.015 for e in errors)
 
 
-def test_export_of_video_only_is_as_before(tmp_path: Path) -> None:
+def test_export_of_video_only_starts_at_the_frame_on_screen(tmp_path: Path) -> None:
     a = make_segment(tmp_path / "a.mkv", None)
     dest = tmp_path / "out.mp4"
     result = export_mp4(footage_of(a), T0 + 1.3, T0 + 2.7, dest)
     assert list(streams(dest)) == ["video"]
     facts = probe(dest)
-    assert facts.codec == "h264" and facts.frames == 26  # 1.0 (key frame) to 2.7
-    assert facts.duration_s is not None and abs(facts.duration_s - result.duration_s) < 0.1
+    # Shown: 1.2667 (on screen at 1.3) to 2.6667; the key frame at 1.0 is decoded, not shown.
+    assert facts.codec == "h264" and facts.frames == 22
+    assert facts.duration_s is not None and abs(facts.duration_s - result.duration_s) < 0.01
+    assert abs(result.start_utc - T0 - 19 / FPS) < 0.002
+    assert abs(result.keyframe_utc - T0 - 1.0) < 0.002
+
+    # Without the edit list: from the key frame, as ffmpeg -c copy would.
+    plain = export_mp4(footage_of(a), T0 + 1.3, T0 + 2.7, tmp_path / "p.mp4", exact_start=False)
+    assert probe(plain.path).frames == 26 and plain.start_utc == plain.keyframe_utc
 
 
 def test_export_leaves_out_audio_mp4_cannot_hold_with_one_log_line(
@@ -287,8 +296,9 @@ def test_export_across_a_part_without_audio_keeps_the_video(
     dest = tmp_path / "out.mp4"
     result = export_mp4(footage_of(a, b), T0 + 1.3, T0 + 4.7, dest, timeout_s=30)
     assert list(streams(dest)) == ["video"]
-    assert abs(probe(dest).frames - (4.7 - 1.0) * FPS) <= 1
-    assert abs(result.duration_s - 3.7) < 0.1
+    first = result.start_utc - T0
+    assert abs(probe(dest).frames - (4.7 - first) * FPS) <= 1
+    assert abs(result.duration_s - (4.7 - first)) < 0.01
     assert "the parts differ in their audio" in nvr_log.getvalue()
 
 
@@ -313,9 +323,10 @@ def test_export_of_a_recording_whose_audio_stopped_ends_and_stays_in_sync(
     found = streams(dest)
     assert found["video"]["codec_name"] == "h264" and found["audio"]["codec_name"] == "aac"
     video_s, audio_s = float(found["video"]["duration"]), float(found["audio"]["duration"])
-    errors = sync_errors_s(dest, a, result.first_utc - T0)
+    first = result.start_utc - T0
+    errors = sync_errors_s(dest, a, first)
     print(f"audio stopped: video {video_s:.3f} s, audio {audio_s:.3f} s, beeps off by {errors}")
-    assert abs(video_s - 28.0) < 0.1 and abs(audio_s - 2.0) < 0.1
+    assert abs(video_s - (28.0 - first)) < 0.1 and abs(audio_s - (2.0 - first)) < 0.1
     assert len(errors) == 2 and all(abs(e) < 0.015 for e in errors)
 
     # A range with no audio at all: an MP4 of the video alone (an empty audio track would

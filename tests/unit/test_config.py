@@ -51,6 +51,11 @@ def test_good_config_gets_defaults_env_and_resolved_paths() -> None:
     assert config.reconnect.probe_slow_interval_seconds == 1
     assert config.reconnect.probe_slow_after_seconds == 600
     assert config.api.host == "127.0.0.1"
+    assert (config.exports.folder, config.exports.keep_hours, config.exports.max_minutes) == (
+        "exports",
+        24,
+        1440,
+    )
     front, yard = config.cameras
     assert front.credentials() == ("admin", "front-secret")
     assert yard.credentials() == ("viewer", "yardpass")
@@ -68,6 +73,8 @@ def test_defaults_documented_and_bounded() -> None:
             assert field.get("description"), f"{name}.{key} has no description"
     seg = schema["$defs"]["StorageConfig"]["properties"]["segment_seconds"]
     assert (seg["default"], seg["minimum"], seg["maximum"]) == (60, 2, 3600)
+    keep = schema["$defs"]["ExportsConfig"]["properties"]["keep_hours"]
+    assert (keep["default"], keep["minimum"], keep["maximum"]) == (24, 0.1, 8760)
 
 
 @pytest.mark.parametrize(
@@ -126,6 +133,30 @@ def test_defaults_documented_and_bounded() -> None:
             "reconnect: {initial_delay_seconds: 30, max_delay_seconds: 10}\n"
             "cameras: [{id: a, url: rtsp://h/x}]",
             "nvr.yaml: reconnect: max_delay_seconds must be at least initial_delay_seconds",
+        ),
+        (
+            "exports: {keep_hours: 0}\ncameras: [{id: a, url: rtsp://h/x}]",
+            "nvr.yaml: exports.keep_hours: expected a number from 0.1 to 8760",
+        ),
+        (
+            "exports: {max_minutes: 20000}\ncameras: [{id: a, url: rtsp://h/x}]",
+            "nvr.yaml: exports.max_minutes: expected a number from 1 to 10080",
+        ),
+        (
+            "exports: {folder: ../elsewhere}\ncameras: [{id: a, url: rtsp://h/x}]",
+            "nvr.yaml: exports.folder: expected a folder name",
+        ),
+        (
+            "exports: {fold: x}\ncameras: [{id: a, url: rtsp://h/x}]",
+            "nvr.yaml: exports.fold: unknown key (allowed here: folder, keep_hours, max_minutes)",
+        ),
+        (
+            "cameras: [{id: exports, url: rtsp://h/x}]",
+            "nvr.yaml: exports.folder 'exports' is also a camera id",
+        ),
+        (
+            "exports: {folder: catalog.sqlite3-wal}\ncameras: [{id: a, url: rtsp://h/x}]",
+            "nvr.yaml: exports.folder 'catalog.sqlite3-wal' is the name of the catalog's files",
         ),
     ],
 )

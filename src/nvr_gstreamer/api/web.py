@@ -4,7 +4,8 @@
   when a token is required.
 * ``POST /api/login`` exchanges the token for an HttpOnly, SameSite=Strict session cookie (the
   token never appears in a URL, a page or a log line); ``POST /api/logout`` ends it.
-* ``/api/ws/events``: every camera's status as JSON, at once and on every change (no polling).
+* ``/api/ws/events``: every camera's status as JSON, at once and on every change (no polling):
+  a list of cameras; other messages are objects with a ``type`` (``export``: a job changed).
 * ``/api/ws/live/{camera}``: the camera's live video as fragmented MP4 for Media Source
   Extensions: a JSON ``{"type": "init", "codec": ...}`` text message, then binary init segment
   and fragments. A viewer whose socket cannot keep up skips to the next keyframe.
@@ -35,6 +36,7 @@ from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconn
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from nvr_gstreamer.api.exports import export_message
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.fmp4 import InitSegment, Piece
 from nvr_gstreamer.camera.live_hub import MAX_GOP_FRAMES
@@ -46,6 +48,7 @@ from nvr_gstreamer.camera.webrtc import (
     parse_browser_message,
     signal_json,
 )
+from nvr_gstreamer.engine.exports import ExportChanged
 
 logger = logging.getLogger(__name__)
 
@@ -217,22 +220,30 @@ def add_web(
         if not await admitted(ws):
             return
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[CameraStatus] = asyncio.Queue()
+        queue: asyncio.Queue[CameraStatus | ExportChanged] = asyncio.Queue()
 
         def listener(event: EngineEvent) -> None:  # the GStreamer loop thread
             loop.call_soon_threadsafe(queue.put_nowait, event.status)
 
+        def export_listener(change: ExportChanged) -> None:  # the export worker, HTTP threads
+            loop.call_soon_threadsafe(queue.put_nowait, change)
+
         async def sending() -> None:
             await ws.send_text(json.dumps([camera_json(s) for s in app.engine.statuses().values()]))
             while True:
-                status = await queue.get()
-                await ws.send_text(json.dumps([camera_json(status)]))
+                item = await queue.get()
+                if isinstance(item, ExportChanged):  # an object with a "type"; cameras: a list
+                    await ws.send_text(json.dumps(export_message(item)))
+                else:
+                    await ws.send_text(json.dumps([camera_json(item)]))
 
         unsubscribe = app.engine.subscribe(listener)
+        unsubscribe_exports = app.exports.subscribe(export_listener)
         try:
             await first_to_end(sending(), closed(ws))
         finally:
             unsubscribe()
+            unsubscribe_exports()
 
     @api.websocket("/api/ws/live/{camera_id}")
     async def live(ws: WebSocket, camera_id: str) -> None:

@@ -7,8 +7,11 @@ wall-clock time; gaps between runs are skipped, as in every NVR's timeline playe
 
 :func:`export_mp4` copies a time range into one MP4 file (no video re-encode: the copy starts
 at the key frame at or before the range's start, as with ``ffmpeg -c copy``), written to a
-partial name and renamed when complete. Audio goes along, trimmed to the same range: AAC and
-Opus copied, G.711 (which MP4 cannot hold) encoded to AAC; any other codec is left out.
+partial name and renamed when complete. An edit list then makes the file begin at the range's
+start (:mod:`nvr_gstreamer.storage.mp4_edit`): players decode from the key frame and show
+the frame on screen at the requested instant first. Audio goes along, trimmed to the same
+range: AAC and Opus copied, G.711 (which MP4 cannot hold) encoded to AAC; any other codec is
+left out.
 :class:`Player` decodes the video for display, on its own loop thread (audio is not played).
 
 Longer than ~300 lines: playback and MP4 export read the same runs of segments through the same
@@ -25,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,7 @@ from nvr_gstreamer.gst.remux import PARSERS, caps_name  # noqa: E402
 from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 from nvr_gstreamer.storage.footage_runs import Footage  # noqa: E402
 from nvr_gstreamer.storage.matroska import track_layout  # noqa: E402
+from nvr_gstreamer.storage.mp4_edit import Mp4EditError, trim  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -259,8 +264,9 @@ def _audio_to_copy(footage: Footage, name: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class ExportResult:
     path: Path
-    duration_s: float
-    first_utc: float  # wall time of the first frame (the key frame at or before the start)
+    duration_s: float  # as players show it (the edited duration)
+    start_utc: float  # wall time of the first frame shown: the one on screen at the start
+    keyframe_utc: float  # wall time of the first frame in the file (decoded, not shown)
 
 
 def export_mp4(
@@ -271,8 +277,12 @@ def export_mp4(
     progress: Callable[[float], None] | None = None,
     cancel: threading.Event | None = None,
     timeout_s: float = 600.0,
+    exact_start: bool = True,
 ) -> ExportResult:
-    """Copy ``[start_utc, end_utc]`` of ``footage`` into one MP4 at ``dest`` (blocking)."""
+    """Copy ``[start_utc, end_utc]`` of ``footage`` into one MP4 at ``dest`` (blocking).
+
+    With ``exact_start`` the file begins at the frame on screen at ``start_utc`` (an edit
+    list over the GOP before it); without, at the key frame at or before it."""
     init_gstreamer()
     if end_utc <= start_utc:
         raise ExportError("the range is empty")
@@ -295,11 +305,27 @@ def export_mp4(
         raise
     if _fix_opus_dops(partial):
         logger.info("export to %s: Opus header rewritten big-endian (mp4mux < 1.22.4)", dest.name)
+    first = copied.first_s if copied.first_s is not None else start
+    shown, duration = first, stop - first
+    if exact_start and start > first:
+        try:
+            cut = trim(partial, _exact(start - first), _exact(stop - first))
+        except Mp4EditError as exc:  # the file is as mp4mux wrote it: still a good export
+            logger.warning("export to %s: starts at the key frame before (%s)", dest.name, exc)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise ExportError(f"export failed: {exc.strerror or exc}") from None
+        else:
+            shown, duration = first + float(cut.start_s), float(cut.duration_s)
     os.replace(partial, dest)
     if progress is not None:
         progress(1.0)
-    first = copied.first_s if copied.first_s is not None else start
-    return ExportResult(dest, stop - first, footage.wall_of(first))
+    return ExportResult(dest, duration, footage.wall_of(shown), footage.wall_of(first))
+
+
+def _exact(seconds: float) -> Fraction:
+    """Seconds as a fraction, to the microsecond (the stream's offsets are floats)."""
+    return Fraction(round(seconds * 1_000_000), 1_000_000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,8 +42,8 @@ from nvr_gstreamer.gst.footage import ExportError, ExportResult, Player, export_
 from nvr_gstreamer.gst.loop import GstLoop
 from nvr_gstreamer.gui.bridge import FrameMailbox
 from nvr_gstreamer.gui.tile import VideoSurface
-from nvr_gstreamer.storage.catalog import GapReason, SegmentStatus, Timeline
-from nvr_gstreamer.storage.footage_runs import Footage, Part, runs
+from nvr_gstreamer.storage.catalog import GapReason, Timeline
+from nvr_gstreamer.storage.footage_runs import Footage, Part, closed_parts, runs
 from nvr_gstreamer.storage.matroska import track_layout
 from nvr_gstreamer.storage.service import StorageService
 from nvr_gstreamer.storage.timeline import day_bounds
@@ -194,20 +194,12 @@ def _read_day(storage: StorageService, camera_id: str, start: float, end: float)
     """Catalog reads and file headers: never on the GUI thread (the storage worker holds the
     catalog's lock during its commits)."""
     tl = storage.timeline(camera_id, start, end)
-    parts = [
-        Part(storage.root / s.path, s.start_utc, s.duration_s)
-        for s in tl.segments
-        if s.status is not SegmentStatus.RECORDING and s.duration_s
-    ]
+    parts = closed_parts(tl.segments, storage.root)
     return _Day(_Loaded(camera_id, tl, runs(parts, layout_of=_tracks_of)), parts)
 
 
 def _closed_parts(storage: StorageService, camera_id: str, start: float, end: float) -> list[Part]:
-    return [
-        Part(storage.root / s.path, s.start_utc, s.duration_s)
-        for s in storage.catalog.segments(camera_id, start, end)
-        if s.status is not SegmentStatus.RECORDING and s.duration_s
-    ]
+    return closed_parts(storage.catalog.segments(camera_id, start, end), storage.root)
 
 
 class PlaybackView(QWidget):
@@ -516,8 +508,7 @@ class PlaybackView(QWidget):
             return
         self.export_progress.setValue(100)
         self.export_status.setText(
-            f"exported {result.duration_s:.1f} s to {result.path} (from the key frame at "
-            f"{_hms(result.first_utc)})"
+            f"exported {result.duration_s:.1f} s to {result.path}, from {_hms(result.start_utc)}"
         )
 
     def exporting(self) -> bool:

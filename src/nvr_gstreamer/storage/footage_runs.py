@@ -10,9 +10,11 @@ they cannot play as one (a gap, too many files, the tracks change). Pure: no GSt
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from nvr_gstreamer.storage.catalog import SegmentRow, SegmentStatus
 
 CONTIGUOUS_S = 2.0  # parts closer than this play as one run
 
@@ -26,6 +28,16 @@ class Part:
     @property
     def end_utc(self) -> float:
         return self.start_utc + self.duration_s
+
+
+def closed_parts(rows: Iterable[SegmentRow], root: Path) -> list[Part]:
+    """The catalogued segments that can be read as footage: closed or recovered, with a
+    duration (the one being written is not, until it closes)."""
+    return [
+        Part(root / r.path, r.start_utc, r.duration_s)
+        for r in rows
+        if r.status is not SegmentStatus.RECORDING and r.duration_s
+    ]
 
 
 class Footage:

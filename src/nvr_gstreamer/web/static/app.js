@@ -229,7 +229,9 @@ function connectEvents() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/api/ws/events`);
   ws.onmessage = (event) => {
-    for (const cam of /** @type {Camera[]} */ (JSON.parse(event.data))) tiles.get(cam.id)?.update(cam);
+    const message = JSON.parse(event.data);
+    if (!Array.isArray(message)) return; // {"type": "export", ...} and other kinds: not for the grid
+    for (const cam of /** @type {Camera[]} */ (message)) tiles.get(cam.id)?.update(cam);
   };
   ws.onclose = () => setTimeout(connectEvents, 1000);
 }
