@@ -320,3 +320,26 @@ def test_marker_identifies_the_volume(tmp_path: Path) -> None:
     assert check.state is StorageState.UNAVAILABLE and "not mounted" in check.reason
     root.rmdir()
     assert check_volume(root, vid).state is StorageState.UNAVAILABLE
+
+
+def test_a_file_reported_after_recording_was_switched_off_does_not_end_that_gap(
+    tmp_path: Path,
+) -> None:
+    # splitmuxsink reports a file a GOP after its first frame: switched off in between, the
+    # report comes after the interruption began and must not end it (it did: the gap then
+    # had no recorded reason and read "camera down").
+    c = Catalog(tmp_path)
+    t = NOW
+    c.begin_run(t)
+    c.close_segment("cam1/d/a.mkv", t + 4.0, 4.0, 1, 1, start_utc=t, camera="cam1")
+    c.begin_interruption("cam1", GapReason.RECORDING_OFF, t + 4.2)
+    c.add_segment("cam1", "cam1/d/b.mkv", t + 4.0)  # reported late: began before the switch
+    c.end_interruption("cam1", t + 4.0, file_start=True)
+    c.close_segment("cam1/d/b.mkv", t + 4.3, 0.3, 1, 1)
+    c.add_segment("cam1", "cam1/d/c.mkv", t + 9.0)  # recording again
+    c.end_interruption("cam1", t + 9.0, file_start=True)
+    c.close_segment("cam1/d/c.mkv", t + 12.0, 3.0, 1, 1)
+    tl = c.timeline("cam1", t, t + 12, now_utc=t + 12, current_run=1)
+    assert [(g.reason, round(g.start_utc - t, 1), round(g.end_utc - t, 1)) for g in tl.gaps] == [
+        (GapReason.RECORDING_OFF, 4.3, 9.0)
+    ]

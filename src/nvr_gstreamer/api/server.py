@@ -31,7 +31,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pydantic import BaseModel
 
+from nvr_gstreamer.api.exports import add_exports
 from nvr_gstreamer.api.recordings import add_recordings
+from nvr_gstreamer.api.timeline import add_timeline
 from nvr_gstreamer.api.web import Access, Sessions, add_web
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.errors import ErrorKind
@@ -286,6 +288,8 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
     access = Access(token, Sessions())
     auth = [Depends(access.check)]
     add_web(api, app, access, lambda s: camera_out(s).model_dump(mode="json"))
+    add_exports(api, app, auth)
+    add_timeline(api, app, auth)
 
     def status_of(camera_id: str) -> CameraStatus:
         statuses = app.engine.statuses()
@@ -446,7 +450,10 @@ class ApiServer:
                 f"api.host is {api_cfg.host}, not loopback: set api.token to expose the API"
             )
         family = socket.AF_INET6 if ":" in api_cfg.host else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY on accepted connections only for
+        # a socket whose protocol says TCP; with 0, every small answer waited ~40 ms for the
+        # client's delayed ACK (uvicorn writes the head and the body apart).
+        self._sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._sock.bind((api_cfg.host, api_cfg.port))

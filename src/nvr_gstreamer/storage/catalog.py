@@ -18,21 +18,46 @@ together; splitting them would spread one SQL schema over several files.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from enum import Enum
+from itertools import chain
 from pathlib import Path
 
-from nvr_gstreamer.storage.timeline import Gap, GapReason, Interruption, build_gaps
+from nvr_gstreamer.storage.timeline import (
+    Gap,
+    GapReason,
+    Interruption,
+    Span,
+    build_gaps,
+    sorted_footage,
+)
 
-__all__ = ["CATALOG_NAME", "Catalog", "Gap", "GapReason", "SegmentRow", "SegmentStatus"]
+__all__ = [
+    "CATALOG_NAME",
+    "Catalog",
+    "FootageTimeline",
+    "Gap",
+    "GapReason",
+    "SegmentRow",
+    "SegmentStatus",
+]
+
+logger = logging.getLogger(__name__)
 
 CATALOG_NAME = "catalog.sqlite3"
 
-_SCHEMA = """
+# Segments longer than this (and open ones) are also in a small index of their own, so that a
+# range's segments are found from the range's start minus this much, never by reading every
+# older row. Segments are cut at storage.segment_seconds (at most an hour): twice that. (Another
+# value needs another index name: an index of that name is kept as it is.)
+_LONG_S = 7_200
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS segments (
     id          INTEGER PRIMARY KEY,
     camera      TEXT NOT NULL,
@@ -44,7 +69,10 @@ CREATE TABLE IF NOT EXISTS segments (
     frames      INTEGER,
     status      TEXT NOT NULL           -- recording | closed | recovered
 );
-CREATE INDEX IF NOT EXISTS segments_by_camera ON segments (camera, start_utc);
+CREATE INDEX IF NOT EXISTS segments_by_camera_time ON segments (camera, start_utc, end_utc);
+DROP INDEX IF EXISTS segments_by_camera;  -- (camera, start_utc): the one above covers it
+CREATE INDEX IF NOT EXISTS segments_long ON segments (camera, start_utc)
+    WHERE end_utc IS NULL OR end_utc - start_utc > {_LONG_S};
 CREATE TABLE IF NOT EXISTS interruptions (
     id          INTEGER PRIMARY KEY,
     camera      TEXT NOT NULL,
@@ -59,6 +87,18 @@ CREATE TABLE IF NOT EXISTS runs (
     alive_utc   REAL NOT NULL           -- last moment the recorder is known to have run
 );
 """
+
+# footage_timeline's queries: the rows that start in [lo, end) and end after ``reach``, from
+# the covering index; the long (or open) ones that start before lo and end after ``reach``.
+_SPANS = (
+    "SELECT start_utc, end_utc FROM segments WHERE camera=? AND start_utc >= ? AND start_utc < ?"
+    " AND (end_utc IS NULL OR end_utc > ?) ORDER BY start_utc"
+)
+_LONG_SPANS = (
+    "SELECT start_utc, end_utc FROM segments INDEXED BY segments_long WHERE camera=?"
+    f" AND (end_utc IS NULL OR end_utc - start_utc > {_LONG_S}) AND start_utc < ?"
+    " AND (end_utc IS NULL OR end_utc > ?)"
+)
 
 
 class SegmentStatus(Enum):
@@ -90,6 +130,19 @@ class Timeline:
     footage: tuple[tuple[float, float], ...] = ()  # merged footage; with gaps a partition
 
 
+@dataclass(frozen=True, slots=True)
+class FootageTimeline:
+    """A :class:`Timeline` with the number of segments instead of the segments: what a view
+    of many cameras over days draws."""
+
+    camera: str
+    start_utc: float
+    end_utc: float
+    segment_count: int
+    footage: tuple[Span, ...]
+    gaps: tuple[Gap, ...]
+
+
 def _row(r: sqlite3.Row) -> SegmentRow:
     return SegmentRow(
         id=r["id"],
@@ -111,6 +164,11 @@ class Catalog:
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         with self._connect(create=True) as db:
+            if db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name='segments' AND NOT EXISTS"
+                " (SELECT 1 FROM sqlite_master WHERE name='segments_by_camera_time')"
+            ).fetchone():
+                logger.info("indexing the catalog's segments for the timeline (once)")
             db.executescript(_SCHEMA)
 
     def reset(self) -> None:
@@ -252,13 +310,19 @@ class Catalog:
                 (camera, reason.value, start_utc),
             )
 
-    def end_interruption(self, camera: str, end_utc: float) -> None:
+    def end_interruption(self, camera: str, end_utc: float, file_start: bool = False) -> None:
+        """The camera is recorded again from ``end_utc``. For a file that starts then
+        (``file_start``), only an interruption begun by then ends: splitmuxsink reports a file
+        a GOP after its first frame, and recording switched off in between began after it."""
+        sql = (
+            "UPDATE interruptions SET end_utc=MAX(start_utc, ?) WHERE camera=? AND end_utc IS NULL"
+        )
+        args: tuple[object, ...] = (end_utc, camera)
+        if file_start:
+            sql += " AND start_utc <= ?"
+            args = (*args, end_utc)
         with self._connect() as db:
-            db.execute(
-                "UPDATE interruptions SET end_utc=MAX(start_utc, ?) WHERE camera=?"
-                " AND end_utc IS NULL",
-                (end_utc, camera),
-            )
+            db.execute(sql, args)
 
     def close_open_interruptions(self, end_utc: float) -> None:
         """At start-up: whatever was open when the recorder stopped ended then."""
@@ -314,6 +378,64 @@ class Catalog:
         (see :mod:`nvr_gstreamer.storage.timeline` for the guarantees). ``current_run`` is
         the run of the asking process: it lasts until now, whatever its last heartbeat."""
         around = self.segments(camera, start_utc - min_gap_s, end_utc)
+        interruptions, runs = self._gap_facts(camera, start_utc, end_utc, now_utc, current_run)
+        footage, gaps = build_gaps(
+            camera,
+            start_utc,
+            end_utc,
+            [(s.start_utc, s.end_utc) for s in around],
+            interruptions,
+            runs,
+            now_utc,
+            min_gap_s,
+        )
+        segs = tuple(
+            s for s in around if s.start_utc < end_utc and (s.end_utc or now_utc) > start_utc
+        )
+        return Timeline(camera, start_utc, end_utc, segs, tuple(gaps), tuple(footage))
+
+    def footage_timeline(
+        self,
+        camera: str,
+        start_utc: float,
+        end_utc: float,
+        now_utc: float,
+        min_gap_s: float = 2.0,
+        current_run: int | None = None,
+    ) -> FootageTimeline:
+        """What :meth:`timeline` says of the range, with the number of its segments instead of
+        the segments. For ranges of days: the footage is merged as the covering index yields
+        the rows (a week of 60 s files is 10,080 of them), and only rows that start at most two
+        hours before the range are read, plus the long and the open ones (``segments_long``)."""
+        reach = start_utc - min_gap_s  # a file ending after this joins the range's footage
+        lo = reach - _LONG_S - 1.0  # a row that starts earlier and ends after reach is long
+        with self._connect() as db:
+            cur = db.cursor()
+            cur.row_factory = None  # plain tuples: Row objects took twice as long
+            long_rows = cur.execute(_LONG_SPANS, (camera, lo, reach)).fetchall()
+            rows = cur.execute(_SPANS, (camera, lo, end_utc, reach))
+            merged, count = sorted_footage(
+                chain(sorted(long_rows, key=lambda r: r[0]), rows),  # all in order of start
+                now_utc,
+                min_gap_s,
+                start_utc,
+            )
+        interruptions, runs = self._gap_facts(camera, start_utc, end_utc, now_utc, current_run)
+        # Merged spans are their own footage: build_gaps merges them again to the same spans.
+        footage, gaps = build_gaps(
+            camera, start_utc, end_utc, merged, interruptions, runs, now_utc, min_gap_s
+        )
+        return FootageTimeline(camera, start_utc, end_utc, count, tuple(footage), tuple(gaps))
+
+    def _gap_facts(
+        self,
+        camera: str,
+        start_utc: float,
+        end_utc: float,
+        now_utc: float,
+        current_run: int | None,
+    ) -> tuple[list[Interruption], list[Span]]:
+        """The interruptions of the camera and the runs of the recorder in the range."""
         with self._connect() as db:
             rows = db.execute(
                 "SELECT reason, start_utc, end_utc FROM interruptions WHERE camera=?"
@@ -328,17 +450,4 @@ class Catalog:
         interruptions = [
             Interruption(GapReason(r["reason"]), r["start_utc"], r["end_utc"]) for r in rows
         ]
-        footage, gaps = build_gaps(
-            camera,
-            start_utc,
-            end_utc,
-            [(s.start_utc, s.end_utc) for s in around],
-            interruptions,
-            [(r["start_utc"], r["alive_utc"]) for r in runs],
-            now_utc,
-            min_gap_s,
-        )
-        segs = tuple(
-            s for s in around if s.start_utc < end_utc and (s.end_utc or now_utc) > start_utc
-        )
-        return Timeline(camera, start_utc, end_utc, segs, tuple(gaps), tuple(footage))
+        return interruptions, [(r["start_utc"], r["alive_utc"]) for r in runs]

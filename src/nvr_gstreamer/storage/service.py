@@ -25,7 +25,13 @@ from typing import Any, TypeVar
 from nvr_gstreamer.config import StorageConfig
 from nvr_gstreamer.core.clock import Clock
 from nvr_gstreamer.core.heartbeat import Heartbeats
-from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentStatus, Timeline
+from nvr_gstreamer.storage.catalog import (
+    Catalog,
+    FootageTimeline,
+    GapReason,
+    SegmentStatus,
+    Timeline,
+)
 from nvr_gstreamer.storage.layout import segment_path
 from nvr_gstreamer.storage.retention import Janitor, PlannedDelete, plan_retention
 from nvr_gstreamer.storage.volume import (
@@ -330,7 +336,7 @@ class StorageService:
 
         def run() -> None:
             self.catalog.add_segment(camera_id, rel, start_utc)
-            self.catalog.end_interruption(camera_id, start_utc)
+            self.catalog.end_interruption(camera_id, start_utc, file_start=True)
 
         self.submit(lambda: self._durable(run))
 
@@ -395,6 +401,17 @@ class StorageService:
         """The camera's footage and gaps in the range, up to now (API and desktop alike)."""
         now = self._clock.wall().timestamp()
         return self.catalog.timeline(camera_id, start_utc, end_utc, now, current_run=self._run_id)
+
+    def footage_timeline(
+        self, camera_id: str, start_utc: float, end_utc: float, now_utc: float | None = None
+    ) -> FootageTimeline:
+        """As :meth:`timeline`, with the number of segments instead of the segments (ranges
+        of days, many cameras); ``now_utc`` (default: the clock's) gives several cameras one
+        horizon."""
+        now = self._clock.wall().timestamp() if now_utc is None else now_utc
+        return self.catalog.footage_timeline(
+            camera_id, start_utc, end_utc, now, current_run=self._run_id
+        )
 
     def wait_idle(self, timeout_s: float = 10.0) -> None:
         """Block until everything submitted so far is done (tests, shutdown)."""

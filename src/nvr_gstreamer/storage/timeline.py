@@ -25,11 +25,12 @@ Guarantees, for any facts (property-tested in ``tests/unit/test_timeline.py``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import Enum
 from itertools import pairwise
+from typing import TypeVar
 
 
 class GapReason(Enum):
@@ -56,6 +57,7 @@ class Gap:
 
 
 Span = tuple[float, float]
+T = TypeVar("T")
 
 
 def day_bounds(day: date) -> tuple[float, float]:
@@ -83,6 +85,34 @@ def footage_spans(
     return out
 
 
+def sorted_footage(
+    segments: Iterable[tuple[float, float | None]], now: float, min_gap_s: float, since: float
+) -> tuple[list[Span], int]:
+    """:func:`footage_spans` of segments given in order of start (as the catalog's index
+    yields them), in one pass that holds none of them; and how many of them end after
+    ``since`` (a file still being written ends now)."""
+    out: list[Span] = []
+    count = 0
+    first = last = 0.0  # the span being merged, when ``out`` holds its start
+    merging = False
+    for s, end in segments:
+        e = now if end is None else end
+        if e > since:
+            count += 1
+        if e <= s:
+            continue  # a file of no duration covers no time
+        if merging and s - last < min_gap_s:
+            if e > last:
+                last = e
+        else:
+            if merging:
+                out.append((first, last))
+            first, last, merging = s, e, True
+    if merging:
+        out.append((first, last))
+    return out, count
+
+
 def _clip(spans: Iterable[Span], start: float, end: float) -> list[Span]:
     return [(max(s, start), min(e, end)) for s, e in spans if min(e, end) > max(s, start)]
 
@@ -97,6 +127,26 @@ def _holes(footage: Sequence[Span], start: float, end: float) -> list[Span]:
     if end > cursor:
         holes.append((cursor, end))
     return holes
+
+
+def _near(
+    holes: Sequence[Span],
+    items: Sequence[T],
+    start_of: Callable[[T], float],
+    end_of: Callable[[T], float],
+) -> Iterator[list[T]]:
+    """For each hole (in order, disjoint), the items that may overlap it (begun before its
+    end, ended after its start), in their given order. One sweep: a week of a camera that
+    reconnected every few minutes has thousands of holes and as many interruptions."""
+    order = sorted(range(len(items)), key=lambda i: start_of(items[i]))
+    active: list[int] = []
+    k = 0
+    for a, b in holes:
+        while k < len(order) and start_of(items[order[k]]) < b:
+            active.append(order[k])
+            k += 1
+        active = [i for i in active if end_of(items[i]) > a]  # ended: for every later hole too
+        yield [items[i] for i in sorted(active)]
 
 
 def _covering(
@@ -192,8 +242,11 @@ def build_gaps(
         for i in interruptions
     ]
     run_spans = [(s, max(s, e)) for s, e in runs]
+    holes = _holes(footage, start_utc, horizon)
+    near = _near(holes, spans, lambda x: x[1], lambda x: x[2])
+    running = _near(holes, run_spans, lambda x: x[0], lambda x: x[1])
     gaps: list[Gap] = []
-    for a, b in _holes(footage, start_utc, horizon):
-        for reason, s, e in _merge(_explain_hole(a, b, spans, run_spans)):
+    for (a, b), hole_spans, hole_runs in zip(holes, near, running, strict=True):
+        for reason, s, e in _merge(_explain_hole(a, b, hole_spans, hole_runs)):
             gaps.append(Gap(camera, s, e, reason))
     return footage, gaps
