@@ -7,6 +7,7 @@ off for a few seconds, so its footage has a gap with a reason.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import statistics
@@ -41,7 +42,6 @@ class Recorded:
     url: str
     cam1_start: float  # first closed segment
     gap: tuple[float, float]  # cam2's gap (recording switched off)
-    cam2_end: float  # end of cam2's last closed segment
 
 
 def _closed(url: str, camera: str) -> list[dict[str, Any]]:
@@ -82,7 +82,6 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
                 url,
                 _t(_closed(url, "cam1")[0]["start"]),
                 gap,
-                _t(cam2[-1]["start"]) + cam2[-1]["duration_s"],
             )
         finally:
             server.stop()
@@ -359,6 +358,35 @@ def test_playback_runs_across_segments_and_skips_the_gap(recorded: Recorded, bro
         off = [x for x in run if abs(x - lag) >= FRAME_S / 2]
         assert len(off) <= max(2, len(run) // 20), (lag, off, run)
     print(f"lag before the gap {lag:.3f} s, after {statistics.median(after):.3f} s")
+    page.close()
+
+
+def test_an_export_from_the_page_gives_the_marked_range_as_mp4(
+    recorded: Recorded, browser: Any, tmp_path: Path
+) -> None:
+    page = _open(browser, recorded.url)
+    start, end = recorded.cam1_start + 1.3, recorded.cam1_start + 4.6
+    page.evaluate(PLAY_AND_READ, ["cam1", start, start + 0.2, 1])
+    page.evaluate(
+        "([a, b]) => { const p = window.nvrRecordings; p.exportFrom = a; p.exportTo = b;"
+        " p.showRange(); }",
+        [start, end],
+    )
+    page.click("#export")
+    link = page.wait_for_selector("#export-status a", timeout=30_000)
+    href, sha = link.get_attribute("href"), link.get_attribute("title")
+    assert href is not None and sha is not None and sha.startswith("SHA-256 ")
+    data = httpx.get(recorded.url + href).content
+    path = tmp_path / "export.mp4"
+    path.write_bytes(data)
+    assert hashlib.sha256(data).hexdigest() == sha.removeprefix("SHA-256 ")
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert abs(float(out.stdout) - (end - start)) <= 2 * FRAME_S, out.stdout
     page.close()
 
 

@@ -6,7 +6,7 @@
 // on a wall-clock timeline, gaps skipped with a visible note.
 
 import {
-  DAY_S, FIRST_SPAN_S, NEXT_SPAN_S, clockText, epoch, fraction, gapWords, holeBefore,
+  DAY_S, FIRST_SPAN_S, GAP_WORDS, NEXT_SPAN_S, clockText, epoch, fraction, gapWords, holeBefore,
   playerStep, ticks, zoom,
 } from "./timeline.js";
 
@@ -260,6 +260,13 @@ class Page {
   }
 
   bind() {
+    const legend = $("#legend");
+    for (const [kind, reason, words] of [["footage", "", "recorded"], ...Object.entries(GAP_WORDS).map(([r, w]) => ["gap", r, w])]) {
+      const swatch = document.createElement("span");
+      swatch.className = kind;
+      if (reason) swatch.dataset.reason = reason;
+      legend.append(swatch, ` ${words} `);
+    }
     const dayInput = /** @type {HTMLInputElement} */ ($("#day"));
     dayInput.value = this.day;
     dayInput.addEventListener("change", () => this.setDay(dayInput.value));
@@ -460,7 +467,12 @@ class Page {
     const r = await fetch("/api/exports", {
       method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
     });
-    if (!r.ok) { status.textContent = `export refused: ${(await r.json()).detail ?? r.status}`; return; }
+    if (!r.ok) {
+      const detail = (await r.json().catch(() => ({}))).detail;
+      const why = typeof detail === "string" ? detail : detail?.message ?? JSON.stringify(detail ?? r.status);
+      status.textContent = `export refused: ${why}`;
+      return;
+    }
     const job = await r.json();
     status.textContent = "exporting…";
     for (;;) {
@@ -470,7 +482,7 @@ class Page {
         status.replaceChildren();
         for (const f of s.files ?? []) {
           const a = document.createElement("a");
-          a.href = `/api/exports/${job.id}/files/${f.camera}`;
+          a.href = f.url;
           a.textContent = f.name;
           a.title = `SHA-256 ${f.sha256}`;
           status.append(a, ` SHA-256 ${String(f.sha256).slice(0, 16)}… `);
