@@ -203,10 +203,12 @@ class Player {
     if (b.start(0) < keepFrom - 30) sb.remove(0, keepFrom);
   }
 
-  /** @param {number} frames */
+  /** Pause and show the frame ``frames`` away from the one on screen (into the middle of
+   * its interval, so rounding cannot land on a neighbour). @param {number} frames */
   stepFrames(frames) {
     this.video.pause();
-    this.video.currentTime = Math.max(0, this.video.currentTime + frames * this.frameS);
+    const from = this.shown > 0 ? this.shown - this.origin : this.video.currentTime;
+    this.video.currentTime = Math.max(0, from + (frames + 0.5) * this.frameS);
   }
 
   /** @param {string} text */
@@ -236,7 +238,9 @@ class Page {
     /** @type {Window} */ this.window = this.dayWindow();
     this.exportFrom = /** @type {number | null} */ (null);
     this.exportTo = /** @type {number | null} */ (null);
-    this.previewAt = 0; // the pointer's time; the newest request wins
+    /** @type {{cam: string, t: number} | null} */ this.wanted = null; // under the pointer
+    /** @type {{cam: string, t: number} | null} */ this.shownPreview = null;
+    this.previewing = false; // a preview request is on its way
     this.dragging = false;
   }
 
@@ -290,7 +294,7 @@ class Page {
     }, { passive: false });
     rows.addEventListener("pointerdown", (e) => { this.dragging = true; this.scrub(e); });
     rows.addEventListener("pointermove", (e) => this.scrub(e));
-    rows.addEventListener("pointerleave", () => { $("#preview").hidden = true; });
+    rows.addEventListener("pointerleave", () => { $("#preview").hidden = true; this.wanted = null; });
     rows.addEventListener("pointerup", (e) => {
       this.dragging = false;
       const cam = this.cameraAt(e);
@@ -415,30 +419,54 @@ class Page {
     return row?.dataset.camera ?? null;
   }
 
-  /** A still of the moment under the pointer (the key frame at or before it).
+  /** A still of the moment under the pointer (the key frame at or before it). One request
+   * at a time: whatever comes back is shown, then the newest position is asked for (asking
+   * at every pointer move and dropping late answers showed nothing while dragging).
    * @param {PointerEvent} e */
-  async scrub(e) {
+  scrub(e) {
     const cam = this.cameraAt(e);
     const t = this.timeAt(e);
     const box = $("#preview");
-    if (cam === null) { box.hidden = true; return; }
-    this.previewAt = t;
+    if (cam === null) { box.hidden = true; this.wanted = null; return; }
     const rowsBox = $("#rows").getBoundingClientRect();
     box.style.left = `${Math.min(rowsBox.width - 330, Math.max(0, e.clientX - rowsBox.left - 160))}px`;
-    const label = /** @type {HTMLElement} */ (box.querySelector("span"));
-    label.textContent = `${clockText(t, true)}`;
-    const r = await fetch(`/api/cameras/${cam}/preview?at=${num(t)}`);
-    if (this.previewAt !== t) return; // the pointer moved on
+    /** @type {HTMLElement} */ (box.querySelector("span")).textContent = clockText(t, true);
+    this.wanted = { cam, t };
+    if (!this.previewing) this.fetchPreviews();
+  }
+
+  async fetchPreviews() {
+    this.previewing = true;
+    try {
+      while (this.wanted !== null && this.wanted !== this.shownPreview) {
+        const want = this.wanted;
+        const r = await fetch(`/api/cameras/${want.cam}/preview?at=${num(want.t)}`);
+        this.showPreview(want, r.ok ? await r.blob() : null, r.headers.get("X-Nvr-Frame"));
+      }
+    } finally {
+      this.previewing = false;
+    }
+  }
+
+  /** @param {{cam: string, t: number}} want @param {Blob | null} jpeg @param {string | null} frame */
+  showPreview(want, jpeg, frame) {
+    this.shownPreview = want;
+    const box = $("#preview");
+    if (this.wanted === null) return; // the pointer left the timeline
     const img = /** @type {HTMLImageElement} */ (box.querySelector("img"));
-    if (!r.ok) { box.hidden = false; img.hidden = true; label.textContent = `${clockText(t, true)}: no footage`; return; }
-    const url = URL.createObjectURL(await r.blob());
-    const old = img.src;
-    img.src = url;
-    img.hidden = false;
-    img.dataset.at = num(t);
-    img.dataset.frame = r.headers.get("X-Nvr-Frame") ?? "";
-    if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+    const label = /** @type {HTMLElement} */ (box.querySelector("span"));
     box.hidden = false;
+    if (jpeg === null) {
+      img.hidden = true;
+      label.textContent = `${clockText(want.t, true)}: no footage`;
+      return;
+    }
+    const old = img.src;
+    img.src = URL.createObjectURL(jpeg);
+    img.hidden = false;
+    img.dataset.at = num(want.t);
+    img.dataset.frame = frame ?? "";
+    if (old.startsWith("blob:")) URL.revokeObjectURL(old);
   }
 
   /** Play ``cam`` from ``t``; resolves once the frame of ``t`` is on the screen.
