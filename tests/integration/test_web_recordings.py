@@ -203,6 +203,20 @@ def test_a_preview_is_a_small_jpeg_of_the_key_frame_before_the_instant(recorded:
     assert at - GOP_S - FRAME_S < frame <= at
 
 
+def test_previews_from_one_open_file_follow_the_pointer_back_and_forth(recorded: Recorded) -> None:
+    # One reader stays open per file scrubbed over: every seek in it, backwards too, must
+    # land on the key frame at or before the instant.
+    seg = _closed(recorded.url, "cam1")[1]
+    start = _t(seg["start"])
+    with httpx.Client() as client:
+        for off in (1.7, 0.2, 1.1, 0.6, 1.9, 0.0):
+            at = start + off
+            r = client.get(f"{recorded.url}/api/cameras/cam1/preview", params={"at": f"{at:.6f}"})
+            assert r.status_code == 200, r.text
+            frame = float(r.headers["x-nvr-frame"])
+            assert at - GOP_S - FRAME_S < frame <= at + 0.001, (off, frame - start)
+
+
 # ---- the page, in Chromium ---------------------------------------------------------------
 
 

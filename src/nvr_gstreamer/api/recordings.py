@@ -25,7 +25,7 @@ from fastapi.responses import Response
 
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.gst.playback import SNAP_TOLERANCE_S, PlaybackError, make_chunk
-from nvr_gstreamer.gst.preview import PreviewCache, PreviewError, preview_jpeg
+from nvr_gstreamer.gst.preview import PreviewCache, PreviewError, PreviewReaders, preview_jpeg
 from nvr_gstreamer.storage.catalog import SegmentRow, SegmentStatus
 from nvr_gstreamer.storage.footage_runs import Part
 from nvr_gstreamer.storage.layout import is_segment_path
@@ -49,6 +49,8 @@ def add_recordings(
 ) -> None:
     """The playback and preview routes; ``known`` raises 404 for an unknown camera."""
     previews = PreviewCache()
+    readers = PreviewReaders()
+    api.state.on_stop = [*getattr(api.state, "on_stop", ()), readers.close]
 
     def parts_of(rows: Sequence[SegmentRow]) -> list[tuple[Part, bool]]:
         """The files of ``rows`` that can be read, each with whether it is being written."""
@@ -135,7 +137,7 @@ def add_recordings(
         shot = previews.get(key)
         if shot is None:
             try:
-                shot = preview_jpeg(part.path, offset)
+                shot = preview_jpeg(part.path, offset) if live else readers.shot(part.path, offset)
             except PreviewError as e:
                 raise HTTPException(500, f"no preview of {camera_id} there: {e}") from e
             if not live:  # a file being written may not have the frame yet

@@ -470,8 +470,9 @@ class ApiServer:
         async def beat() -> None:  # on the server's event loop, every API_BEAT_S while it turns
             heartbeats.beat("api")
 
+        self._api = build_api(app, token, confirm)
         config = uvicorn.Config(
-            build_api(app, token, confirm),
+            self._api,
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -506,4 +507,6 @@ class ApiServer:
         self._server.should_exit = True
         self._thread.join(5)
         self._sock.close()
+        for release in getattr(self._api.state, "on_stop", ()):
+            release()  # what the routes hold open (the preview readers' files)
         self._heartbeats.forget("api")  # stopped on purpose
