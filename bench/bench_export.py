@@ -142,6 +142,7 @@ def facts(path: Path) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the export")
+    parser.add_argument("--long", action="store_true", help="accepted (the defaults)")
     parser.add_argument("--record-seconds", type=int, default=60, help="the segment recorded")
     parser.add_argument("--cold", action="store_true", help="evict the segments from the cache")
     args = parser.parse_args(argv)

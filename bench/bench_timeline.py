@@ -114,6 +114,7 @@ def check(range_answer: dict[str, Any], days: dict[str, list[dict[str, Any]]]) -
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--long", action="store_true", help="accepted (the defaults)")
     parser.add_argument("--baseline-repeats", type=int, default=3)
     parser.add_argument("--history-days", type=int, default=0)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # the server process
