@@ -35,6 +35,9 @@ CHROMIUM = "/usr/bin/chromium"
 FPS = 15
 FRAME_S = 1 / FPS
 GOP_S = 1.0
+# How far before an instant its key frame may be: a GOP is 15 frames, which the simulator
+# sends late on a loaded machine (a 1.2 s GOP was seen while the suite ran twice at once).
+KEY_BEFORE_S = GOP_S + 0.5
 
 
 @dataclass
@@ -130,7 +133,7 @@ def test_a_chunk_is_mp4_from_the_key_frame_at_or_before_the_instant(
         for r in _closed(recorded.url, "cam1")
         if _t(r["start"]) <= at < _t(r["start"]) + r["duration_s"]
     )
-    assert at - GOP_S - FRAME_S < first <= at
+    assert first <= at
     # The span, up to the next key frame, or the segment's end (one file per chunk).
     assert end >= min(at + 3, seg[1]) - FRAME_S
     assert abs(nxt - end) < FRAME_S  # the next chunk starts where this one stops
@@ -139,7 +142,10 @@ def test_a_chunk_is_mp4_from_the_key_frame_at_or_before_the_instant(
     assert info["streams"][0]["codec_name"] == "h264"
     assert int(info["streams"][0]["nb_read_frames"]) == frames
     assert abs(frames - (end - first) * FPS) <= 1
-    assert info["frames"][0]["key_frame"] == 1
+    # It starts at the key frame at or before the instant: the chunk's next key frame is after.
+    keys = [float(f["pts_time"]) for f in info["frames"] if f["key_frame"] == 1]
+    assert keys[0] == float(info["frames"][0]["pts_time"]) and info["frames"][0]["key_frame"] == 1
+    assert all(k - keys[0] > at - first for k in keys[1:]), (keys, at - first)
 
 
 def test_chunks_follow_each_other_across_segments_without_overlap(recorded: Recorded) -> None:
@@ -200,7 +206,7 @@ def test_a_preview_is_a_small_jpeg_of_the_key_frame_before_the_instant(recorded:
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/jpeg" and r.content[:2] == b"\xff\xd8"
     frame = float(r.headers["x-nvr-frame"])
-    assert at - GOP_S - FRAME_S < frame <= at
+    assert at - KEY_BEFORE_S < frame <= at
 
 
 def test_previews_from_one_open_file_follow_the_pointer_back_and_forth(recorded: Recorded) -> None:
@@ -214,7 +220,7 @@ def test_previews_from_one_open_file_follow_the_pointer_back_and_forth(recorded:
             r = client.get(f"{recorded.url}/api/cameras/cam1/preview", params={"at": f"{at:.6f}"})
             assert r.status_code == 200, r.text
             frame = float(r.headers["x-nvr-frame"])
-            assert at - GOP_S - FRAME_S < frame <= at + 0.001, (off, frame - start)
+            assert at - KEY_BEFORE_S < frame <= at + 0.001, (off, frame - start)
 
 
 # ---- the page, in Chromium ---------------------------------------------------------------
@@ -338,11 +344,36 @@ def test_scrubbing_shows_the_key_frame_under_the_pointer(recorded: Recorded, bro
         )
         asked, frame, stamp = page.evaluate(READ_PREVIEW)
         # The key frame at or before the pointer's instant, within one GOP ...
-        assert asked - GOP_S - FRAME_S < frame <= asked + 0.001, (asked, frame)
+        assert asked - KEY_BEFORE_S < frame <= asked + 0.001, (asked, frame)
         # ... and its pixels are the frame of that time by the simulator's clock.
         lags.append(_lag_s(frame, stamp))
     assert max(lags) - min(lags) < 0.045 and 0 <= min(lags) < 0.5, lags
     assert page.locator("#preview").is_visible()
+    page.close()
+
+
+def test_the_timeline_marks_now_and_moves_with_the_keys_and_the_wheel(
+    recorded: Recorded, browser: Any
+) -> None:
+    page = _open(browser, recorded.url)
+    marks = page.locator(".row .now")
+    assert marks.count() == 2  # today: on both cameras' rows
+    window = "() => { const w = window.nvrRecordings.window; return [w.start, w.end]; }"
+    day = page.evaluate(window)
+    assert abs((day[1] - day[0]) - 86400) < 3600 * 1.01  # a whole day (23-25 h with DST)
+    page.click("#zooms button[data-window='600']")
+    start, end = page.evaluate(window)
+    assert abs((end - start) - 600) < 1e-6
+    page.keyboard.press("ArrowLeft")
+    moved = page.evaluate(window)
+    assert abs((start - moved[0]) - 60) < 1e-6 and abs((moved[1] - moved[0]) - 600) < 1e-6
+    track = page.locator(".row[data-camera=cam1] .track").bounding_box()
+    page.mouse.move(track["x"] + track["width"] / 2, track["y"] + 2)
+    page.mouse.wheel(0, -100)  # zoom in around the pointer
+    zoomed = page.evaluate(window)
+    assert zoomed[1] - zoomed[0] < 600
+    center = (moved[0] + moved[1]) / 2
+    assert zoomed[0] < center < zoomed[1]
     page.close()
 
 

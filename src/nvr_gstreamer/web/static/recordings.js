@@ -6,13 +6,13 @@
 // on a wall-clock timeline, gaps skipped with a visible note.
 
 import {
-  DAY_S, FIRST_SPAN_S, GAP_WORDS, NEXT_SPAN_S, clockText, epoch, fraction, gapWords, holeBefore,
+  DAY_S, FIRST_SPAN_S, GAP_WORDS, NEXT_SPAN_S, clockText, fraction, gapWords, holeBefore, pan,
   playerStep, ticks, zoom,
 } from "./timeline.js";
 
 /** @typedef {import("./timeline.js").Window} Window */
 /** @typedef {import("./timeline.js").Hole} Hole */
-/** @typedef {{start: string, end: string, reason?: string}} ApiSpan */
+/** @typedef {{start_utc: number, end_utc: number, reason?: string}} ApiSpan */
 /** @typedef {{footage: ApiSpan[], gaps: ApiSpan[]}} ApiTimeline */
 /** @typedef {{data: ArrayBuffer, codec: string, first: number, mediaStart: number, end: number,
  *   next: number | null, live: boolean, frames: number}} Chunk */
@@ -242,6 +242,7 @@ class Page {
     /** @type {{cam: string, t: number} | null} */ this.shownPreview = null;
     this.previewing = false; // a preview request is on its way
     this.dragging = false;
+    this.horizon = 0; // where the timeline stops: the end of the day, or now
   }
 
   dayWindow() {
@@ -288,10 +289,25 @@ class Page {
     const rows = $("#rows");
     rows.addEventListener("wheel", (e) => {
       e.preventDefault();
-      const at = this.timeAt(e);
-      this.window = zoom(this.window, e.deltaY > 0 ? 1.25 : 0.8, at, this.dayWindow());
+      const w = this.window;
+      if (e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) {
+        const by = (e.shiftKey ? e.deltaY : e.deltaX) / 1000 * (w.end - w.start);
+        this.window = pan(w, by, this.dayWindow());
+      } else {
+        this.window = zoom(w, e.deltaY > 0 ? 1.25 : 0.8, this.timeAt(e), this.dayWindow());
+      }
       this.draw();
     }, { passive: false });
+    document.addEventListener("keydown", (e) => {
+      if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+      const w = this.window;
+      const step = (w.end - w.start) / 10;
+      if (e.key === "ArrowLeft") this.window = pan(w, -step, this.dayWindow());
+      else if (e.key === "ArrowRight") this.window = pan(w, step, this.dayWindow());
+      else if (e.key === " ") { e.preventDefault(); $("#play").click(); return; }
+      else return;
+      this.draw();
+    });
     rows.addEventListener("pointerdown", (e) => { this.dragging = true; this.scrub(e); });
     rows.addEventListener("pointermove", (e) => this.scrub(e));
     rows.addEventListener("pointerleave", () => { $("#preview").hidden = true; this.wanted = null; });
@@ -329,13 +345,22 @@ class Page {
 
   async load() {
     const day = this.day;
-    const got = await Promise.all(this.cameras.map(async (c) => {
-      const r = await fetch(`/api/timeline?camera=${c.id}&date=${day}`);
-      return /** @type {[string, ApiTimeline]} */ ([c.id, r.ok ? await r.json() : { footage: [], gaps: [] }]);
-    }));
+    const { start, end } = this.dayWindow();
+    const q = new URLSearchParams({ start: num(start), end: num(end) });
+    const r = await fetch(`/api/timeline/range?${q}`);
     if (day !== this.day) return;
-    this.timelines = new Map(got);
+    if (!r.ok) { this.problem(`timeline: ${r.status} ${await r.text()}`); return; }
+    const got = await r.json();
+    this.horizon = got.horizon_utc;
+    this.timelines = new Map(got.cameras.map((/** @type {any} */ c) => [c.camera, c]));
     this.draw();
+  }
+
+  /** @param {string} text */
+  problem(text) {
+    const p = $("#problem");
+    p.hidden = text === "";
+    p.textContent = text;
   }
 
   draw() {
@@ -365,19 +390,27 @@ class Page {
       const tl = this.timelines.get(cam.id) ?? { footage: [], gaps: [] };
       for (const [spans, kind] of /** @type {[ApiSpan[], string][]} */ ([[tl.footage, "footage"], [tl.gaps, "gap"]])) {
         for (const s of spans) {
-          const a = Math.max(fraction(w, epoch(s.start)), 0);
-          const b = Math.min(fraction(w, epoch(s.end)), 1);
+          const a = Math.max(fraction(w, s.start_utc), 0);
+          const b = Math.min(fraction(w, s.end_utc), 1);
           if (b <= 0 || a >= 1 || b <= a) continue;
           const el = document.createElement("span");
           el.className = kind;
           if (s.reason) {
             el.dataset.reason = s.reason;
-            el.title = `${gapWords(s.reason)}: ${clockText(epoch(s.start), true)}–${clockText(epoch(s.end), true)}`;
+            el.title = `${gapWords(s.reason)}: ${clockText(s.start_utc, true)}–${clockText(s.end_utc, true)}`;
           }
           el.style.left = `${a * 100}%`;
           el.style.width = `${(b - a) * 100}%`;
           track.appendChild(el);
         }
+      }
+      const now = this.horizon;
+      if (now < this.dayWindow().end && now > w.start && now < w.end) {
+        const mark = document.createElement("span");
+        mark.className = "now";
+        mark.title = `now: ${clockText(now, true)}`;
+        mark.style.left = `${fraction(w, now) * 100}%`;
+        track.appendChild(mark);
       }
       row.append(label, track);
       rows.appendChild(row);
@@ -396,7 +429,15 @@ class Page {
         head.className = "playhead";
         track.appendChild(head);
       }
-      head.style.left = `${fraction(this.window, this.player.shown) * 100}%`;
+      const f = fraction(this.window, this.player.shown);
+      if ((f < 0 || f > 1) && !this.player.video.paused) {
+        // Playing on past the window: the window follows (the same width).
+        const w = this.window;
+        this.window = pan(w, this.player.shown - (w.start + w.end) / 2, this.dayWindow());
+        this.draw();
+        return;
+      }
+      head.style.left = `${f * 100}%`;
     }
     const clock = $("#clock");
     if (this.player.shown > 0) {

@@ -101,11 +101,3 @@ export function playerStep(s) {
 export function holeBefore(lastEnd, first) {
   return lastEnd !== null && first - lastEnd > GAP_JUMP_S ? { from: lastEnd, to: first } : null;
 }
-
-/** Footage spans and gaps of one camera, as the API gives them, for drawing.
- * @typedef {{start: string, end: string, reason?: string}} ApiSpan */
-
-/** Epoch seconds of an API time. @param {string} iso */
-export function epoch(iso) {
-  return Date.parse(iso) / 1000;
-}
