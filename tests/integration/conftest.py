@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import io
 import logging
+import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -16,3 +18,22 @@ def nvr_log() -> Iterator[io.StringIO]:
     setup_logging(logging.INFO, stream=stream)
     yield stream
     setup_logging(logging.WARNING)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, headless, driven by Playwright (its own browser download cannot be
+    fetched here); video plays without a click."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+        )
+        yield b
+        b.close()

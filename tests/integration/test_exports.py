@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -35,7 +34,6 @@ pytestmark = pytest.mark.integration
 
 FPS = 15
 SIZE = (320, 180)  # the stamp needs 2 px per cell: 68 px at least
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TOKEN = "export-t0ken"
 
 
@@ -337,16 +335,6 @@ def test_the_openapi_document_describes_the_exports(site: Site) -> None:
 
 
 # ---- in Chromium ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 FIRST_FRAME = """async (url) => {

@@ -3,7 +3,6 @@ video in every tile, badges and recording controls that follow the engine, and l
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from nvr_gstreamer.testing.engine import web_test_config
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TOKEN = "web-t0ken-that-must-not-show"
 
 
@@ -30,20 +28,6 @@ class Site:
     app: NvrApp
     url: str
     sim: SimulatorProcess
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield b
-        b.close()
 
 
 def _site(tmp_path: Path, sim: SimulatorProcess, **api: object) -> Iterator[Site]:

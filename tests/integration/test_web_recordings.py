@@ -31,7 +31,6 @@ from nvr_gstreamer.testing.frame_stamp import age_ms
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
 FPS = 15
 FRAME_S = 1 / FPS
 GOP_S = 1.0
@@ -224,20 +223,6 @@ def test_previews_from_one_open_file_follow_the_pointer_back_and_forth(recorded:
 
 
 # ---- the page, in Chromium ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield b
-        b.close()
 
 
 # Plays ``camera`` from ``at`` and returns, per shown frame, [wall time on the page's
