@@ -15,7 +15,6 @@ Files are read only through the catalog, only inside the storage root.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
@@ -34,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 SPAN_DEFAULT_S = 20.0
 SPAN_MAX_S = 120.0
-PREVIEW_STEP_S = 0.5  # previews are cached per half second of a segment
 
 CameraPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
@@ -130,10 +128,11 @@ def add_recordings(
         if not parts:
             raise HTTPException(404, f"nothing recorded by {camera_id} at {at.isoformat()}")
         part, live = parts[-1]
-        # Down to the step (the key frame at or before the step is at or before ``at``).
-        step = math.floor(min(t - part.start_utc, part.duration_s) / PREVIEW_STEP_S)
-        offset = step * PREVIEW_STEP_S
-        key = (str(part.path), offset)
+        # The instant itself, not a step below it: a key frame between the step and the
+        # instant would be passed over for the one before (seen: a whole GOP early). A key
+        # frame at the instant counts despite the float arithmetic (as for playback).
+        offset = min(t - part.start_utc, part.duration_s) + SNAP_TOLERANCE_S
+        key = (str(part.path), round(offset, 3))
         shot = previews.get(key)
         if shot is None:
             try:
