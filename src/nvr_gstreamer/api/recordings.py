@@ -123,7 +123,11 @@ def add_recordings(
         """Small JPEG of the key frame at or before ``at``."""
         known(camera_id)
         t = at.timestamp()
-        rows = [r for r in app.storage.catalog.segments(camera_id, t, t + 1e-6) if r.start_utc <= t]
+        # A file starting at ``t`` counts despite the float of a wall time (an instant from the
+        # catalog's ISO start is rounded to the microsecond; seen: the file before's last key
+        # frame, a whole GOP early), as for playback.
+        rows = app.storage.catalog.segments(camera_id, t, t + SNAP_TOLERANCE_S)
+        rows = [r for r in rows if r.start_utc <= t + SNAP_TOLERANCE_S]
         parts = parts_of(rows)
         if not parts:
             raise HTTPException(404, f"nothing recorded by {camera_id} at {at.isoformat()}")
@@ -131,7 +135,7 @@ def add_recordings(
         # The instant itself, not a step below it: a key frame between the step and the
         # instant would be passed over for the one before (seen: a whole GOP early). A key
         # frame at the instant counts despite the float arithmetic (as for playback).
-        offset = min(t - part.start_utc, part.duration_s) + SNAP_TOLERANCE_S
+        offset = max(0.0, min(t - part.start_utc, part.duration_s)) + SNAP_TOLERANCE_S
         key = (str(part.path), round(offset, 3))
         shot = previews.get(key)
         if shot is None:
