@@ -28,6 +28,9 @@ Options::
     --bitrate KBPS         encoder target bitrate (default 1000)
     --gop-seconds S        seconds between key frames (default 1)
     --pattern NAME         test picture: ball (default), smpte, snow, ...
+    --scene [NAME]         a still scene for motion detection instead of the moving pattern:
+                           bare for every camera, NAME for one (repeatable)
+    --noise [NAME]         the scene with mild sensor noise (implies --scene; repeatable)
     --no-overlay           no clock overlay
 
 When it serves, it prints exactly one machine-readable line to stdout, then human-readable URLs
@@ -64,10 +67,30 @@ Control endpoint (HTTP on 127.0.0.1, JSON)::
     POST /cameras/cam1/stop            the camera's new status
     POST /cameras/cam1/freeze
     POST /cameras/cam1/resume
+    POST /cameras/cam1/rtp-jump
+    POST /cameras/cam1/object-start    scene cameras: the object moves across, bouncing
+    POST /cameras/cam1/object-stop     ... stops where it is and stays
+    POST /cameras/cam1/object-remove   ... disappears
+    POST /cameras/cam1/brightness?level=-0.5   the whole picture, at once (-1..1, 0 as drawn)
 
     curl -X POST http://127.0.0.1:8555/cameras/cam2/freeze
 
-Unknown camera: 404; unknown action: 400. ``clients`` counts open RTSP connections using it.
+Unknown camera: 404; unknown action or a bad level: 400; a scene command for a pattern camera:
+409. ``clients`` counts open RTSP connections using it. ``scene`` is null for a pattern camera,
+else ``{"object": "absent"|"moving"|"still", "brightness": 0.0, "noise": false,
+"object_box": [x, y, w, h] or null}``.
+
+Scene cameras (``--scene``, ``--noise``; :mod:`.scene`), for motion detection: a still picture
+(75 % colour bars) that decodes to identical frames, every feature of a pattern camera kept
+(codec, audio, transports, the frame stamp, the clock). ``--noise`` adds noise in blobs of a few
+pixels: consecutive frames then differ by ~2.5 grey levels on average, a few dozen at most (640x360,
+1 Mbit/s, H.264 or H.265). The object is a white square a tenth of the height tall, at 40 % of
+the height; started, it moves a quarter of the width per second, bouncing off the sides, driven
+by the encoder's running time (exact per frame). A detector should mask the clock (top left) and
+the frame stamp (the bottom twelfth), which change every second and every frame. Each scene
+camera is encoded on its own (its commands are its own). At 640x360 25 fps (measured, one
+camera, no client) a scene took ~5 % of a core, ~10 % with noise, where the shared ball encoder
+took ~8 %.
 
 Camera states, each independent of the other cameras:
 
@@ -88,10 +111,11 @@ Whole-process faults: SIGKILL the simulator (every connection closes), SIGSTOP/S
 (everything goes silent), start it again on the same ports (the camera came back).
 
 :class:`nvr_gstreamer.simulator.process.SimulatorProcess` runs it as a child process (on free
-ports unless told otherwise), with ``url()``, ``stop()/freeze()/resume()``, ``status()``,
-``kill()``, ``sigstop()``, ``sigcont()``, ``restart()`` and ``close()``.
+ports unless told otherwise), with ``url()``, ``stop()/freeze()/resume()``, ``rtp_jump()``,
+``object_start()/object_stop()/object_remove()``, ``brightness()``, ``status()``, ``kill()``,
+``sigstop()``, ``sigcont()``, ``restart()`` and ``close()``.
 
-Modules: :mod:`.model` (plain values, no GStreamer), :mod:`.encoder` (shared encoders),
+Modules: :mod:`.model` and :mod:`.scene` (plain values, no GStreamer), :mod:`.encoder` (encoders),
 :mod:`.server` (RTSP mounts and faults), :mod:`.control` (HTTP endpoint), :mod:`.cli`,
 :mod:`.process` (the simulator as a child process, for the demos, tests and benchmarks).
 """

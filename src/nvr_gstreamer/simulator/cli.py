@@ -39,6 +39,7 @@ from nvr_gstreamer.simulator.model import (
     parse_fps,
     parse_transports,
 )
+from nvr_gstreamer.simulator.scene import Picture
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,31 @@ def _split_camera_options(
         else:
             per_camera[name] = value
     return default, per_camera
+
+
+def _camera_name(text: str) -> str:
+    # The same rule as CameraSpec's names; unknown names are reported once the cameras are known.
+    if not text or not all(c.isascii() and (c.isalnum() or c in "_.-") for c in text):
+        raise ValueError(f"expected a camera name such as cam2, got {text!r}")
+    return text
+
+
+def _pictures(
+    scene: list[str | None], noise: list[str | None]
+) -> tuple[Picture, dict[str, Picture]]:
+    """The picture of every camera and per camera from ``--scene``/``--noise`` (None: all).
+
+    Noise implies a scene; a camera named by neither option gets the default."""
+
+    def picture(name: str | None) -> Picture:
+        if None in noise or name in noise:
+            return Picture.NOISY_SCENE
+        if None in scene or name in scene:
+            return Picture.SCENE
+        return Picture.PATTERN
+
+    named = {n for n in (*scene, *noise) if n is not None}
+    return picture(None), {name: picture(name) for name in sorted(named)}
 
 
 def _port(text: str) -> int:
@@ -230,6 +256,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"videotestsrc picture (default {DEFAULT_PATTERN})",
     )
     parser.add_argument(
+        "--scene",
+        type=_arg_type(_camera_name, "NAME"),
+        nargs="?",
+        action="append",
+        const=None,
+        default=[],
+        metavar="NAME",
+        help="show a still scene instead of the moving pattern, for motion detection: an object "
+        "and the brightness are then commanded over the control endpoint; bare: every camera, "
+        "NAME: one camera (repeatable); each scene camera is encoded on its own",
+    )
+    parser.add_argument(
+        "--noise",
+        type=_arg_type(_camera_name, "NAME"),
+        nargs="?",
+        action="append",
+        const=None,
+        default=[],
+        metavar="NAME",
+        help="a scene with mild sensor noise (implies --scene); bare: every camera, NAME: one "
+        "camera (repeatable)",
+    )
+    parser.add_argument(
         "--no-overlay",
         action="store_true",
         help="do not draw the clock (drawn only if the pango plugin is installed)",
@@ -241,6 +290,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     fps: Fraction = args.fps
     audio, camera_audio = _split_camera_options(args.audio, AudioCodec.NONE)
     transports, camera_transports = _split_camera_options(args.transports, AllowedTransports.ANY)
+    picture, camera_pictures = _pictures(args.scene, args.noise)
     return SimulatorConfig.build(
         args.cameras,
         codec=args.codec,
@@ -249,6 +299,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         camera_audio=camera_audio,
         transports=transports,
         camera_transports=camera_transports,
+        picture=picture,
+        camera_pictures=camera_pictures,
         port=args.port,
         control_port=args.control_port,
         address=args.address,

@@ -1,11 +1,16 @@
 """Localhost HTTP control endpoint of the simulator (stdlib ``http.server`` in a thread).
 
 * ``GET /cameras`` -> ``200 {"cameras": [{"name", "state", "codec", "audio", "transports",
-  "clients"}, ...]}``
-* ``GET /cameras/{name}`` -> ``200 {"name", "state", "codec", "audio", "transports", "clients"}``
+  "clients", "scene"}, ...]}``
+* ``GET /cameras/{name}`` -> ``200 {"name", "state", "codec", "audio", "transports", "clients",
+  "scene"}``; ``scene`` is null for a pattern camera, else ``{"object": "absent"|"moving"|"still",
+  "brightness": -1..1, "noise": bool, "object_box": [x, y, w, h] or null}``
 * ``POST /cameras/{name}/stop|freeze|resume|rtp-jump`` -> ``200`` with the camera's new status
+* scene cameras: ``POST /cameras/{name}/object-start|object-stop|object-remove`` and
+  ``POST /cameras/{name}/brightness?level=L`` (L in -1..1) -> ``200`` with the new status
 
-Unknown camera: 404; unknown action: 400; other methods: 405. Errors are ``{"error": "..."}``.
+Unknown camera: 404; unknown action, or a missing or bad level: 400; a scene command for a
+pattern camera: 409; other methods: 405. Errors are ``{"error": "..."}``.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from nvr_gstreamer.simulator.model import CameraAction, CameraStatus
+from nvr_gstreamer.simulator.scene import NotASceneCameraError, check_brightness
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +40,8 @@ class CameraControl(Protocol):
     def camera_status(self, name: str) -> CameraStatus: ...
 
     def apply(self, name: str, action: CameraAction) -> CameraStatus: ...
+
+    def set_brightness(self, name: str, level: float) -> CameraStatus: ...
 
 
 class _ControlHTTPServer(HTTPServer):
@@ -78,7 +87,29 @@ class _Handler(BaseHTTPRequestHandler):
             allowed = ", ".join(a.value for a in CameraAction)
             self._reply(HTTPStatus.BAD_REQUEST, {"error": f"action must be one of {allowed}"})
             return
-        self._reply(HTTPStatus.OK, control.apply(name, action).to_json())
+        try:
+            if action is CameraAction.BRIGHTNESS:
+                level = self._level()
+                if level is None:
+                    return
+                status = control.set_brightness(name, level)
+            else:
+                status = control.apply(name, action)
+        except NotASceneCameraError as exc:
+            self._reply(HTTPStatus.CONFLICT, {"error": str(exc)})
+            return
+        self._reply(HTTPStatus.OK, status.to_json())
+
+    def _level(self) -> float | None:
+        """The ``level`` query parameter in -1..1; None (and a 400 sent) if missing or bad."""
+        values = parse_qs(urlsplit(self.path).query).get("level", [])
+        try:
+            if len(values) != 1:
+                raise ValueError("brightness needs one level=-1..1, e.g. ?level=0.3")
+            return check_brightness(float(values[0]))
+        except ValueError as exc:
+            self._reply(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+            return None
 
     def do_PUT(self) -> None:
         self._method_not_allowed()

@@ -17,6 +17,15 @@ A subscription forwards nothing until a key frame arrives (the parser repeats SP
 before every key frame, so a new consumer can decode from there). It goes back to waiting for a key
 frame whenever its camera stops flowing (stopped, frozen), a push fails or the media's queue is
 full, so a client never gets a GOP with holes.
+
+A scene camera (:mod:`.scene`) has an encoder of its own, whose picture is a ``compositor``
+of a still background (one videotestsrc frame repeated by ``imagefreeze``), the object (a small
+solid videotestsrc, its ``xpos`` driven by a control source on the pipeline's running time), and
+optionally noise (videotestsrc ``snow`` at a quarter size, scaled up, at low alpha), followed by
+``videobalance`` for the brightness. :class:`SceneControl` commands it from any thread.
+
+Longer than ~300 lines: the encoder pipeline and the scene controls that reach into it by
+element and pad name stay together.
 """
 
 from __future__ import annotations
@@ -32,9 +41,24 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstApp", "1.0")
-from gi.repository import GLib, Gst, GstApp  # noqa: E402
+gi.require_version("GstController", "1.0")
+from gi.repository import GLib, Gst, GstApp, GstController  # noqa: E402
 
 from nvr_gstreamer.simulator.model import Codec, VideoSize  # noqa: E402
+from nvr_gstreamer.simulator.scene import (  # noqa: E402
+    HISTORY_NS,
+    MOVE_HORIZON_NS,
+    OBJECT_PAD,
+    SCENE_MIXER,
+    ObjectMotion,
+    ObjectState,
+    Picture,
+    SceneGeometry,
+    SceneStatus,
+    check_brightness,
+    scene_layers,
+    scene_mixer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +67,8 @@ _MAX_QUEUED_BYTES = 8 * 1024 * 1024
 
 _COPY_FLAGS = Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.META | Gst.BufferCopyFlags.MEMORY
 """Shallow copy without timestamps: memory is shared, the media's appsrc stamps its own time."""
+
+SCENE_BALANCE = "brightness"
 
 
 class EncoderError(RuntimeError):
@@ -61,9 +87,18 @@ class EncoderSpec:
     pattern: str = "ball"
     overlay: bool = True
     stamp: bool = True
+    picture: Picture = Picture.PATTERN
+    camera: str = ""
+    """The scene camera this encoder draws for ('' for a pattern, shared by every camera of
+    this format): a scene is commanded per camera, so it is never shared."""
 
     def __str__(self) -> str:
-        return f"{self.codec.value} {self.size} {float(self.fps):g}fps"
+        text = f"{self.codec.value} {self.size} {float(self.fps):g}fps"
+        return f"{text} {self.picture.value} of {self.camera}" if self.picture.is_scene else text
+
+    @property
+    def geometry(self) -> SceneGeometry:
+        return SceneGeometry.for_size(self.size.width, self.size.height)
 
     def pipeline_description(
         self, *, overlay_available: bool, stamp_available: bool = False
@@ -73,9 +108,13 @@ class EncoderSpec:
             f"video/x-raw,format=I420,width={self.size.width},height={self.size.height},"
             f"framerate={self.fps.numerator}/{self.fps.denominator}"
         )
-        # A moving picture: the ball moves by itself, other patterns scroll.
-        motion = "" if self.pattern == "ball" else " horizontal-speed=2"
-        parts = [f"videotestsrc is-live=true pattern={self.pattern}{motion}", raw_caps]
+        if self.picture.is_scene:
+            parts = [scene_mixer(self.picture, self.size.width, self.size.height), raw_caps]
+            parts.append(f"videobalance name={SCENE_BALANCE}")
+        else:
+            # A moving picture: the ball moves by itself, other patterns scroll.
+            motion = "" if self.pattern == "ball" else " horizontal-speed=2"
+            parts = [f"videotestsrc is-live=true pattern={self.pattern}{motion}", raw_caps]
         if self.overlay and overlay_available:
             parts.append(
                 'clockoverlay time-format="%H:%M:%S" font-desc="Sans 18" shaded-background=true '
@@ -103,7 +142,8 @@ class EncoderSpec:
             "appsink name=sink emit-signals=true sync=false enable-last-sample=false "
             "max-buffers=0 drop=false wait-on-eos=false"
         )
-        return " ! ".join(parts)
+        layers = scene_layers(self.picture, self.size.width, self.size.height, self.fps)
+        return " ".join([" ! ".join(parts), *layers])
 
 
 class FlowGate(Protocol):
@@ -143,6 +183,94 @@ class Subscription:
             self._awaiting_keyframe = True
 
 
+class SceneControl:
+    """The object and brightness of one scene encoder's picture.
+
+    Thread-safe (the control endpoint calls it from its own threads). It changes properties and
+    control points only, never element state. The object's path is loaded into an
+    interpolation control source on the compositor pad's ``xpos``; the compositor samples it at
+    each output frame's time, so the motion is exact per frame and needs no timer.
+    """
+
+    def __init__(
+        self, pipeline: Gst.Pipeline, geometry: SceneGeometry, *, noise: bool, label: str
+    ) -> None:
+        self._pipeline = pipeline
+        self._label = label
+        self._noise = noise
+        self._lock = threading.Lock()
+        self._motion = ObjectMotion(geometry)
+        self._brightness = 0.0
+        self._balance = pipeline.get_by_name(SCENE_BALANCE)
+        self._object_pad = pipeline.get_by_name(SCENE_MIXER).get_static_pad(OBJECT_PAD)
+        self._path = GstController.InterpolationControlSource()
+        self._path.set_property("mode", GstController.InterpolationMode.LINEAR)
+        self._object_pad.add_control_binding(
+            GstController.DirectControlBinding.new_absolute(self._object_pad, "xpos", self._path)
+        )
+
+    def running_time_ns(self) -> int:
+        """The pipeline's running time now: the time base of the object's path."""
+        clock = self._pipeline.get_clock()
+        if clock is None:
+            return 0
+        return max(0, clock.get_time() - self._pipeline.get_base_time())
+
+    def start_object(self) -> SceneStatus:
+        return self._change(ObjectMotion.started)
+
+    def stop_object(self) -> SceneStatus:
+        return self._change(ObjectMotion.stopped)
+
+    def remove_object(self) -> SceneStatus:
+        return self._change(ObjectMotion.removed)
+
+    def set_brightness(self, level: float) -> SceneStatus:
+        """Step the whole picture's brightness to ``level`` (-1..1) from the next frame on."""
+        level = check_brightness(level)
+        with self._lock:
+            self._balance.set_property("brightness", level)
+            if level != self._brightness:
+                logger.info("camera %s: brightness %g -> %g", self._label, self._brightness, level)
+            self._brightness = level
+            return self._status(self.running_time_ns())
+
+    def status(self) -> SceneStatus:
+        with self._lock:
+            return self._status(self.running_time_ns())
+
+    def _change(self, change: Callable[[ObjectMotion, int], ObjectMotion]) -> SceneStatus:
+        with self._lock:
+            now = self.running_time_ns()
+            before = self._motion
+            after = change(before, now)
+            if after is not before:
+                # The recent past stays: frames for a time before ``now`` may still be drawn.
+                points = before.points(max(0, now - HISTORY_NS), now)[:-1]
+                points += after.points(now, now + MOVE_HORIZON_NS)
+                self._path.unset_all()
+                for t_ns, x in points:
+                    self._path.set(t_ns, x)
+                visible = after.state is not ObjectState.ABSENT
+                self._object_pad.set_property("alpha", 1.0 if visible else 0.0)
+                self._motion = after
+                logger.info(
+                    "camera %s: object %s at x=%.0f",
+                    self._label,
+                    after.state.value,
+                    after.x_at(now),
+                )
+            return self._status(now)
+
+    def _status(self, now_ns: int) -> SceneStatus:
+        return SceneStatus(
+            object=self._motion.state,
+            brightness=self._brightness,
+            noise=self._noise,
+            object_box=self._motion.box_at(now_ns),
+        )
+
+
 class SharedEncoder:
     """Owns one encoder pipeline and fans its output out to subscriptions.
 
@@ -175,6 +303,15 @@ class SharedEncoder:
             self._pipeline = Gst.parse_launch(description)
         except GLib.Error as exc:
             raise EncoderError(f"encoder {spec}: cannot build pipeline: {exc.message}") from exc
+        self.scene: SceneControl | None = None
+        """The scene's commands, for a scene encoder."""
+        if spec.picture.is_scene:
+            self.scene = SceneControl(
+                self._pipeline,
+                spec.geometry,
+                noise=spec.picture is Picture.NOISY_SCENE,
+                label=spec.camera,
+            )
         sink = self._pipeline.get_by_name("sink")
         sink.connect("new-sample", self._new_sample_cb)
         self._pipeline.get_bus().set_sync_handler(self._bus_sync_cb)

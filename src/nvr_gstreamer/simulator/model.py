@@ -17,6 +17,8 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Any, TypeVar
 
+from nvr_gstreamer.simulator.scene import Picture, SceneStatus
+
 READY_PREFIX = "SIMULATOR READY "
 """Start of the one machine-readable line the simulator prints on stdout once it serves."""
 
@@ -87,6 +89,12 @@ class CameraAction(StrEnum):
     # The encoder restarts with a new RTP timestamp base, the connection stays open: every
     # RTP timestamp jumps (forward to a random base, or back to the original on the next one).
     RTP_JUMP = "rtp-jump"
+    # Scene cameras only (see .scene): the object starts moving, stops where it is, disappears;
+    # the whole picture's brightness steps to a level (``?level=`` -1..1).
+    OBJECT_START = "object-start"
+    OBJECT_STOP = "object-stop"
+    OBJECT_REMOVE = "object-remove"
+    BRIGHTNESS = "brightness"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,38 +168,49 @@ def camera_names(count: int) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class CameraSpec:
-    """One camera mount: its name (the RTSP path without '/'), codec, audio and transports."""
+    """One camera mount: its name (the RTSP path without '/'), codec, audio, transports and
+    picture."""
 
     name: str
     codec: Codec = Codec.H264
     audio: AudioCodec = AudioCodec.NONE
     transports: AllowedTransports = AllowedTransports.ANY
+    picture: Picture = Picture.PATTERN
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "name": self.name,
             "codec": self.codec.value,
             "audio": self.audio.value,
             "transports": self.transports.value,
         }
+        if self.picture is not Picture.PATTERN:  # READY lines stay as they were without scenes
+            data["picture"] = self.picture.value
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CameraSpec:
-        """Read :meth:`to_json` output; ``audio`` and ``transports`` may be missing (defaults)."""
+        """Read :meth:`to_json` output; ``audio``, ``transports`` and ``picture`` may be
+        missing (defaults)."""
         return cls(
             name=str(data["name"]),
             codec=Codec(data["codec"]),
             audio=AudioCodec(data.get("audio", AudioCodec.NONE)),
             transports=AllowedTransports(data.get("transports", AllowedTransports.ANY)),
+            picture=Picture(data.get("picture", Picture.PATTERN)),
         )
 
     def describe(self) -> str:
-        """Short human-readable form: ``h264``, ``h264 + pcma, udp only``."""
+        """Short human-readable form: ``h264``, ``h264 + pcma, udp only``, ``h265, scene``."""
         text = self.codec.value
         if self.audio is not AudioCodec.NONE:
             text += f" + {self.audio.value}"
         if self.transports is not AllowedTransports.ANY:
             text += f", {self.transports.value} only"
+        if self.picture is Picture.SCENE:
+            text += ", scene"
+        elif self.picture is Picture.NOISY_SCENE:
+            text += ", scene with noise"
         return text
 
     def __post_init__(self) -> None:
@@ -247,13 +266,16 @@ class SimulatorConfig:
         camera_audio: Mapping[str, AudioCodec] | None = None,
         transports: AllowedTransports = AllowedTransports.ANY,
         camera_transports: Mapping[str, AllowedTransports] | None = None,
+        picture: Picture = Picture.PATTERN,
+        camera_pictures: Mapping[str, Picture] | None = None,
         **options: Any,
     ) -> SimulatorConfig:
         """``cameras`` cameras named cam1..camN.
 
-        Every camera gets ``codec``, ``audio`` and ``transports`` unless the per-camera mapping
-        of the same name (``camera_codecs``, ``camera_audio``, ``camera_transports``) says
-        otherwise. A mapping naming an unknown camera raises ValueError.
+        Every camera gets ``codec``, ``audio``, ``transports`` and ``picture`` unless the
+        per-camera mapping of the same name (``camera_codecs``, ``camera_audio``,
+        ``camera_transports``, ``camera_pictures``) says otherwise. A mapping naming an unknown
+        camera raises ValueError.
         """
         if not 1 <= cameras <= 1024:
             raise ValueError(f"cameras must be between 1 and 1024, got {cameras}")
@@ -261,12 +283,14 @@ class SimulatorConfig:
         codecs = _overrides("codec", camera_codecs, names)
         audios = _overrides("audio", camera_audio, names)
         allowed = _overrides("transports", camera_transports, names)
+        pictures = _overrides("picture", camera_pictures, names)
         specs = tuple(
             CameraSpec(
                 name,
                 codecs.get(name, codec),
                 audio=audios.get(name, audio),
                 transports=allowed.get(name, transports),
+                picture=pictures.get(name, picture),
             )
             for name in names
         )
@@ -338,6 +362,8 @@ class CameraStatus:
     """RTSP connections that have used this camera and are still open."""
     audio: AudioCodec = AudioCodec.NONE
     transports: AllowedTransports = AllowedTransports.ANY
+    scene: SceneStatus | None = None
+    """The object and brightness of a scene camera; None for a pattern camera."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -347,10 +373,12 @@ class CameraStatus:
             "audio": self.audio.value,
             "transports": self.transports.value,
             "clients": self.clients,
+            "scene": self.scene.to_json() if self.scene is not None else None,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CameraStatus:
+        scene = data.get("scene")
         return cls(
             name=str(data["name"]),
             state=FaultMode(data["state"]),
@@ -358,6 +386,7 @@ class CameraStatus:
             clients=int(data["clients"]),
             audio=AudioCodec(data.get("audio", AudioCodec.NONE)),
             transports=AllowedTransports(data.get("transports", AllowedTransports.ANY)),
+            scene=SceneStatus.from_json(scene) if scene is not None else None,
         )
 
 

@@ -16,6 +16,14 @@
         camera_transports={"cam4": AllowedTransports.UDP},
     )
 
+    # Motion detection: cam1 shows a still scene, cam2 the same with sensor noise.
+    with SimulatorProcess(
+        cameras=2, camera_pictures={"cam1": Picture.SCENE, "cam2": Picture.NOISY_SCENE}
+    ) as sim:
+        sim.object_start("cam1")          # a white square moves across, bouncing at the edges
+        sim.object_stop("cam1")           # ... and stays where it is
+        sim.brightness("cam2", -0.5)      # the whole picture darker at once
+
 The simulator binds OS-picked free ports on the first start (``--port 0``) and reuses exactly those
 ports on :meth:`SimulatorProcess.restart` (gst-rtsp-server binds with SO_REUSEADDR, as does the
 control endpoint, so connections left in TIME_WAIT do not block the rebind).
@@ -47,7 +55,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import IO, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from nvr_gstreamer.simulator.model import (
     READY_PREFIX,
@@ -59,6 +67,7 @@ from nvr_gstreamer.simulator.model import (
     Codec,
     ReadyInfo,
 )
+from nvr_gstreamer.simulator.scene import Picture
 
 _PR_SET_PDEATHSIG = 1
 _TAIL_LINES = 200
@@ -105,9 +114,10 @@ class SimulatorProcess:
     """The simulator in a subprocess, with its per-camera faults and whole-process faults.
 
     ``camera_codecs`` overrides the codec per camera (``{"cam3": Codec.H265}``), likewise
-    ``camera_audio`` the audio (``audio`` for every camera; default none) and ``camera_transports``
-    the RTP transports a camera accepts (``transports`` for every camera; default any). ``auth``
-    is ``(user, password)``. Extra command-line options go in ``extra_args``.
+    ``camera_audio`` the audio (``audio`` for every camera; default none), ``camera_transports``
+    the RTP transports a camera accepts (``transports`` for every camera; default any) and
+    ``camera_pictures`` what a camera shows (``picture`` for every camera; default the moving
+    pattern). ``auth`` is ``(user, password)``. Extra command-line options go in ``extra_args``.
     """
 
     def __init__(
@@ -120,6 +130,8 @@ class SimulatorProcess:
         camera_audio: Mapping[str, AudioCodec] | None = None,
         transports: AllowedTransports = AllowedTransports.ANY,
         camera_transports: Mapping[str, AllowedTransports] | None = None,
+        picture: Picture = Picture.PATTERN,
+        camera_pictures: Mapping[str, Picture] | None = None,
         auth: tuple[str, str] | None = None,
         fps: float = 15,
         size: tuple[int, int] = (640, 360),
@@ -166,6 +178,13 @@ class SimulatorProcess:
             args += ["--transports", transports.value]
         for name, allowed in (camera_transports or {}).items():
             args += ["--transports", f"{name}={allowed.value}"]
+        args += _picture_args(None, picture)
+        for name, camera_picture in (camera_pictures or {}).items():
+            if _PICTURE_RANK[camera_picture] < _PICTURE_RANK[picture]:
+                # --scene and --noise only add a scene, or noise: there is no option to take it
+                # back for one camera.
+                raise ValueError(f"{name}: {camera_picture.value} when all are {picture.value}")
+            args += _picture_args(name, camera_picture)
         if auth is not None:
             args += ["--auth", f"{auth[0]}:{auth[1]}"]
         if bitrate_kbps is not None:
@@ -322,6 +341,27 @@ class SimulatorProcess:
         """Its RTP timestamps jump (a new encoder base), the connection stays open."""
         return self._act(camera, CameraAction.RTP_JUMP)
 
+    # -- scene cameras (Picture.SCENE / NOISY_SCENE) -------------------------------------------
+
+    def object_start(self, camera: str) -> CameraStatus:
+        """The object appears (or moves on from where it stopped) and moves across, bouncing."""
+        return self._act(camera, CameraAction.OBJECT_START)
+
+    def object_stop(self, camera: str) -> CameraStatus:
+        """The object stops where it is and stays there."""
+        return self._act(camera, CameraAction.OBJECT_STOP)
+
+    def object_remove(self, camera: str) -> CameraStatus:
+        """The object disappears."""
+        return self._act(camera, CameraAction.OBJECT_REMOVE)
+
+    def brightness(self, camera: str, level: float) -> CameraStatus:
+        """The whole picture's brightness steps to ``level`` (-1 black .. 0 as drawn .. 1 white)
+        from the next frame on."""
+        query = urlencode({"level": repr(float(level))})
+        path = f"/cameras/{camera}/{CameraAction.BRIGHTNESS.value}?{query}"
+        return CameraStatus.from_json(self._request("POST", path))
+
     def status(self) -> dict[str, CameraStatus]:
         data = self._request("GET", "/cameras")
         return {c["name"]: CameraStatus.from_json(c) for c in data["cameras"]}
@@ -414,6 +454,18 @@ class SimulatorProcess:
         if self._process is None:
             raise SimulatorProcessError("simulator not started")
         return self._process
+
+
+_PICTURE_RANK = {Picture.PATTERN: 0, Picture.SCENE: 1, Picture.NOISY_SCENE: 2}
+_PICTURE_OPTION = {Picture.PATTERN: "", Picture.SCENE: "--scene", Picture.NOISY_SCENE: "--noise"}
+
+
+def _picture_args(name: str | None, picture: Picture) -> list[str]:
+    """``--scene``/``--noise`` for every camera (``name`` None) or ``--scene=NAME``."""
+    option = _PICTURE_OPTION[picture]
+    if not option:
+        return []
+    return [option] if name is None else [f"{option}={name}"]
 
 
 @atexit.register

@@ -23,6 +23,9 @@ Design
   ESTABLISHED.
 * **resume**: the state becomes ``running``; blocked requests are answered, media restarts at the
   next key frame.
+* **Scene cameras** (:mod:`.scene`) have an encoder each, since their object and brightness are
+  commanded per camera; every client of the camera still shares it. The scene commands change
+  properties of that encoder's pipeline (:class:`~.encoder.SceneControl`), nothing else.
 
 What ``rtspsrc protocols=tcp`` posts (GStreamer 1.22, as measured)
 ------------------------------------------------------------------
@@ -66,6 +69,7 @@ third of the file); the server itself is one class.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -83,6 +87,7 @@ from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 from nvr_gstreamer.simulator.encoder import (  # noqa: E402
     EncoderError,
     EncoderSpec,
+    SceneControl,
     SharedEncoder,
     Subscription,
 )
@@ -96,8 +101,15 @@ from nvr_gstreamer.simulator.model import (  # noqa: E402
     FaultMode,
     SimulatorConfig,
 )
+from nvr_gstreamer.simulator.scene import NotASceneCameraError, SceneStatus  # noqa: E402
 
 logger = logging.getLogger(__name__)
+
+_OBJECT_COMMANDS: dict[CameraAction, Callable[[SceneControl], SceneStatus]] = {
+    CameraAction.OBJECT_START: SceneControl.start_object,
+    CameraAction.OBJECT_STOP: SceneControl.stop_object,
+    CameraAction.OBJECT_REMOVE: SceneControl.remove_object,
+}
 
 _ROLE = "camera-user"
 _PAYLOADERS = {Codec.H264: "rtph264pay", Codec.H265: "rtph265pay"}
@@ -299,6 +311,8 @@ class Simulator:
                 key_int_frames=config.key_int_frames,
                 pattern=config.pattern,
                 overlay=config.overlay,
+                picture=spec.picture,
+                camera=spec.name if spec.picture.is_scene else "",
             )
             self._cameras[spec.name] = _Camera(spec, encoder_spec)
 
@@ -382,18 +396,27 @@ class Simulator:
         return tuple(self._cameras)
 
     def status(self) -> list[CameraStatus]:
-        return [camera.status() for camera in self._cameras.values()]
+        return [self._status(camera) for camera in self._cameras.values()]
 
     def camera_status(self, name: str) -> CameraStatus:
-        return self._camera(name).status()
+        return self._status(self._camera(name))
 
     def apply(self, name: str, action: CameraAction) -> CameraStatus:
-        """Stop, freeze or resume camera ``name`` (idempotent), or make its RTP timestamps
-        jump. Raise UnknownCameraError."""
+        """Stop, freeze or resume camera ``name`` (idempotent), make its RTP timestamps jump,
+        or start, stop or remove a scene camera's object (idempotent).
+
+        Raise UnknownCameraError, NotASceneCameraError for an object action on a pattern
+        camera, ValueError for BRIGHTNESS (see :meth:`set_brightness`)."""
         camera = self._camera(name)
         if action is CameraAction.RTP_JUMP:
             self._rtp_jump(camera)
-            return camera.status()
+            return self._status(camera)
+        if action is CameraAction.BRIGHTNESS:
+            raise ValueError("brightness needs a level: use set_brightness")
+        object_command = _OBJECT_COMMANDS.get(action)
+        if object_command is not None:
+            scene_status = object_command(self._scene(camera))
+            return dataclasses.replace(camera.status(), scene=scene_status)
         target = {
             CameraAction.STOP: FaultMode.STOPPED,
             CameraAction.FREEZE: FaultMode.FROZEN,
@@ -405,7 +428,32 @@ class Simulator:
         if to_close and self._server is not None:
             logger.info("camera %s: closing %d connection(s)", name, len(to_close))
             self._server.client_filter(self._client_filter_cb(to_close))
-        return camera.status()
+        return self._status(camera)
+
+    def set_brightness(self, name: str, level: float) -> CameraStatus:
+        """Step scene camera ``name``'s brightness to ``level`` (-1..1) at once.
+
+        Raise UnknownCameraError, NotASceneCameraError, ValueError for a level out of range."""
+        camera = self._camera(name)
+        scene_status = self._scene(camera).set_brightness(level)
+        return dataclasses.replace(camera.status(), scene=scene_status)
+
+    def _scene(self, camera: _Camera) -> SceneControl:
+        encoder = self._encoders.get(camera.encoder_spec)
+        scene = encoder.scene if encoder is not None else None
+        if scene is None:
+            if camera.spec.picture.is_scene:
+                raise SimulatorError(f"camera {camera.name}: not serving")
+            raise NotASceneCameraError(
+                f"camera {camera.name} shows the test pattern, not a scene (see --scene)"
+            )
+        return scene
+
+    def _status(self, camera: _Camera) -> CameraStatus:
+        encoder = self._encoders.get(camera.encoder_spec)
+        scene = encoder.scene if encoder is not None else None
+        status = camera.status()
+        return status if scene is None else dataclasses.replace(status, scene=scene.status())
 
     def _rtp_jump(self, camera: _Camera) -> None:
         """As if the camera's encoder restarted with a new RTP base, the connection kept."""
