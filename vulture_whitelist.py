@@ -37,6 +37,7 @@ _.model_config  # pydantic reads it from the class (config.py)
 _.last_error  # a field of a FastAPI response model, serialised by name (api/server.py)
 _.created  # fields of FastAPI response models, serialised by name (api/exports.py)
 _.expires
+_.truncated  # (api/events.py)
 
 # ---- standard library and servers ----------------------------------------------------------
 _.row_factory  # sqlite3.Connection attribute (storage/catalog.py)

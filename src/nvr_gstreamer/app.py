@@ -17,6 +17,7 @@ from nvr_gstreamer.core.memory import limit_malloc_arenas
 from nvr_gstreamer.engine.engine import CameraEngine, MediaFactory
 from nvr_gstreamer.engine.exports import ExportFailed, ExportService
 from nvr_gstreamer.engine.gst_media import GstMedia
+from nvr_gstreamer.engine.mqtt_link import MqttLink
 from nvr_gstreamer.gst.footage import ExportError, ExportResult, export_mp4
 from nvr_gstreamer.gst.remux import inspect_segment, remux_segment
 from nvr_gstreamer.storage.footage_runs import Footage, Part, closed_parts
@@ -112,6 +113,7 @@ class NvrApp:
             config, self.clock, storage=self.storage, media=media, heartbeats=self.heartbeats
         )
         self.exports = _export_service(config, self.clock, self.storage)
+        self.mqtt = MqttLink(config, self.engine) if config.mqtt is not None else None
         self.recovery: RecoveryReport | None = None
         self._stopped = False
 
@@ -129,9 +131,14 @@ class NvrApp:
                 r.removed_rows,
                 r.unreadable,
             )
+        # Motion events a crash left open end when the recorder was last known alive.
+        last_alive = self.storage.catalog.last_alive_utc()
+        self.storage.events.close_open(last_alive or self.clock.wall().timestamp())
         self.storage.start()
         self.exports.start()
         self.engine.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
         logger.info(
             "recording %d cameras into %s",
             sum(1 for c in self.config.cameras if c.enabled and c.record),
@@ -144,6 +151,8 @@ class NvrApp:
             return
         self._stopped = True
         self.exports.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
         self.engine.stop()
         self.storage.wait_idle()
         try:

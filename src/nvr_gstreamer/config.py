@@ -85,6 +85,23 @@ class StorageConfig(_Strict):
         le=60,
         description="When recording starts, include this many seconds of video from before.",
     )
+    events_retention_days: int = Field(
+        default=0,
+        ge=0,
+        le=36500,
+        description="Keep the segments of motion events this many days (longer than "
+        "retention_days); 0 = as retention_days.",
+    )
+
+    @model_validator(mode="after")
+    def _events_kept_longer(self) -> StorageConfig:
+        days, events = self.retention_days, self.events_retention_days
+        if events and (days == 0 or events < days):
+            raise ValueError(
+                f"events_retention_days ({events}) must be at least retention_days ({days}) "
+                "and retention_days must not be 0 (footage is then kept until space runs out)"
+            )
+        return self
 
 
 class ReconnectConfig(_Strict):
@@ -151,6 +168,65 @@ class ApiConfig(_Strict):
     )
 
 
+Point = tuple[float, float]
+
+
+class MotionConfig(_Strict):
+    enabled: bool = Field(default=False, description="Detect motion on this camera.")
+    fps: float = Field(
+        default=5.0, ge=1.0, le=15.0, description="Frames a second looked at (decoded at low size)."
+    )
+    threshold: int = Field(
+        default=25,
+        ge=1,
+        le=255,
+        description="How much a pixel's brightness must differ from the slowly updated average "
+        "picture (after contrast normalisation) to count as changed.",
+    )
+    min_area: float = Field(
+        default=0.002,
+        gt=0.0,
+        le=0.5,
+        description="Smallest changed region that is motion, as a share of the picture "
+        "(0.002 = 0.2 %).",
+    )
+    masks: list[list[Point]] = Field(
+        default_factory=list,
+        description="Areas never looked at: polygons of at least 3 [x, y] points in relative "
+        "coordinates (0..1, from the top left), e.g. [[0, 0], [1, 0], [1, 0.1], [0, 0.1]] for "
+        "a timestamp bar.",
+    )
+    off_delay_seconds: float = Field(
+        default=5.0, ge=0.5, le=600.0, description="An event ends after this long without motion."
+    )
+    max_event_seconds: float = Field(
+        default=300.0,
+        ge=10.0,
+        le=3600.0,
+        description="The longest one event lasts; motion that goes on starts the next event.",
+    )
+    post_record_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=600.0,
+        description="record_mode events: keep recording this long after an event ends.",
+    )
+
+    @field_validator("masks")
+    @classmethod
+    def _polygons(cls, masks: list[list[Point]]) -> list[list[Point]]:
+        for i, polygon in enumerate(masks):
+            if len(polygon) < 3:
+                raise ValueError(f"masks[{i}]: expected at least 3 [x, y] points")
+            for x, y in polygon:
+                if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                    raise ValueError(
+                        f"masks[{i}]: expected relative coordinates from 0 to 1, "
+                        f"got [{x:g}, {y:g}]"
+                    )
+        return masks
+
+
 def _check_rtsp_url(value: str, key: str) -> str:
     parts = urlsplit(value)
     if parts.scheme.lower() not in _RTSP_SCHEMES:
@@ -185,6 +261,15 @@ class CameraConfig(_Strict):
             "remembered), tcp (interleaved, robust) or udp."
         ),
     )
+    motion: MotionConfig = Field(
+        default_factory=MotionConfig, description="Motion detection and events."
+    )
+    record_mode: Literal["continuous", "events"] = Field(
+        default="continuous",
+        description="continuous: record all the time (while recording is on). events: record "
+        "only around motion events (storage.pre_record_seconds before, "
+        "motion.post_record_seconds after); needs motion.enabled.",
+    )
     rtp_jitterbuffer: Literal["auto", "always"] = Field(
         default="auto",
         description=(
@@ -214,6 +299,12 @@ class CameraConfig(_Strict):
     def _password_needs_user(self) -> CameraConfig:
         if self.password is not None and not self.username:
             raise ValueError("password is set but username is not")
+        return self
+
+    @model_validator(mode="after")
+    def _events_need_motion(self) -> CameraConfig:
+        if self.record_mode == "events" and not self.motion.enabled:
+            raise ValueError("record_mode is events but motion.enabled is false")
         return self
 
     @property
@@ -272,6 +363,31 @@ class ExportsConfig(_Strict):
     )
 
 
+class MqttConfig(_Strict):
+    host: str = Field(min_length=1, description="MQTT broker's host name or address.")
+    port: int = Field(default=1883, ge=1, le=65535, description="MQTT broker's TCP port.")
+    username: str | None = Field(default=None, description="MQTT user name.")
+    password: SecretStr | None = Field(
+        default=None, description="MQTT password; may be ${ENV_VAR}."
+    )
+    topic_prefix: str = Field(
+        default="nvr",
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,62}$",
+        description="Every topic starts with this (letters, digits, '_', '-', '/').",
+    )
+    client_id: str = Field(
+        default="nvr", pattern=r"^[A-Za-z0-9_-]{1,23}$", description="MQTT client id."
+    )
+    discovery: bool = Field(
+        default=True, description="Publish Home Assistant MQTT discovery (cameras appear there)."
+    )
+    discovery_prefix: str = Field(
+        default="homeassistant",
+        pattern=r"^[A-Za-z0-9_-]{1,63}$",
+        description="Home Assistant's discovery prefix.",
+    )
+
+
 class NvrConfig(_Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Recordings.")
     reconnect: ReconnectConfig = Field(
@@ -283,6 +399,9 @@ class NvrConfig(_Strict):
     )
     exports: ExportsConfig = Field(
         default_factory=ExportsConfig, description="MP4 exports made through the HTTP API."
+    )
+    mqtt: MqttConfig | None = Field(
+        default=None, description="Publish to an MQTT broker (and Home Assistant)."
     )
     cameras: list[CameraConfig] = Field(min_length=1, description="The cameras to record.")
 
@@ -419,6 +538,9 @@ def _register_secrets(raw: dict[str, Any]) -> None:
     api = raw.get("api")
     if isinstance(api, dict) and isinstance(api.get("token"), str):
         register_secret(api["token"])
+    mqtt = raw.get("mqtt")
+    if isinstance(mqtt, dict) and isinstance(mqtt.get("password"), str | int):
+        register_secret(str(mqtt["password"]))
 
 
 _BOUND_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
@@ -439,6 +561,8 @@ def _field_at(loc: tuple[str | int, ...]) -> Any:
             model = ann
         elif part == "cameras":
             model = CameraConfig
+        elif part == "mqtt":
+            model = MqttConfig
     return info
 
 
@@ -467,6 +591,14 @@ def _bounds_message(loc: tuple[str | int, ...]) -> str | None:
     return "expected a number " + " and ".join(parts) if parts else None
 
 
+_PATTERN_MESSAGES: dict[tuple[str | int, ...], str] = {
+    ("mqtt", "topic_prefix"): "expected a topic prefix: letters, digits, '_', '-' and '/' "
+    "(no wildcards, at most 63)",
+    ("mqtt", "client_id"): "expected a client id: letters, digits, '_' and '-' (1 to 23)",
+    ("mqtt", "discovery_prefix"): "expected letters, digits, '_' and '-' (at most 63)",
+}
+
+
 def _pydantic_problems(exc: ValidationError) -> list[ConfigProblem]:
     problems = []
     for err in exc.errors(include_input=False, include_url=False):
@@ -488,6 +620,10 @@ def _pydantic_problems(exc: ValidationError) -> list[ConfigProblem]:
             msg = "expected a slug: lower-case letters, digits, '-' and '_' (at most 63)"
         elif kind == "string_pattern_mismatch" and loc == ("exports", "folder"):
             msg = "expected a folder name: letters, digits, '.', '-' and '_' (at most 63)"
+        elif kind == "string_pattern_mismatch" and loc in _PATTERN_MESSAGES:
+            msg = _PATTERN_MESSAGES[loc]
+        elif kind == "string_too_short":
+            msg = "expected a non-empty value"
         else:
             msg = "expected " + msg[0].lower() + msg[1:] if msg.startswith("Input should") else msg
             msg = msg.replace("expected input should be", "expected")
@@ -504,12 +640,18 @@ def _allowed_keys_hint(problems: list[ConfigProblem]) -> list[ConfigProblem]:
         "api": ApiConfig,
         "service": ServiceConfig,
         "exports": ExportsConfig,
+        "mqtt": MqttConfig,
     }
     out = []
     for p in problems:
         if p.message == "unknown key":
             parent = p.key.rsplit(".", 1)[0] if "." in p.key else ""
-            model = CameraConfig if re.fullmatch(r"cameras\[\d+\]", parent) else models.get(parent)
+            if re.fullmatch(r"cameras\[\d+\]", parent):
+                model: type[BaseModel] | None = CameraConfig
+            elif re.fullmatch(r"cameras\[\d+\]\.motion", parent):
+                model = MotionConfig
+            else:
+                model = models.get(parent)
             if model is not None:
                 allowed = ", ".join(model.model_fields)
                 p = ConfigProblem(p.key, f"unknown key (allowed here: {allowed})")

@@ -288,7 +288,7 @@ def test_live_branch_exists_only_while_someone_watches(sim: SimulatorProcess) ->
         token = engine.add_viewer("cam1", viewer)
         assert got.wait(10), "decoded frames reach the viewer"
         first = frames[0]
-        assert (first.width, first.height, len(first.rgb)) == (640, 360, 640 * 360 * 3)  # type: ignore[attr-defined]
+        assert (first.width, first.height, len(first.data)) == (640, 360, 640 * 360 * 3)  # type: ignore[attr-defined]
         engine.remove_viewer("cam1", token)
         wait_until(lambda: not engine.loop.call_sync(lambda: runtime.live.attached), 5, "detach")
         n = len(frames)

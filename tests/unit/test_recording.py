@@ -15,6 +15,7 @@ from nvr_gstreamer.camera.recording import (
     CheckStorage,
     EndAudio,
     FinishSession,
+    MotionChanged,
     NoteGap,
     PipelineEnding,
     PipelineStarted,
@@ -42,6 +43,7 @@ class Harness:
         state: StorageState | None = OK,
         pre_record_s: float = 0.0,
         has_storage: bool = True,
+        events_only: bool = False,
     ) -> None:
         self.clock = FakeClock()
         self.rec = RecordingController(
@@ -50,6 +52,7 @@ class Harness:
             storage_state=state,
             wanted=wanted,
             pre_record_s=pre_record_s,
+            events_only=events_only,
         )
 
     def send(self, *events: RecordingEvent) -> list[RecordingCommand]:
@@ -401,3 +404,77 @@ def test_polls_without_a_current_session_do_nothing() -> None:
     h.send(RecordingSwitched(False))  # session 1 is being finished; none is current
     for _ in range(40):
         assert h.poll(1.0, ("a.mkv", 1), audio=[10]) == []
+
+
+# ---- record_mode events ----------------------------------------------------------------------
+
+
+def test_events_only_writes_nothing_until_motion_and_says_no_motion() -> None:
+    h = Harness(events_only=True, pre_record_s=5.0)
+    assert gaps(h.send(CameraStarted())) == [GapReason.NO_MOTION]
+    out = h.connect()
+    assert [type(c) for c in out if not isinstance(c, NoteGap)] == [AttachSession]
+    assert [c.armed for c in out if isinstance(c, AttachSession)] == [True]  # pre-record kept
+    assert not h.rec.recording
+
+
+def test_motion_writes_the_armed_seconds_then_no_motion_finishes_with_its_gap() -> None:
+    h = Harness(events_only=True, pre_record_s=5.0)
+    h.send(CameraStarted())
+    armed = next(c for c in h.connect() if isinstance(c, AttachSession))
+    out = h.send(MotionChanged(True))
+    assert out == [StartWriting(armed.session, "motion")] and h.rec.recording
+    assert h.send(MotionChanged(True)) == []  # already on
+    out = h.send(MotionChanged(False))
+    assert gaps(out) == [GapReason.NO_MOTION]
+    assert [c.session for c in out if isinstance(c, FinishSession)] == [armed.session]
+    # The file is final: a fresh armed session keeps the next event's seconds before.
+    again = h.finish_all(out)
+    assert [(type(c), getattr(c, "armed", None)) for c in again] == [(AttachSession, True)]
+
+
+def test_events_only_without_pre_record_attaches_on_motion() -> None:
+    h = Harness(events_only=True)
+    h.send(CameraStarted())
+    assert [c for c in h.connect() if not isinstance(c, NoteGap)] == []
+    out = h.send(MotionChanged(True))
+    assert [(type(c), getattr(c, "armed", None)) for c in out] == [(AttachSession, False)]
+
+
+def test_motion_changes_nothing_in_continuous_mode_or_while_switched_off() -> None:
+    h = Harness()
+    h.send(CameraStarted())
+    h.connect()
+    assert h.send(MotionChanged(True), MotionChanged(False)) == [] and h.rec.recording
+    off = Harness(events_only=True, wanted=False)
+    assert gaps(off.send(CameraStarted())) == [GapReason.RECORDING_OFF]
+    off.connect()
+    assert off.send(MotionChanged(True)) == [] and not off.rec.recording
+    # Switched on during motion: it writes at once; switched on without: "no motion".
+    out = off.send(RecordingSwitched(True))
+    assert [type(c) for c in out] == [AttachSession]
+    quiet = Harness(events_only=True, wanted=False)
+    quiet.send(CameraStarted())
+    quiet.connect()
+    assert gaps(quiet.send(RecordingSwitched(True))) == [GapReason.NO_MOTION]
+
+
+def test_a_full_disk_keeps_its_reason_through_motion() -> None:
+    h = Harness(events_only=True, state=FULL)
+    assert gaps(h.send(CameraStarted())) == [GapReason.DISK_FULL]
+    h.connect()
+    assert h.send(MotionChanged(True), MotionChanged(False)) == []
+    out = h.send(StorageChecked(OK))
+    assert gaps(out) == [GapReason.NO_MOTION] and not h.rec.recording
+
+
+def test_a_camera_lost_without_motion_is_down_and_back_is_no_motion_again() -> None:
+    h = Harness(events_only=True)
+    h.send(CameraStarted())
+    h.connect()
+    out = h.send(CameraStreaming(False), PipelineEnding(stopping=False, last_frame_utc=100.0))
+    assert out == [NoteGap(GapReason.CAMERA_DOWN, 100.0)]
+    out = h.connect()
+    assert gaps(out) == [GapReason.NO_MOTION]
+    # Stopped (not lost): no gap of the camera's.
+    assert h.send(CameraStreaming(False), PipelineEnding(stopping=True, last_frame_utc=1.0)) == []

@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pydantic import BaseModel
 
+from nvr_gstreamer.api.events import add_events
 from nvr_gstreamer.api.exports import add_exports
 from nvr_gstreamer.api.recordings import add_recordings
 from nvr_gstreamer.api.timeline import add_timeline
@@ -106,6 +107,7 @@ class CameraOut(BaseModel):
     receive_path: str | None  # stamp (TCP, in place) | jitterbuffer
     rtp_packets_lost: int
     rtp_packets_late: int
+    motion: bool | None  # a motion event goes on; None: motion detection is off
 
 
 class SegmentOut(BaseModel):
@@ -176,6 +178,7 @@ def camera_out(s: CameraStatus) -> CameraOut:
         receive_path=s.receive_path,
         rtp_packets_lost=s.rtp_packets_lost,
         rtp_packets_late=s.rtp_packets_late,
+        motion=s.motion,
     )
 
 
@@ -290,6 +293,7 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
     add_web(api, app, access, lambda s: camera_out(s).model_dump(mode="json"))
     add_exports(api, app, auth)
     add_timeline(api, app, auth)
+    add_events(api, app, auth)
 
     def status_of(camera_id: str) -> CameraStatus:
         statuses = app.engine.statuses()

@@ -36,11 +36,12 @@ from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconn
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from nvr_gstreamer.api.events import motion_message
 from nvr_gstreamer.api.exports import export_message
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.fmp4 import InitSegment, Piece
 from nvr_gstreamer.camera.live_hub import MAX_GOP_FRAMES
-from nvr_gstreamer.camera.status import CameraStatus, EngineEvent
+from nvr_gstreamer.camera.status import CameraStatus, EngineEvent, MotionEvent
 from nvr_gstreamer.camera.webrtc import (
     BadMessage,
     Ended,
@@ -220,10 +221,12 @@ def add_web(
         if not await admitted(ws):
             return
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[CameraStatus | ExportChanged] = asyncio.Queue()
+        queue: asyncio.Queue[CameraStatus | ExportChanged | dict[str, Any]] = asyncio.Queue()
 
         def listener(event: EngineEvent) -> None:  # the GStreamer loop thread
             loop.call_soon_threadsafe(queue.put_nowait, event.status)
+            if isinstance(event, MotionEvent):
+                loop.call_soon_threadsafe(queue.put_nowait, motion_message(event))
 
         def export_listener(change: ExportChanged) -> None:  # the export worker, HTTP threads
             loop.call_soon_threadsafe(queue.put_nowait, change)
@@ -234,6 +237,8 @@ def add_web(
                 item = await queue.get()
                 if isinstance(item, ExportChanged):  # an object with a "type"; cameras: a list
                     await ws.send_text(json.dumps(export_message(item)))
+                elif isinstance(item, dict):  # a motion event
+                    await ws.send_text(json.dumps(item))
                 else:
                     await ws.send_text(json.dumps([camera_json(item)]))
 

@@ -77,7 +77,8 @@ class LiveFrame:
     camera_id: str
     width: int
     height: int
-    rgb: bytes  # packed RGB, width * height * 3 bytes
+    data: bytes  # in ``format``: packed RGB (rows may be padded), or I420 (Y plane first)
+    format: str = "RGB"
 
 
 FrameCallback = Callable[[LiveFrame], None]
@@ -87,7 +88,9 @@ FrameCallback = Callable[[LiveFrame], None]
 class LiveFormat:
     width: int = 640
     height: int = 360
-    fps: int = 10
+    fps: float = 10
+    format: str = "RGB"  # or I420 (motion detection reads the Y plane)
+    decoder_threads: int = 0  # 0: the decoder's choice; 1: no frame threads (cheapest)
 
 
 # ---- what a pipeline reports, and what hangs off it ----------------------------------------
@@ -276,3 +279,26 @@ class RecordingStorage(Protocol):
     def check_now(self, then: Callable[[VolumeCheck], None] | None = None) -> None: ...
 
     def report_disk_full(self, then: Callable[[VolumeCheck], None] | None = None) -> None: ...
+
+    def new_event_id(self) -> int:
+        """A motion event's id, unique in this storage (any thread)."""
+
+    def event_started(
+        self,
+        event_id: int,
+        camera_id: str,
+        start_utc: float,
+        score: float,
+        boxes: Sequence[tuple[float, float, float, float]],
+    ) -> None: ...
+
+    def event_ended(
+        self,
+        event_id: int,
+        end_utc: float,
+        score: float,
+        peak_utc: float,
+        boxes: Sequence[tuple[float, float, float, float]],
+        reason: str,
+        thumbnail: bytes | None,
+    ) -> None: ...

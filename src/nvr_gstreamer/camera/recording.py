@@ -20,7 +20,11 @@ What it decides:
   ``audio_stall_s`` while video flows is ended alone, so the recording goes on with video.
 * **Gap bookkeeping.** Every time recording stops for a reason the timeline shows, it says so
   (:class:`NoteGap`): switched off, disk full, storage unavailable, camera down (dated back to
-  the last frame).
+  the last frame), no motion.
+* **Events only** (``events_only``): recording switched on writes only while motion is on
+  (:class:`MotionChanged`, which the runtime sends at an event's start and
+  ``post_record_seconds`` after its end); the armed pre-record session keeps the seconds
+  before. In between, the timeline says "no motion".
 
 "Recording" in the status stays true while a closing session finalises its file: "off" is
 reported only once the file is final.
@@ -63,6 +67,13 @@ class CameraStarted:
 @dataclass(frozen=True, slots=True)
 class RecordingSwitched:
     on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MotionChanged:
+    """record_mode events: footage is wanted from now (an event began) or no longer."""
+
+    active: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +133,7 @@ class Polled:
 RecordingEvent = (
     CameraStarted
     | RecordingSwitched
+    | MotionChanged
     | StorageChecked
     | CameraStreaming
     | PipelineStarted
@@ -206,6 +218,7 @@ class RecordingController:
         storage_state: StorageState | None,
         wanted: bool,
         pre_record_s: float = 0.0,
+        events_only: bool = False,
         stall_s: float = RECORDER_STALL_S,
         audio_stall_s: float = AUDIO_STALL_S,
     ) -> None:
@@ -214,6 +227,8 @@ class RecordingController:
         self.storage_state = storage_state if has_storage else None
         self.wanted = wanted and has_storage
         self.pre_record_s = pre_record_s if has_storage else 0.0
+        self.events_only = events_only
+        self.motion = False  # events only: an event (or its post-record time) is on
         self._stall_s = stall_s
         self._audio_stall_s = audio_stall_s
         self._awaiting_check = False
@@ -240,6 +255,11 @@ class RecordingController:
         return self._current.number if self._current is not None else None
 
     @property
+    def writing_wanted(self) -> bool:
+        """Recording is on, and (events only) motion asks for footage now."""
+        return self.wanted and (self.motion or not self.events_only)
+
+    @property
     def accepts_recording(self) -> bool:
         """Whether switching recording on would be taken now (storage is fine)."""
         return self.storage_state is StorageState.OK
@@ -256,10 +276,14 @@ class RecordingController:
                 return self._on_camera_started() if enabled else []
             case RecordingSwitched(on=on):
                 return self._on_switched(on)
+            case MotionChanged(active=active):
+                return self._on_motion(active)
             case StorageChecked():
                 return self._on_storage_checked(event)
             case CameraStreaming(streaming=streaming):
-                self._streaming = streaming
+                was, self._streaming = self._streaming, streaming
+                if streaming and not was and self._idle_for_motion():
+                    return [NoteGap(GapReason.NO_MOTION)]  # back, and nothing moves
                 return []
             case PipelineStarted():
                 self._connected = True
@@ -279,6 +303,8 @@ class RecordingController:
         if not self.wanted:
             return [NoteGap(GapReason.RECORDING_OFF)]
         reason = _storage_gap(self.storage_state)
+        if reason is None and not self.writing_wanted:
+            reason = GapReason.NO_MOTION
         return [NoteGap(reason)] if reason is not None else []
 
     def _on_switched(self, on: bool) -> list[RecordingCommand]:
@@ -294,8 +320,21 @@ class RecordingController:
 
     def _camera_down_unless_streaming(self) -> list[RecordingCommand]:
         """Recording is wanted and storage is fine, but the camera delivers nothing: from now
-        on the timeline's reason is the camera (not "switched off" or "disk full" any more)."""
+        on the timeline's reason is the camera (not "switched off" or "disk full" any more).
+        Events only, without motion: the reason is that nothing moves."""
+        if not self.writing_wanted:
+            return [NoteGap(GapReason.NO_MOTION)]
         return [] if self._streaming else [NoteGap(GapReason.CAMERA_DOWN)]
+
+    def _on_motion(self, active: bool) -> list[RecordingCommand]:
+        if not self.events_only or active == self.motion:
+            return []
+        self.motion = active
+        if not self.wanted or self.storage_state is not StorageState.OK:
+            return []  # the gap keeps its reason (switched off, disk full, ...)
+        if active:
+            return [*self._camera_down_unless_streaming(), *self._sync("motion")]
+        return [NoteGap(GapReason.NO_MOTION), *self._sync("no motion")]
 
     def _on_storage_checked(self, event: StorageChecked) -> list[RecordingCommand]:
         old, self.storage_state = self.storage_state, event.state
@@ -307,13 +346,20 @@ class RecordingController:
         why = f"storage {event.state.value}: {event.reason}" if event.reason else "storage checked"
         return out + self._sync(why)
 
+    def _idle_for_motion(self) -> bool:
+        """Events only: recording is on and storage fine, but nothing moves."""
+        ok = self.storage_state is StorageState.OK and not self._awaiting_check
+        return self.events_only and self.wanted and ok and not self.motion
+
     def _on_pipeline_ending(self, event: PipelineEnding) -> list[RecordingCommand]:
         self._connected = False
         current = self._current
-        if current is None:
+        if current is None and not self._idle_for_motion():
             return []
         why = "camera stopped" if event.stopping else "camera down"
-        out: list[RecordingCommand] = [self._finish(why, with_pipeline=True)]
+        out: list[RecordingCommand] = []
+        if current is not None:
+            out.append(self._finish(why, with_pipeline=True))
         if self.wanted and not event.stopping:
             # The outage began with the last frame, not when it was noticed (a stall is
             # noticed stall_timeout_s later, a silent server ~25 s later).
@@ -395,7 +441,7 @@ class RecordingController:
     def _sync(self, reason: str) -> list[RecordingCommand]:
         """Bring the sessions in line with what is wanted and possible."""
         current, possible = self._current, self._session_possible()
-        if self.wanted and possible:
+        if self.writing_wanted and possible:
             if current is None:
                 return [self._attach(reason, armed=False)]
             if current.armed:

@@ -40,6 +40,7 @@ class CameraStatus:
     stalls: int
     errors: tuple[tuple[ErrorKind, int], ...]
     stalled: bool = False  # down because its video stopped while connected (not an error)
+    motion: bool | None = None  # a motion event goes on; None: motion detection is off
 
     def error_count(self, kind: ErrorKind) -> int:
         return dict(self.errors).get(kind, 0)
@@ -64,4 +65,22 @@ class CameraStateChanged:
     status: CameraStatus
 
 
-EngineEvent = CameraStateChanged | RecordingChanged
+@dataclass(frozen=True, slots=True)
+class MotionEvent:
+    """A motion event began (``end_utc`` None) or ended (with its peak's thumbnail)."""
+
+    camera_id: str
+    event_id: int
+    start_utc: float
+    end_utc: float | None
+    score: float
+    boxes: tuple[tuple[float, float, float, float], ...]
+    thumbnail: bytes | None
+    status: CameraStatus
+
+    @property
+    def started(self) -> bool:
+        return self.end_utc is None
+
+
+EngineEvent = CameraStateChanged | RecordingChanged | MotionEvent

@@ -232,6 +232,13 @@ class CameraEngine:
     def stop_recording(self, camera_id: str) -> None:
         self.loop.call(self.runtimes[camera_id].stop_recording)
 
+    def request_recording(self, camera_id: str, on: bool) -> None:
+        """Switch recording on or off without waiting (any thread; unknown camera: ignored).
+        What happened is told to the listeners (:class:`RecordingChanged`)."""
+        runtime = self.runtimes.get(camera_id)
+        if runtime is not None:
+            self.loop.call(runtime.start_recording if on else runtime.stop_recording)
+
     # ---- status and events ----------------------------------------------------------------
 
     def status(self, camera_id: str) -> CameraStatus:

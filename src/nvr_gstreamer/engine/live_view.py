@@ -35,6 +35,8 @@ class LiveView:
         live_spec: PipelineSpec | None,
         log: CameraLogger,
         on_failed: Callable[[], None],
+        fmt: LiveFormat | None = None,
+        what: str = "live view",
     ) -> None:
         self._camera_id = camera_id
         self._scheduler = scheduler
@@ -42,7 +44,8 @@ class LiveView:
         self._live_spec = live_spec
         self._log = log
         self._on_failed = on_failed
-        self._format = LiveFormat()
+        self._format = fmt or LiveFormat()
+        self._what = what
         self._viewers: dict[int, FrameCallback] = {}
         self._next_token = 0
         self._pipeline: Any = None  # the camera's current pipeline, None while down
@@ -54,6 +57,9 @@ class LiveView:
     @property
     def attached(self) -> bool:
         return self._branch is not None or self._stream is not None
+
+    def owns(self, branch: object) -> bool:
+        return branch is not None and branch is self._branch
 
     @property
     def source(self) -> str | None:
@@ -111,15 +117,17 @@ class LiveView:
             stream = self._media.live_stream(spec, self._format, self._deliver, self._failed)
             self._stream = stream
             stream.start()
-            self._log.debug("live view on, from live_url")
+            self._log.debug("%s on, from live_url", self._what)
             return
         branch = self._media.live_branch(self._camera_id, self._format, self._deliver)
         self._branch = branch
         self._pipeline.attach(branch)
-        self._log.debug("live view on")
+        self._log.debug("%s on", self._what)
 
     def _failed(self, why: str) -> None:
-        self._log.warning("live view (live_url) failed: %s; retrying in %g s", why, LIVE_RETRY_S)
+        self._log.warning(
+            "%s (live_url) failed: %s; retrying in %g s", self._what, why, LIVE_RETRY_S
+        )
         self._stream = None
         self._on_failed()
         if self._retry is not None:
@@ -137,4 +145,4 @@ class LiveView:
         if branch is not None and self._pipeline is not None:
             self._pipeline.detach(branch)
         if stream is not None or branch is not None:
-            self._log.debug("live view off: nothing decoded")
+            self._log.debug("%s off: nothing decoded", self._what)

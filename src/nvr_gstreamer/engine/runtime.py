@@ -37,6 +37,7 @@ from nvr_gstreamer.camera.media import (
 from nvr_gstreamer.camera.recording import (
     CameraStarted,
     CameraStreaming,
+    MotionChanged,
     PipelineEnding,
     PipelineStarted,
     Polled,
@@ -47,7 +48,7 @@ from nvr_gstreamer.camera.recording import (
     SessionFinished,
     StorageChecked,
 )
-from nvr_gstreamer.camera.status import CameraStatus, EngineEvent, RecordingChanged
+from nvr_gstreamer.camera.status import CameraStatus, EngineEvent, MotionEvent, RecordingChanged
 from nvr_gstreamer.camera.supervisor import (
     CameraState,
     CameraSupervisor,
@@ -66,6 +67,12 @@ from nvr_gstreamer.core.clock import Clock
 from nvr_gstreamer.core.logsetup import camera_logger
 from nvr_gstreamer.engine.commands import SupervisorCommands
 from nvr_gstreamer.engine.live_view import LiveView
+from nvr_gstreamer.engine.motion_watch import (
+    MotionNews,
+    MotionStarted,
+    MotionWatch,
+    motion_format,
+)
 from nvr_gstreamer.engine.sessions import RecorderSessions
 from nvr_gstreamer.engine.snapshot import snapshot
 from nvr_gstreamer.engine.web_view import WebView
@@ -119,6 +126,7 @@ class CameraRuntime:
             storage_state=storage.state.state if storage is not None else None,
             wanted=camera.record and camera.enabled,
             pre_record_s=storage.pre_record_seconds if storage is not None else 0.0,
+            events_only=camera.record_mode == "events",
         )
         self.transport = TransportChooser(TransportMode(camera.transport))
         self._spec = PipelineSpec(
@@ -169,6 +177,21 @@ class CameraRuntime:
             on_failed=lambda: self.count_error(ErrorKind.VIDEO_SINK),
         )  # fmt: skip
         self.webrtc = WebRtcView(media, self.log)
+        self.motion_view: LiveView | None = None
+        self.motion: MotionWatch | None = None
+        self._post_record: Cancellable | None = None
+        if camera.motion.enabled:
+            self.motion_view = LiveView(
+                camera.id, scheduler, media, live_spec, self.log,
+                on_failed=lambda: self.count_error(ErrorKind.VIDEO_SINK),
+                fmt=motion_format(camera.motion), what="motion detection",
+            )  # fmt: skip
+            self.motion = MotionWatch(
+                camera.motion, self.motion_view, clock,
+                new_id=storage.new_event_id if storage is not None else _counter(),
+                news=self._motion_news,
+                log=self.log,
+            )  # fmt: skip
         self._commands = SupervisorCommands(self)
         self.status = snapshot(self)
 
@@ -183,10 +206,14 @@ class CameraRuntime:
     def start(self) -> None:
         assert self._on_loop()
         self._record(CameraStarted(self.camera.enabled))
+        if self.motion is not None and self.camera.enabled:
+            self.motion.start()
         self.handle(StartRequested())
 
     def stop(self) -> None:
         assert self._on_loop()
+        if self.motion is not None:
+            self.motion.stop()
         self.handle(StopRequested())
 
     def start_recording(self) -> bool:
@@ -210,6 +237,61 @@ class CameraRuntime:
 
     def remove_viewer(self, token: int) -> None:
         self.live.remove_viewer(token)
+
+    # ---- motion ---------------------------------------------------------------------------
+
+    def _motion_news(self, news: MotionNews) -> None:
+        """From the motion view's streaming thread, or the loop (camera stopped)."""
+        if self.scheduler.in_loop():
+            self._on_motion(news)
+        else:
+            self.scheduler.call(self._on_motion, news)
+
+    def _on_motion(self, news: MotionNews) -> None:
+        """An event began or ended (loop thread): the catalog, recording, the listeners."""
+        storage = self._storage
+        if isinstance(news, MotionStarted):
+            self.log.info("motion: event %d began (score %.3f)", news.event_id, news.score)
+            if self._post_record is not None:
+                self._post_record.cancel()
+                self._post_record = None
+            if storage is not None:
+                storage.event_started(
+                    news.event_id, self.camera.id, news.start_utc, news.score, news.boxes
+                )
+            self._record(MotionChanged(True))
+            event = MotionEvent(
+                self.camera.id, news.event_id, news.start_utc, None, news.score, news.boxes,
+                None, self.status,
+            )  # fmt: skip
+        else:
+            self.log.info(
+                "motion: event %d ended after %.1f s (%s)",
+                news.event_id, news.end_utc - news.start_utc, news.reason,
+            )  # fmt: skip
+            if storage is not None:
+                storage.event_ended(
+                    news.event_id, news.end_utc, news.score, news.peak_utc, news.boxes,
+                    news.reason, news.thumbnail,
+                )  # fmt: skip
+            self._end_motion_later()
+            self.refresh(publish=False)
+            event = MotionEvent(
+                self.camera.id, news.event_id, news.start_utc, news.end_utc, news.score,
+                news.boxes, news.thumbnail, self.status,
+            )  # fmt: skip
+        self.publish(self.status, event)
+
+    def _end_motion_later(self) -> None:
+        """record_mode events: footage goes on for post_record_seconds after an event."""
+
+        def over() -> None:
+            self._post_record = None
+            self._record(MotionChanged(False))
+
+        if self._post_record is not None:
+            self._post_record.cancel()
+        self._post_record = self.scheduler.timeout(self.camera.motion.post_record_seconds, over)
 
     # ---- recording ------------------------------------------------------------------------
 
@@ -264,6 +346,8 @@ class CameraRuntime:
         )
         self.pipeline.start()
         self.live.pipeline_started(self.pipeline, spec.transport)
+        if self.motion_view is not None:
+            self.motion_view.pipeline_started(self.pipeline, spec.transport)
         self._record(PipelineStarted())
 
     def release_pipeline(self) -> None:
@@ -280,6 +364,8 @@ class CameraRuntime:
             if note is not None:
                 self.log.info("%s", note)
         self.live.pipeline_going()
+        if self.motion_view is not None:
+            self.motion_view.pipeline_going()
         self.web.pipeline_going()
         self.webrtc.pipeline_going()
         stopping = state in (CameraState.STOPPED, CameraState.FAILED)
@@ -346,8 +432,11 @@ class CameraRuntime:
             return
         if recovery is Recovery.REBUILD_LIVE and self.webrtc.owns(branch):
             self.webrtc.branch_failed(branch, fault.describe())  # that viewer's session ends
+        elif recovery is Recovery.REBUILD_LIVE and self.web.owns(branch):
+            self.web.rebuild()
         elif recovery is Recovery.REBUILD_LIVE:
-            (self.web if self.web.owns(branch) else self.live).rebuild()
+            motion = self.motion_view
+            (motion if motion is not None and motion.owns(branch) else self.live).rebuild()
         session = self._sessions.session_of(branch) if self._sessions is not None else None
         if session is not None:
             self._record(SessionFailed(session, recovery, fault.describe()))
@@ -370,6 +459,8 @@ class CameraRuntime:
         if self._fold_stats():
             self.last_frame_at = now
         self.counters.sample(now)
+        if self.motion is not None:
+            self.motion.tick()
         pipeline = self.pipeline
         streaming = self.supervisor.state is CameraState.STREAMING
         if pipeline is not None and streaming and self.last_frame_at is not None:
@@ -405,3 +496,15 @@ class CameraRuntime:
             return path.relative_to(storage.root).as_posix()
         except ValueError:
             return None
+
+
+def _counter() -> Callable[[], int]:
+    """Event ids without storage (nothing is kept; the listeners still hear of events)."""
+    n = 0
+
+    def next_id() -> int:
+        nonlocal n
+        n += 1
+        return n
+
+    return next_id

@@ -53,4 +53,5 @@ def snapshot(rt: CameraRuntime) -> CameraStatus:
         stalls=view.counters.stalls,
         errors=tuple(sorted(errors.items(), key=lambda kv: kv[0].value)),
         stalled=view.stalled,
+        motion=rt.motion.active if rt.motion is not None else None,
     )

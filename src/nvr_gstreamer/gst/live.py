@@ -27,6 +27,11 @@ from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 logger = logging.getLogger(__name__)
 
 
+def _fraction(fps: float) -> str:
+    """A GStreamer framerate fraction for a rate such as 5 or 2.5."""
+    return f"{round(fps * 1000)}/1000" if fps != int(fps) else f"{int(fps)}/1"
+
+
 def frame_from_sample(camera_id: str, sample: Any) -> LiveFrame | None:
     """Copy an RGB appsink sample out of GStreamer's memory (rows may be padded)."""
     if sample is None:
@@ -40,7 +45,8 @@ def frame_from_sample(camera_id: str, sample: Any) -> LiveFrame | None:
         data = bytes(info.data)
     finally:
         buf.unmap(info)
-    return LiveFrame(camera_id, s.get_value("width"), s.get_value("height"), data)
+    fmt = s.get_string("format") or "RGB"
+    return LiveFrame(camera_id, s.get_value("width"), s.get_value("height"), data, fmt)
 
 
 class BinBranch:
@@ -122,8 +128,8 @@ class LiveBranch(BinBranch):
         caps.set_property(
             "caps",
             Gst.Caps.from_string(
-                f"video/x-raw,format=RGB,width={fmt.width},height={fmt.height},"
-                f"pixel-aspect-ratio=1/1,framerate={fmt.fps}/1"
+                f"video/x-raw,format={fmt.format},width={fmt.width},height={fmt.height},"
+                f"pixel-aspect-ratio=1/1,framerate={_fraction(fmt.fps)}"
             ),
         )
         sink = Gst.ElementFactory.make("appsink", "videosink")
@@ -139,6 +145,14 @@ class LiveBranch(BinBranch):
         rate.link(caps)
         caps.link(sink)
         self._decode.connect("pad-added", weak_cb(self._decoded_pad_cb))
+        if fmt.decoder_threads:
+            threads = fmt.decoder_threads
+
+            def added(_bin: Any, _sub: Any, element: Any) -> None:
+                if element.find_property("max-threads") is not None:
+                    element.set_property("max-threads", threads)
+
+            self._decode.connect("deep-element-added", added)
         sink.connect("new-sample", weak_cb(self._new_sample_cb, Gst.FlowReturn.EOS))
         ghost = Gst.GhostPad.new("sink", queue.get_static_pad("sink"))
         self.bin.add_pad(ghost)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -43,6 +44,7 @@ from nvr_gstreamer.gst.loop import GstLoop
 from nvr_gstreamer.gui.bridge import FrameMailbox
 from nvr_gstreamer.gui.tile import VideoSurface
 from nvr_gstreamer.storage.catalog import GapReason, Timeline
+from nvr_gstreamer.storage.event_store import EventRow
 from nvr_gstreamer.storage.footage_runs import Footage, Part, closed_parts, runs
 from nvr_gstreamer.storage.matroska import track_layout
 from nvr_gstreamer.storage.service import StorageService
@@ -56,6 +58,7 @@ GAP_COLORS = {
     GapReason.STORAGE_UNAVAILABLE: QColor(140, 60, 170),
     GapReason.DISK_FULL: QColor(220, 120, 0),
     GapReason.NVR_STOPPED: QColor(60, 60, 60),
+    GapReason.NO_MOTION: QColor(70, 90, 110),
 }
 GAP_TEXT = {
     GapReason.CAMERA_DOWN: "camera down",
@@ -63,8 +66,10 @@ GAP_TEXT = {
     GapReason.STORAGE_UNAVAILABLE: "storage unavailable",
     GapReason.DISK_FULL: "disk full",
     GapReason.NVR_STOPPED: "recorder not running",
+    GapReason.NO_MOTION: "no motion (recording on events only)",
 }
 SEGMENT_COLOR = QColor(40, 160, 70)
+EVENT_COLOR = QColor(240, 160, 32)
 
 
 def _hms(ts: float) -> str:
@@ -89,13 +94,28 @@ class TimelineBar(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMouseTracking(True)
         self.timeline: Timeline | None = None
+        self.events: list[EventRow] = []
         self.view = (0.0, 1.0)
         self.playhead: float | None = None
 
-    def set_timeline(self, timeline: Timeline, view: tuple[float, float]) -> None:
+    def set_timeline(
+        self, timeline: Timeline, view: tuple[float, float], events: Sequence[EventRow] = ()
+    ) -> None:
         self.timeline = timeline
+        self.events = list(events)
         self.view = view
         self.update()
+
+    def event_at(self, x: int) -> EventRow | None:
+        """The motion event drawn at ``x`` (markers are at least 3 px wide)."""
+        if self.timeline is None:
+            return None
+        for e in self.events:
+            x0 = self.x_of(e.start_utc)
+            x1 = max(x0 + 3, self.x_of(e.end_utc or self.timeline.end_utc))
+            if x0 <= x <= x1:
+                return e
+        return None
 
     def set_playhead(self, wall: float | None) -> None:
         self.playhead = wall
@@ -113,6 +133,11 @@ class TimelineBar(QWidget):
         tl = self.timeline
         if tl is None:
             return ""
+        event = self.event_at(self.x_of(wall))
+        if event is not None:
+            until = _hms(event.end_utc) if event.end_utc is not None else "now"
+            share = f"{event.score * 100:.1f} % of the picture"
+            return f"motion {_hms(event.start_utc)}–{until} ({share})"
         for s in tl.segments:
             end = s.end_utc if s.end_utc is not None else tl.end_utc
             if s.start_utc <= wall < end:
@@ -136,6 +161,9 @@ class TimelineBar(QWidget):
                 end = s.end_utc if s.end_utc is not None else tl.end_utc
                 x0, x1 = self.x_of(s.start_utc), self.x_of(end)
                 p.fillRect(QRect(x0, 4, max(1, x1 - x0), bar.height() - 8), SEGMENT_COLOR)
+            for e in self.events:
+                x0, x1 = self.x_of(e.start_utc), self.x_of(e.end_utc or tl.end_utc)
+                p.fillRect(QRect(x0, 0, max(3, x1 - x0), bar.height() // 3), EVENT_COLOR)
         p.setPen(QColor(200, 200, 200))
         a, b = self.view
         for i in range(5):
@@ -160,7 +188,10 @@ class TimelineBar(QWidget):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
-            self.seekRequested.emit(self.wall_at(int(event.position().x())))
+            x = int(event.position().x())
+            motion = self.event_at(x)
+            # A motion event plays from a second before its first motion.
+            self.seekRequested.emit(motion.start_utc - 1 if motion else self.wall_at(x))
 
 
 class PlayerSignals(QObject):
@@ -180,6 +211,7 @@ class _Loaded:
     camera: str
     timeline: Timeline
     runs: list[Footage]
+    events: list[EventRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +227,8 @@ def _read_day(storage: StorageService, camera_id: str, start: float, end: float)
     catalog's lock during its commits)."""
     tl = storage.timeline(camera_id, start, end)
     parts = closed_parts(tl.segments, storage.root)
-    return _Day(_Loaded(camera_id, tl, runs(parts, layout_of=_tracks_of)), parts)
+    events = storage.events.events(camera_id, start, end)
+    return _Day(_Loaded(camera_id, tl, runs(parts, layout_of=_tracks_of), events), parts)
 
 
 def _closed_parts(storage: StorageService, camera_id: str, start: float, end: float) -> list[Part]:
@@ -369,7 +402,7 @@ class PlaybackView(QWidget):
             b = max((s.end_utc or s.start_utc) for s in segs)
             pad = max(5.0, (b - a) * 0.05)
             view = (max(tl.start_utc, a - pad), min(tl.end_utc, b + pad))
-        self.timeline.set_timeline(tl, view)
+        self.timeline.set_timeline(tl, view, self._loaded.events)
 
     # ---- playing --------------------------------------------------------------------------
 

@@ -24,8 +24,8 @@ TONE_COLORS = {
 
 def frame_image(frame: LiveFrame) -> QImage:
     """A QImage that owns a copy of the frame's pixels (rows may be padded to 4 bytes)."""
-    stride = len(frame.rgb) // frame.height if frame.height else frame.width * 3
-    img = QImage(frame.rgb, frame.width, frame.height, stride, QImage.Format.Format_RGB888)
+    stride = len(frame.data) // frame.height if frame.height else frame.width * 3
+    img = QImage(frame.data, frame.width, frame.height, stride, QImage.Format.Format_RGB888)
     return img.copy()
 
 

@@ -202,6 +202,13 @@ class Catalog:
             with self._db:
                 yield self._db
 
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The shared connection, in a transaction: for the catalog's companion tables
+        (:mod:`.event_store`), which keep their own schema and queries."""
+        with self._connect() as db:
+            yield db
+
     # ---- segments -------------------------------------------------------------------------
 
     def add_segment(self, camera: str, rel_path: str, start_utc: float) -> int:

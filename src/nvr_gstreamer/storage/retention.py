@@ -1,11 +1,13 @@
 """Retention: the planner decides (pure), the janitor deletes.
 
 By age (``retention_days``; 0 = no age limit) and by free space (``min_free_percent``),
-oldest first. A segment being written is never a candidate. The catalog row goes before the
-file, so a crash in between leaves a file the start-up scan adopts again — never a row that
-points at nothing the user could try to play. The one exception is a disk so full that the
-catalog cannot be written: then the file goes first (freeing the space is what unblocks the
-catalog) and its row is removed as soon as the catalog can be written again.
+oldest first. Segments of motion events may be kept longer by age
+(``events_retention_days``); free space beats that too. A segment being written is never a
+candidate. The catalog row goes before the file, so a crash in between leaves a file the
+start-up scan adopts again — never a row that points at nothing the user could try to play.
+The one exception is a disk so full that the catalog cannot be written: then the file goes
+first (freeing the space is what unblocks the catalog) and its row is removed as soon as the
+catalog can be written again.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -51,8 +53,14 @@ def plan_retention(
     usage: VolumeUsage | None,
     min_free_percent: float,
     protected: Iterable[str] = (),
+    events_retention_days: int = 0,
+    event_spans: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> RetentionPlan:
-    """Which segments to delete, oldest first. ``segments`` may come in any order."""
+    """Which segments to delete, oldest first. ``segments`` may come in any order.
+    ``event_spans``: per camera, the (start, end) of its motion events; a segment that
+    overlaps one is kept by age until ``events_retention_days``."""
+    spans = event_spans or {}
+    events_cutoff = now_utc - max(events_retention_days, retention_days) * DAY_S
     keep = set(protected)
     candidates = sorted(
         (s for s in segments if s.status is not SegmentStatus.RECORDING and s.path not in keep),
@@ -65,7 +73,8 @@ def plan_retention(
         cutoff = now_utc - retention_days * DAY_S
         for s in candidates:
             end = s.end_utc if s.end_utc is not None else s.start_utc
-            if end < cutoff:
+            kept = end >= events_cutoff and _overlaps(s.start_utc, end, spans.get(s.camera, ()))
+            if end < cutoff and not kept:
                 deletes.append(PlannedDelete(s, DeleteReason.AGE))
                 chosen.add(s.id)
                 freed += s.size_bytes or 0
@@ -84,6 +93,10 @@ def plan_retention(
             needed -= size
         short = needed > 0
     return RetentionPlan(tuple(deletes), freed, short)
+
+
+def _overlaps(start: float, end: float, spans: Sequence[tuple[float, float]]) -> bool:
+    return any(a <= end and b >= start for a, b in spans)
 
 
 class Janitor:

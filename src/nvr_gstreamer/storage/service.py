@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -32,8 +32,9 @@ from nvr_gstreamer.storage.catalog import (
     SegmentStatus,
     Timeline,
 )
+from nvr_gstreamer.storage.event_store import Box, EventStore
 from nvr_gstreamer.storage.layout import segment_path
-from nvr_gstreamer.storage.retention import Janitor, PlannedDelete, plan_retention
+from nvr_gstreamer.storage.retention import DAY_S, Janitor, PlannedDelete, plan_retention
 from nvr_gstreamer.storage.volume import (
     StorageState,
     VolumeCheck,
@@ -82,6 +83,7 @@ class StorageService:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvr-storage")
         self.volume_id = claim_root(self.root)
         self.catalog = Catalog(self.root)
+        self.events = EventStore(self.catalog)
         total = self._check_total()
         # Ballast for the catalog when the disk fills (see ensure_reserve).
         self._reserve_size = max(64 * 1024, min(4 * 1024 * 1024, total // 50))
@@ -280,19 +282,46 @@ class StorageService:
             min_free = max(min_free, 100.0 * (self._reserve_size * 4) / usage.total_bytes)
         with self._lock:
             protected = set(self._open)
+        now = self._clock.wall().timestamp()
+        segments = self.catalog.segments()
+        events_days = self.config.events_retention_days
+        spans = {}
+        if events_days > self.config.retention_days > 0:
+            since = now - events_days * DAY_S
+            cameras = {s.camera for s in segments}
+            spans = {c: self.events.spans(c, since, now) for c in cameras}
         plan = plan_retention(
-            self.catalog.segments(),
-            self._clock.wall().timestamp(),
+            segments,
+            now,
             self.config.retention_days,
             usage,
             min_free,
             protected,
+            events_days,
+            spans,
         )
         if plan.deletes:
             n = self._janitor.execute(plan)
             logger.info("retention deleted %d segments (%d bytes)", n, plan.bytes_freed)
+        self._forget_events(plan.deletes, now)
         if plan.short_of_space:
             logger.warning("retention cannot free enough space on %s", self.root)
+
+    def _forget_events(self, deletes: Sequence[PlannedDelete], now: float) -> None:
+        """Events go with their footage: by age, and once no segment around them is left."""
+        days = max(self.config.retention_days, self.config.events_retention_days)
+        latest: dict[str, float] = {}
+        for d in deletes:
+            end = d.segment.end_utc or d.segment.start_utc
+            latest[d.segment.camera] = max(end, latest.get(d.segment.camera, end))
+        try:
+            if days > 0:
+                for camera in self.events.cameras():
+                    self.events.delete_before(camera, now - days * DAY_S)
+            for camera, end in latest.items():
+                self.events.delete_without_footage(camera, end)
+        except (sqlite3.Error, OSError) as exc:
+            logger.debug("events not pruned now: %s", exc)
 
     def _defer_row_removal(self, rel_path: str) -> None:
         """The catalog could not be written (full disk): the row follows the file later."""
@@ -394,6 +423,37 @@ class StorageService:
                 self.catalog.end_interruption(camera_id, now)
             else:
                 self.catalog.begin_interruption(camera_id, reason, now)
+
+        self.submit(lambda: self._durable(run))
+
+    def new_event_id(self) -> int:
+        return self.events.new_id()
+
+    def event_started(
+        self, event_id: int, camera_id: str, start_utc: float, score: float, boxes: Sequence[Box]
+    ) -> None:
+        """A motion event began (its row waits, in order, while the volume is away)."""
+        store = self.events
+
+        def run() -> None:
+            store.begin(event_id, camera_id, start_utc, score, boxes)
+
+        self.submit(lambda: self._durable(run))
+
+    def event_ended(
+        self,
+        event_id: int,
+        end_utc: float,
+        score: float,
+        peak_utc: float,
+        boxes: Sequence[Box],
+        reason: str,
+        thumbnail: bytes | None,
+    ) -> None:
+        store = self.events
+
+        def run() -> None:
+            store.end(event_id, end_utc, score, peak_utc, boxes, reason, thumbnail)
 
         self.submit(lambda: self._durable(run))
 

@@ -39,6 +39,7 @@ class GapReason(Enum):
     STORAGE_UNAVAILABLE = "storage_unavailable"
     DISK_FULL = "disk_full"
     NVR_STOPPED = "nvr_stopped"  # the recorder was not running
+    NO_MOTION = "no_motion"  # record_mode events: nothing moved
 
 
 @dataclass(frozen=True, slots=True)

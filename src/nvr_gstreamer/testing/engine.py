@@ -10,7 +10,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nvr_gstreamer.camera.status import CameraStateChanged, EngineEvent, RecordingChanged
+from nvr_gstreamer.camera.status import (
+    CameraStateChanged,
+    EngineEvent,
+    MotionEvent,
+    RecordingChanged,
+)
 from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.config import NvrConfig, parse_config
 from nvr_gstreamer.engine.engine import CameraEngine
@@ -79,6 +84,7 @@ class EngineWatch:
         self.engine = engine
         self.events: list[SeenEvent] = []
         self.recording_events: list[SeenRecording] = []
+        self.motion_events: list[tuple[float, MotionEvent]] = []  # (monotonic, event)
         self._cond = threading.Condition()
         self._unsubscribe = engine.subscribe(self._on_event)
 
@@ -86,9 +92,29 @@ class EngineWatch:
         with self._cond:
             if isinstance(event, CameraStateChanged):
                 self.events.append(SeenEvent(time.monotonic(), event))
+            elif isinstance(event, MotionEvent):
+                self.motion_events.append((time.monotonic(), event))
             else:
                 self.recording_events.append(SeenRecording(time.monotonic(), event))
             self._cond.notify_all()
+
+    def wait_motion(
+        self, camera_id: str, started: bool, timeout_s: float, after: float = -1.0
+    ) -> tuple[float, MotionEvent]:
+        """Wait for a motion event of ``camera_id`` to begin (or end) after ``after``
+        (monotonic); (when it was heard, the event)."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                for seen in self.motion_events:
+                    at, ev = seen
+                    if ev.camera_id == camera_id and ev.started == started and at > after:
+                        return seen
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    what = "begin" if started else "end"
+                    raise AssertionError(f"{camera_id}: no motion event {what} in {timeout_s} s")
+                self._cond.wait(left)
 
     def wait_recording(
         self, camera_id: str, recording: bool, timeout_s: float, after: float = -1.0

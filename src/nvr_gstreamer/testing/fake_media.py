@@ -429,6 +429,8 @@ class FakeStorage:
         self.checks: list[tuple[bool, Callable[[VolumeCheck], None] | None]] = []
         self._listeners: list[Callable[[VolumeCheck], None]] = []
         self._n = 0
+        self._events = 0
+        self.events: list[tuple[str, int, str]] = []  # (start | end, id, camera)
 
     def subscribe(self, listener: Callable[[VolumeCheck], None]) -> None:
         """Hear every change of the volume's state (as the engine does)."""
@@ -456,6 +458,16 @@ class FakeStorage:
 
     def report_disk_full(self, then: Callable[[VolumeCheck], None] | None = None) -> None:
         self.checks.append((True, then))
+
+    def new_event_id(self) -> int:
+        self._events += 1
+        return self._events
+
+    def event_started(self, event_id: int, camera_id: str, *_args: object) -> None:
+        self.events.append(("start", event_id, camera_id))
+
+    def event_ended(self, event_id: int, *_args: object) -> None:
+        self.events.append(("end", event_id, ""))
 
     def answer(self, state: StorageState, reason: str = "") -> None:
         """The volume was looked at: every pending check hears ``state``, and every

@@ -17,7 +17,7 @@ class Tile {
     this.el.className = "tile";
     this.el.dataset.camera = cam.id;
     this.el.innerHTML = `<video muted autoplay playsinline></video><span class="name"></span>
-      <span class="dot" title="recording" hidden></span><span class="badge"></span>
+      <span class="dot" title="recording" hidden></span><span class="motion" title="motion" hidden>motion</span><span class="badge"></span>
       <button class="rec"></button><p class="message" hidden></p>`;
     this.video = /** @type {HTMLVideoElement} */ (this.el.querySelector("video"));
     this.badgeEl = /** @type {HTMLElement} */ (this.el.querySelector(".badge"));
@@ -47,6 +47,7 @@ class Tile {
     this.receivedAt = performance.now();
     /** @type {HTMLElement} */ (this.el.querySelector(".name")).textContent = cam.name;
     /** @type {HTMLElement} */ (this.el.querySelector(".dot")).hidden = !cam.recording;
+    /** @type {HTMLElement} */ (this.el.querySelector(".motion")).hidden = !cam.motion;
     this.button.textContent = cam.recording_wanted ? "Stop" : "Record";
     this.el.title = cam.codec ? `${cam.codec}` : "";
     this.render();

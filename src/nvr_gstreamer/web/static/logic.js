@@ -3,7 +3,7 @@
 
 /** @typedef {{id: string, name: string, state: string, reason: string, stalled: boolean,
  *   recording: boolean, recording_wanted: boolean, storage_state: string,
- *   next_retry_in_s: number | null, codec: string | null}} Camera */
+ *   next_retry_in_s: number | null, codec: string | null, motion?: boolean | null}} Camera */
 
 export const TARGET_LAG_S = 0.25; // behind the newest frame, on purpose (room for network jitter)
 export const DEADBAND_S = 0.05; // this close to the target: normal speed

@@ -14,6 +14,7 @@ import {
 /** @typedef {import("./timeline.js").Hole} Hole */
 /** @typedef {{start_utc: number, end_utc: number, reason?: string}} ApiSpan */
 /** @typedef {{footage: ApiSpan[], gaps: ApiSpan[]}} ApiTimeline */
+/** @typedef {{id: number, camera: string, start_utc: number, end_utc: number | null, score: number, thumbnail: string | null}} ApiEvent */
 /** @typedef {{data: ArrayBuffer, codec: string, first: number, mediaStart: number, end: number,
  *   next: number | null, live: boolean, frames: number}} Chunk */
 
@@ -220,6 +221,12 @@ class Player {
   }
 }
 
+/** The motion event marker under the pointer, if any. @param {PointerEvent} e */
+function eventAt(e) {
+  const el = document.elementFromPoint(e.clientX, e.clientY);
+  return /** @type {HTMLElement | null} */ (el?.closest(".event") ?? null);
+}
+
 /** @param {number} s */
 function durationText(s) {
   if (s < 90) return `${Math.round(s)} s`;
@@ -232,6 +239,7 @@ class Page {
     this.player = new Player(/** @type {HTMLVideoElement} */ ($("#player")));
     /** @type {{id: string, name: string}[]} */ this.cameras = [];
     /** @type {Map<string, ApiTimeline>} */ this.timelines = new Map();
+    /** @type {Map<string, ApiEvent[]>} motion events per camera */ this.events = new Map();
     const today = dayText(new Date());
     const params = new URLSearchParams(location.search);
     this.day = params.get("day") ?? today;
@@ -314,7 +322,9 @@ class Page {
     rows.addEventListener("pointerup", (e) => {
       this.dragging = false;
       const cam = this.cameraAt(e);
-      if (cam) this.playAt(cam, this.timeAt(e));
+      const ev = eventAt(e);
+      // An event plays from a second before its first motion.
+      if (cam) this.playAt(cam, ev ? Number(ev.dataset.start) - 1 : this.timeAt(e));
     });
     const video = this.player.video;
     $("#play").addEventListener("click", () => { if (video.paused) video.play(); else video.pause(); });
@@ -347,12 +357,18 @@ class Page {
     const day = this.day;
     const { start, end } = this.dayWindow();
     const q = new URLSearchParams({ start: num(start), end: num(end) });
-    const r = await fetch(`/api/timeline/range?${q}`);
+    const [r, re] = await Promise.all([fetch(`/api/timeline/range?${q}`), fetch(`/api/events?${q}`)]);
     if (day !== this.day) return;
     if (!r.ok) { this.problem(`timeline: ${r.status} ${await r.text()}`); return; }
     const got = await r.json();
     this.horizon = got.horizon_utc;
     this.timelines = new Map(got.cameras.map((/** @type {any} */ c) => [c.camera, c]));
+    /** @type {Map<string, ApiEvent[]>} */
+    const events = new Map();
+    for (const ev of re.ok ? /** @type {ApiEvent[]} */ ((await re.json()).events) : []) {
+      events.set(ev.camera, [...(events.get(ev.camera) ?? []), ev]);
+    }
+    this.events = events;
     this.draw();
   }
 
@@ -403,6 +419,21 @@ class Page {
           el.style.width = `${(b - a) * 100}%`;
           track.appendChild(el);
         }
+      }
+      for (const ev of this.events.get(cam.id) ?? []) {
+        const end = ev.end_utc ?? this.horizon;
+        const a = fraction(w, ev.start_utc);
+        const b = fraction(w, end);
+        if (b < 0 || a > 1) continue;
+        const el = document.createElement("span");
+        el.className = "event";
+        el.dataset.start = num(ev.start_utc);
+        el.dataset.id = String(ev.id);
+        if (ev.thumbnail) el.dataset.thumb = ev.thumbnail;
+        el.title = `motion ${clockText(ev.start_utc, true)}–${ev.end_utc ? clockText(ev.end_utc, true) : "now"} (${(ev.score * 100).toFixed(1)} % of the picture)`;
+        el.style.left = `${Math.max(a, 0) * 100}%`;
+        el.style.width = `max(3px, ${(Math.min(b, 1) - Math.max(a, 0)) * 100}%)`;
+        track.appendChild(el);
       }
       const now = this.horizon;
       if (now < this.dayWindow().end && now > w.start && now < w.end) {
@@ -471,6 +502,18 @@ class Page {
     if (cam === null) { box.hidden = true; this.wanted = null; return; }
     const rowsBox = $("#rows").getBoundingClientRect();
     box.style.left = `${Math.min(rowsBox.width - 330, Math.max(0, e.clientX - rowsBox.left - 160))}px`;
+    const ev = this.dragging ? null : eventAt(e);
+    if (ev?.dataset.thumb) { // over a motion event: its peak frame
+      this.wanted = null;
+      const img = /** @type {HTMLImageElement} */ (box.querySelector("img"));
+      if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+      img.src = ev.dataset.thumb;
+      img.hidden = false;
+      img.dataset.event = ev.dataset.id;
+      /** @type {HTMLElement} */ (box.querySelector("span")).textContent = ev.title;
+      box.hidden = false;
+      return;
+    }
     /** @type {HTMLElement} */ (box.querySelector("span")).textContent = clockText(t, true);
     this.wanted = { cam, t };
     if (!this.previewing) this.fetchPreviews();
@@ -507,6 +550,7 @@ class Page {
     img.hidden = false;
     img.dataset.at = num(want.t);
     img.dataset.frame = frame ?? "";
+    delete img.dataset.event;
     if (old.startsWith("blob:")) URL.revokeObjectURL(old);
   }
 

@@ -10,6 +10,7 @@ export const GAP_WORDS = /** @type {Record<string, string>} */ ({
   storage_unavailable: "storage unavailable",
   disk_full: "disk full",
   nvr_stopped: "recorder not running",
+  no_motion: "no motion (recording on events only)",
 });
 
 /** @param {string} reason */

@@ -1,0 +1,217 @@
+"""Motion events in the catalog: a row per event, its peak frame as a small JPEG.
+
+The events live in the catalog's database (same file, same connection, same lock: see
+:meth:`Catalog.transaction`), so they travel with the footage they point at, and retention
+removes an event together with the footage around it. Thumbnails are BLOBs in a table of their
+own (a few kB each; SQLite reads such blobs faster than separate files, and one transaction
+keeps event and picture together).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nvr_gstreamer.storage.catalog import Catalog
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id          INTEGER PRIMARY KEY,
+    camera      TEXT NOT NULL,
+    start_utc   REAL NOT NULL,
+    end_utc     REAL,                   -- NULL while the event goes on
+    score       REAL NOT NULL,          -- the peak: share of the picture that changed
+    peak_utc    REAL NOT NULL,
+    boxes       TEXT NOT NULL,          -- JSON [[x, y, w, h], ...] at the peak, relative
+    end_reason  TEXT                    -- motion_stopped | max_length | closed | crash
+);
+CREATE INDEX IF NOT EXISTS events_by_camera_time ON events (camera, start_utc);
+CREATE TABLE IF NOT EXISTS event_thumbnails (
+    event_id    INTEGER PRIMARY KEY,
+    jpeg        BLOB NOT NULL
+);
+"""
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    id: int
+    camera: str
+    start_utc: float
+    end_utc: float | None
+    score: float
+    peak_utc: float
+    boxes: tuple[Box, ...]
+    end_reason: str | None
+    has_thumbnail: bool
+
+
+class EventStore:
+    """Ids are handed out here (:meth:`new_id`), not by the database: an event is announced
+    (MQTT, the web app) at once, while its row may wait for a volume that is away. One
+    recorder owns a storage root, so the ids stay unique."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._ids = threading.Lock()
+        with catalog.transaction() as db:
+            db.executescript(_SCHEMA)
+            self._last_id = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+    def new_id(self) -> int:
+        with self._ids:
+            self._last_id += 1
+            return self._last_id
+
+    def begin(
+        self, event_id: int, camera: str, start_utc: float, score: float, boxes: Sequence[Box]
+    ) -> None:
+        with self._catalog.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO events (id, camera, start_utc, score, peak_utc, boxes)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (event_id, camera, start_utc, score, start_utc, _boxes_json(boxes)),
+            )
+
+    def end(
+        self,
+        event_id: int,
+        end_utc: float,
+        score: float,
+        peak_utc: float,
+        boxes: Sequence[Box],
+        reason: str,
+        thumbnail: bytes | None,
+    ) -> None:
+        with self._catalog.transaction() as db:
+            db.execute(
+                "UPDATE events SET end_utc=?, score=?, peak_utc=?, boxes=?, end_reason=?"
+                " WHERE id=?",
+                (end_utc, score, peak_utc, _boxes_json(boxes), reason, event_id),
+            )
+            if thumbnail:
+                db.execute(
+                    "INSERT OR REPLACE INTO event_thumbnails (event_id, jpeg) VALUES (?, ?)",
+                    (event_id, thumbnail),
+                )
+
+    def close_open(self, end_utc: float) -> int:
+        """Events left open by a crash end when the recorder was last known alive."""
+        with self._catalog.transaction() as db:
+            cur = db.execute(
+                "UPDATE events SET end_utc=MAX(start_utc, ?), end_reason='crash'"
+                " WHERE end_utc IS NULL",
+                (end_utc,),
+            )
+            return cur.rowcount
+
+    def events(
+        self,
+        camera: str | None = None,
+        start_utc: float | None = None,
+        end_utc: float | None = None,
+        limit: int = 1000,
+    ) -> list[EventRow]:
+        """Events overlapping [start, end), oldest first (the first ``limit``)."""
+        sql = (
+            "SELECT e.*, t.event_id IS NOT NULL AS thumb FROM events e"
+            " LEFT JOIN event_thumbnails t ON t.event_id = e.id WHERE 1=1"
+        )
+        args: list[object] = []
+        if camera is not None:
+            sql += " AND e.camera=?"
+            args.append(camera)
+        if end_utc is not None:
+            sql += " AND e.start_utc < ?"
+            args.append(end_utc)
+        if start_utc is not None:
+            sql += " AND (e.end_utc IS NULL OR e.end_utc >= ?)"
+            args.append(start_utc)
+        sql += " ORDER BY e.start_utc, e.id LIMIT ?"
+        args.append(limit)
+        with self._catalog.transaction() as db:
+            return [_event(r) for r in db.execute(sql, args)]
+
+    def event(self, event_id: int) -> EventRow | None:
+        with self._catalog.transaction() as db:
+            r = db.execute(
+                "SELECT e.*, EXISTS (SELECT 1 FROM event_thumbnails WHERE event_id = e.id)"
+                " AS thumb FROM events e WHERE id=?",
+                (event_id,),
+            ).fetchone()
+        return _event(r) if r else None
+
+    def thumbnail(self, event_id: int) -> bytes | None:
+        with self._catalog.transaction() as db:
+            r = db.execute(
+                "SELECT jpeg FROM event_thumbnails WHERE event_id=?", (event_id,)
+            ).fetchone()
+        return bytes(r["jpeg"]) if r else None
+
+    def spans(self, camera: str, start_utc: float, end_utc: float) -> list[tuple[float, float]]:
+        """(start, end) of the camera's ended events overlapping the range (retention)."""
+        with self._catalog.transaction() as db:
+            rows = db.execute(
+                "SELECT start_utc, end_utc FROM events WHERE camera=? AND start_utc < ?"
+                " AND end_utc IS NOT NULL AND end_utc >= ? ORDER BY start_utc",
+                (camera, end_utc, start_utc),
+            ).fetchall()
+        return [(r["start_utc"], r["end_utc"]) for r in rows]
+
+    def cameras(self) -> list[str]:
+        with self._catalog.transaction() as db:
+            return [r[0] for r in db.execute("SELECT DISTINCT camera FROM events")]
+
+    def delete_without_footage(self, camera: str, before_utc: float) -> int:
+        """Remove the camera's events that ended before ``before_utc`` and that no segment
+        overlaps any more (retention deleted their footage)."""
+        orphans = (
+            "SELECT e.id FROM events e WHERE e.camera=? AND e.end_utc IS NOT NULL"
+            " AND e.end_utc < ? AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.camera ="
+            " e.camera AND s.start_utc < e.end_utc AND (s.end_utc IS NULL OR s.end_utc >"
+            " e.start_utc))"
+        )
+        with self._catalog.transaction() as db:
+            ids = [r[0] for r in db.execute(orphans, (camera, before_utc))]
+            db.executemany("DELETE FROM event_thumbnails WHERE event_id=?", [(i,) for i in ids])
+            db.executemany("DELETE FROM events WHERE id=?", [(i,) for i in ids])
+        return len(ids)
+
+    def delete_before(self, camera: str, before_utc: float) -> int:
+        """Remove the camera's events that ended before ``before_utc`` (their footage is
+        gone), thumbnails too; the number removed."""
+        with self._catalog.transaction() as db:
+            db.execute(
+                "DELETE FROM event_thumbnails WHERE event_id IN (SELECT id FROM events"
+                " WHERE camera=? AND end_utc IS NOT NULL AND end_utc < ?)",
+                (camera, before_utc),
+            )
+            cur = db.execute(
+                "DELETE FROM events WHERE camera=? AND end_utc IS NOT NULL AND end_utc < ?",
+                (camera, before_utc),
+            )
+            return cur.rowcount
+
+
+def _boxes_json(boxes: Sequence[Box]) -> str:
+    return json.dumps([[round(v, 4) for v in b] for b in boxes])
+
+
+def _event(row: sqlite3.Row) -> EventRow:
+    boxes = tuple((b[0], b[1], b[2], b[3]) for b in json.loads(row["boxes"]))
+    return EventRow(
+        id=row["id"],
+        camera=row["camera"],
+        start_utc=row["start_utc"],
+        end_utc=row["end_utc"],
+        score=row["score"],
+        peak_utc=row["peak_utc"],
+        boxes=boxes,
+        end_reason=row["end_reason"],
+        has_thumbnail=bool(row["thumb"]),
+    )

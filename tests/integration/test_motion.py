@@ -1,0 +1,226 @@
+"""Motion detection end to end: the simulator's scene cameras (a still picture, an object that
+moves on command, sensor noise, a brightness step), the real service with its catalog, API
+and MQTT bridge, and a real Mosquitto."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nvr_gstreamer.api.server import ApiServer
+from nvr_gstreamer.app import NvrApp
+from nvr_gstreamer.config import MqttConfig, NvrConfig
+from nvr_gstreamer.simulator.process import SimulatorProcess
+from nvr_gstreamer.simulator.scene import Picture
+from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
+from nvr_gstreamer.testing.mosquitto import MosquittoBroker, MqttObserver
+
+pytestmark = pytest.mark.integration
+
+OFF_DELAY_S = 1.5
+POST_RECORD_S = 1.0
+# What changes in every frame of the simulator, as on a real camera: its clock text (top left)
+# and its frame stamp (a band at the bottom). Masked, as a user masks a camera's overlay.
+OVERLAYS = [
+    [[0.0, 0.0], [0.5, 0.0], [0.5, 0.15], [0.0, 0.15]],
+    [[0.0, 0.88], [1.0, 0.88], [1.0, 1.0], [0.0, 1.0]],
+]
+
+
+@dataclass
+class Scene:
+    app: NvrApp
+    http: httpx.Client
+    sim: SimulatorProcess
+    watch: EngineWatch
+    broker: MosquittoBroker
+
+
+def _config(sim: SimulatorProcess, root: Path, broker_port: int) -> NvrConfig:
+    motion = {"enabled": True, "off_delay_seconds": OFF_DELAY_S, "masks": OVERLAYS}
+    config = engine_config(
+        {n: sim.url(n) for n in sim.camera_names},
+        storage=root,
+        storage_options={"segment_seconds": 2, "pre_record_seconds": 2},
+        camera_options={
+            "cam1": {"motion": motion},
+            # Noise on the picture, and recording only around events.
+            "cam2": {
+                "motion": {**motion, "post_record_seconds": POST_RECORD_S},
+                "record_mode": "events",
+            },
+        },
+    )
+    api = config.api.model_copy(update={"port": 0})
+    mqtt = MqttConfig(host="127.0.0.1", port=broker_port)
+    return config.model_copy(update={"api": api, "mqtt": mqtt})
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
+    pictures = {"cam1": Picture.SCENE, "cam2": Picture.NOISY_SCENE}
+    root = tmp_path_factory.mktemp("motion") / "rec"
+    with (
+        MosquittoBroker() as broker,
+        SimulatorProcess(cameras=2, camera_pictures=pictures, gop_seconds=1.0) as sim,
+    ):
+        app = NvrApp(_config(sim, root, broker.port))
+        api = ApiServer(app)
+        watch = EngineWatch(app.engine)
+        app.start()
+        api.start()
+        try:
+            with httpx.Client(base_url=api.url, timeout=20) as http:
+                s = Scene(app, http, sim, watch, broker)
+                for cam in ("cam1", "cam2"):
+                    _looked_at(s, cam, 10)  # the detector has its average picture
+                yield s
+        finally:
+            api.stop()
+            app.stop()
+
+
+def _looked_at(s: Scene, camera: str, frames: int) -> None:
+    """Wait until the detector has seen ``frames`` more frames of the camera."""
+    watch = s.app.engine.runtimes[camera].motion
+    assert watch is not None
+    first = watch.frames
+    wait_until(lambda: watch.frames >= first + frames, 20, f"{frames} frames of {camera}")
+
+
+def _events(s: Scene, camera: str) -> list[dict[str, object]]:
+    now = time.time()
+    r = s.http.get("/api/events", params={"camera": camera, "start": now - 3600, "end": now + 60})
+    assert r.status_code == 200, r.text
+    return list(r.json()["events"])
+
+
+def test_a_moving_object_is_an_event_within_a_second_with_its_thumbnail(scene: Scene) -> None:
+    s = scene
+    before = len(_events(s, "cam1"))
+    moved = time.monotonic()
+    s.sim.object_start("cam1")
+    heard, started = s.watch.wait_motion("cam1", True, 5, after=moved)
+    print(f"event began {heard - moved:.2f} s after the object started moving")
+    assert heard - moved <= 1.0
+    assert s.http.get("/api/cameras/cam1").json()["motion"] is True
+    s.sim.object_stop("cam1")
+    stopped = time.monotonic()
+    heard, ended = s.watch.wait_motion("cam1", False, OFF_DELAY_S + 5, after=stopped)
+    assert ended.event_id == started.event_id
+    assert OFF_DELAY_S - 0.5 <= heard - stopped <= OFF_DELAY_S + 2.0
+    assert s.http.get("/api/cameras/cam1").json()["motion"] is False
+    # The catalog has it, with where it moved and the peak frame.
+    wait_until(lambda: len(_events(s, "cam1")) > before, 5, "the event in the catalog")
+    event = _events(s, "cam1")[-1]
+    assert event["id"] == started.event_id and event["end_reason"] == "motion_stopped"
+    assert 0 < float(event["score"]) < 0.5  # type: ignore[arg-type]
+    assert event["boxes"] and event["thumbnail"] == f"/api/events/{event['id']}/thumbnail"
+    jpeg = s.http.get(str(event["thumbnail"]))
+    assert jpeg.status_code == 200 and jpeg.headers["content-type"] == "image/jpeg"
+    assert jpeg.content[:2] == b"\xff\xd8" and len(jpeg.content) > 1000
+
+
+def test_noise_and_brightness_steps_make_no_event(scene: Scene) -> None:
+    s = scene
+    start = time.monotonic()
+    for level in (-0.4, 0.0, 0.35, 0.0):
+        s.sim.brightness("cam2", level)
+        _looked_at(s, "cam2", 15)  # 3 s at 5 fps: long enough to start an event
+    ours = [e for at, e in s.watch.motion_events if e.camera_id == "cam2" and at > start]
+    assert ours == []
+
+
+def test_events_mode_records_only_around_motion_and_says_no_motion_between(
+    scene: Scene,
+) -> None:
+    s = scene
+    status = s.http.get("/api/cameras/cam2").json()
+    assert status["recording_wanted"] is True and status["recording"] is False
+    moved = time.monotonic()
+    s.sim.object_start("cam2")
+    _heard, started = s.watch.wait_motion("cam2", True, 5, after=moved)
+    s.watch.wait_recording("cam2", True, 5, after=moved)
+    _looked_at(s, "cam2", 10)
+    s.sim.object_remove("cam2")
+    removed = time.monotonic()
+    _heard, ended = s.watch.wait_motion("cam2", False, OFF_DELAY_S + 5, after=removed)
+    s.watch.wait_recording("cam2", False, POST_RECORD_S + 10, after=removed)
+    assert ended.end_utc is not None
+    # The footage covers the event, from the pre-record seconds before it.
+    rows = s.http.get("/api/recordings", params={"camera": "cam2"}).json()
+    assert rows, "nothing recorded around the event"
+    first = min(r["start_utc"] if "start_utc" in r else _t(r["start"]) for r in rows)
+    assert first <= started.start_utc - 1.0
+
+    def no_motion_after() -> bool:
+        now = time.time()
+        timeline = s.http.get(
+            "/api/timeline/range", params={"camera": "cam2", "start": now - 600, "end": now}
+        ).json()["cameras"][0]
+        reasons = {g["reason"] for g in timeline["gaps"]}
+        assert "camera_down" not in reasons, timeline
+        after = [g for g in timeline["gaps"] if g["start_utc"] >= ended.end_utc]
+        return "no_motion" in reasons and bool(after) and after[-1]["reason"] == "no_motion"
+
+    # Footage ends with the last frame written; from there on the timeline says why.
+    wait_until(no_motion_after, 5, "a no-motion gap after the event")
+
+
+def _t(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def test_mqtt_tells_home_assistant_and_takes_recording_commands(scene: Scene) -> None:
+    s = scene
+    with MqttObserver(s.broker.port, "nvr/#", "homeassistant/#") as mqtt:
+        got = mqtt.wait_for_all(
+            ["nvr/available", "nvr/cam1/state", "nvr/cam1/recording",
+             "homeassistant/binary_sensor/nvr/cam1_motion/config"]
+        )  # fmt: skip
+        assert got["nvr/available"].payload == b"online"
+        assert got["nvr/cam1/state"].payload == b"streaming"
+        assert got["nvr/cam1/recording"].payload == b"ON"
+        discovery = json.loads(got["homeassistant/binary_sensor/nvr/cam1_motion/config"].payload)
+        assert discovery["state_topic"] == "nvr/cam1/motion"
+        s.sim.object_start("cam1")
+        mqtt.wait_for("nvr/cam1/motion", b"ON", 5)
+        start = json.loads(mqtt.wait_for("nvr/cam1/event", None, 5).payload)
+        assert start["type"] == "start" and start["camera"] == "cam1"
+        s.sim.object_stop("cam1")
+        # The end with the peak frame, then the motion sensor off.
+        thumb = mqtt.wait_for("nvr/cam1/thumbnail", None, OFF_DELAY_S + 5)
+        assert thumb.payload[:2] == b"\xff\xd8" and thumb.retain is False
+        mqtt.wait_for("nvr/cam1/motion", b"OFF", 5)
+        # Recording off and on again from Home Assistant's switch.
+        mqtt.publish("nvr/cam1/recording/set", "OFF")
+        mqtt.wait_for("nvr/cam1/recording", b"OFF", 10)
+        assert s.http.get("/api/cameras/cam1").json()["recording_wanted"] is False
+        mqtt.publish("nvr/cam1/recording/set", "ON")
+        mqtt.wait_for("nvr/cam1/recording", b"ON", 10)
+
+
+def test_a_broker_outage_never_touches_recording(scene: Scene) -> None:
+    s = scene
+    bridge = s.app.mqtt.bridge if s.app.mqtt is not None else None
+    assert bridge is not None
+    wait_until(lambda: bridge.connected, 10, "the bridge connected")
+    frames = s.app.engine.status("cam1").frames
+    s.broker.kill()
+    wait_until(lambda: not bridge.connected, 10, "the bridge noticed")
+    # Recording goes on while the broker is away, and events still reach the catalog.
+    wait_until(lambda: s.app.engine.status("cam1").frames > frames + 50, 10, "frames")
+    assert s.app.engine.status("cam1").recording
+    s.broker.restart()
+    with MqttObserver(s.broker.port, "nvr/available", "nvr/cam1/recording") as mqtt:
+        mqtt.wait_for("nvr/available", b"online", 40)
+        mqtt.wait_for("nvr/cam1/recording", b"ON", 5)
+    assert bridge.connected
