@@ -24,6 +24,7 @@ from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.gui.tile import CameraTile
 from nvr_gstreamer.gui.window import MainWindow
 from nvr_gstreamer.simulator.process import SimulatorProcess
+from nvr_gstreamer.simulator.scene import Picture
 from nvr_gstreamer.storage.catalog import SegmentStatus
 from nvr_gstreamer.testing.engine import engine_config, wait_until
 from nvr_gstreamer.testing.media import probe
@@ -381,3 +382,49 @@ def test_nvr_gui_command_runs_and_sigterm_finalises_every_file(
     for f in files[-2:]:
         facts = probe(f)
         assert facts.frames > 0 and facts.duration_s is not None, f
+
+
+def test_motion_shows_on_the_tile_and_as_an_event_on_the_timeline(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    # A still scene with the simulator's clock and frame stamp masked; an object moves.
+    masks = [
+        [[0.0, 0.0], [0.5, 0.0], [0.5, 0.15], [0.0, 0.15]],
+        [[0.0, 0.88], [1.0, 0.88], [1.0, 1.0], [0.0, 1.0]],
+    ]
+    with SimulatorProcess(cameras=1, picture=Picture.SCENE, gop_seconds=1.0) as sim:
+        config = engine_config(
+            {"cam1": sim.url("cam1")},
+            storage=tmp_path / "recordings",
+            camera_options={
+                "cam1": {"motion": {"enabled": True, "off_delay_seconds": 1, "masks": masks}}
+            },
+        )
+        app = NvrApp(config)
+        app.start()
+        w = MainWindow(app)
+        try:
+            w.show()
+            qtbot.waitExposed(w)
+            tile = w.grid.tiles["cam1"]
+            watch = app.engine.runtimes["cam1"].motion
+            assert watch is not None
+            qtbot.waitUntil(lambda: watch.frames >= 10, timeout=20_000)
+            assert not tile.motion_shown()
+            sim.object_start("cam1")
+            qtbot.waitUntil(tile.motion_shown, timeout=5_000)
+            sim.object_stop("cam1")
+            qtbot.waitUntil(lambda: not tile.motion_shown(), timeout=10_000)
+            qtbot.waitUntil(lambda: bool(app.storage.events.events("cam1")), timeout=5_000)
+            event = app.storage.events.events("cam1")[-1]
+            view = w.playback
+            w.tabs.setCurrentWidget(view)
+            view.select("cam1", datetime.fromtimestamp(event.start_utc).date())
+            qtbot.waitUntil(lambda: not view.loading(), timeout=5_000)
+            assert [e.id for e in view.timeline.events] == [event.id]
+            at = (event.start_utc + (event.end_utc or event.start_utc)) / 2
+            assert view.timeline.describe(at).startswith("motion ")
+        finally:
+            w.close()
+            qtbot.waitUntil(lambda: w.is_stopped, timeout=20_000)
+            app.stop()

@@ -15,7 +15,8 @@ test("gaps are worded as on the desktop, unknown reasons readably", () => {
   assert.equal(gapWords("storage_unavailable"), "storage unavailable");
   assert.equal(gapWords("disk_full"), "disk full");
   assert.equal(gapWords("nvr_stopped"), "recorder not running");
-  assert.equal(gapWords("no_motion"), "no motion");
+  assert.equal(gapWords("no_motion"), "no motion (recording on events only)");
+  assert.equal(gapWords("power_cut"), "power cut");
 });
 
 test("zooming keeps the instant under the pointer where it was, inside the day", () => {

@@ -90,6 +90,7 @@ class LiveFormat:
     height: int = 360
     fps: float = 10
     format: str = "RGB"  # or I420 (motion detection reads the Y plane)
+    # width 0: the decoded size (nothing scaled)
     decoder_threads: int = 0  # 0: the decoder's choice; 1: no frame threads (cheapest)
 
 

@@ -37,15 +37,16 @@ from nvr_gstreamer.gst.stills import StillError, jpeg_of_i420
 
 Box = tuple[float, float, float, float]
 
-# What the motion view decodes to: I420 (the detector reads the Y plane, halved to 160x90; the
-# thumbnail is the whole colour picture), one decoder thread.
-MOTION_WIDTH, MOTION_HEIGHT = 320, 180
+# What the motion view decodes to: I420 at the stream's own size (nothing converted or scaled:
+# the detector reads every n-th pixel of the Y plane, about DETECT_HEIGHT rows; the thumbnail
+# is the whole colour picture), one decoder thread, frames dropped to motion.fps first.
+DETECT_HEIGHT = 90
 # Without a frame this long, the tracker is told that nothing moves (so an event ends).
 _QUIET_AFTER_S = 1.0
 
 
 def motion_format(config: MotionConfig) -> LiveFormat:
-    return LiveFormat(MOTION_WIDTH, MOTION_HEIGHT, config.fps, "I420", decoder_threads=1)
+    return LiveFormat(0, 0, config.fps, "I420", decoder_threads=1)
 
 
 def motion_settings(config: MotionConfig) -> MotionSettings:
@@ -96,8 +97,9 @@ class MotionWatch:
         self._new_id = new_id
         self._news = news
         self._log = log
-        self._half = (MOTION_WIDTH // 2, MOTION_HEIGHT // 2)
-        self._detector = MotionDetector(*self._half, motion_settings(config))
+        self._settings = motion_settings(config)
+        self._detector: MotionDetector | None = None  # made for the first frame's size
+        self._size = (0, 0, 1)  # decoded width, height, and the step between pixels looked at
         self._tracker = EventTracker(config.off_delay_seconds, config.max_event_seconds)
         self._lock = threading.Lock()  # the tracker: frames (streaming) vs tick/stop (loop)
         self._token: int | None = None
@@ -125,7 +127,8 @@ class MotionWatch:
             self._token = None
         with self._lock:
             end = self._tracker.close(self._time())
-            self._detector.reset()
+            if self._detector is not None:
+                self._detector.reset()
             self._last_frame_at = None
         if end is not None:
             self._emit([end])
@@ -138,7 +141,8 @@ class MotionWatch:
             if last is not None and now - last < _QUIET_AFTER_S:
                 return
             out = self._tracker.update(MotionResult(now, 0.0))
-            self._detector.reset()  # the next frame starts a fresh average
+            if self._detector is not None:
+                self._detector.reset()  # the next frame starts a fresh average
         self._emit(out)
 
     # ---- the view's streaming thread ------------------------------------------------------
@@ -150,14 +154,19 @@ class MotionWatch:
 
     def _frame(self, frame: LiveFrame) -> None:
         w, h = frame.width, frame.height
-        if frame.format != "I420" or len(frame.data) < w * h:
+        stride = (w + 3) & ~3  # GStreamer's I420: rows of the Y plane padded to 4 bytes
+        if frame.format != "I420" or h < 2 or len(frame.data) < stride * h:
             return
-        luma = np.frombuffer(frame.data, np.uint8, count=w * h).reshape(h, w)
-        small = np.ascontiguousarray(luma[::2, ::2][: self._half[1], : self._half[0]])
+        step = max(1, h // DETECT_HEIGHT)
+        luma = np.frombuffer(frame.data, np.uint8, count=stride * h).reshape(h, stride)
+        small = np.ascontiguousarray(luma[: h - h % step : step, : w - w % step : step])
         with self._lock:
             now = self._time()
             self.frames += 1
             self._last_frame_at = now
+            if self._detector is None or self._size != (w, h, step):
+                self._size = (w, h, step)
+                self._detector = MotionDetector(w // step, h // step, self._settings)
             result = self._detector.feed(small, now)
             out = self._tracker.update(result)
             for item in out:

@@ -1,6 +1,6 @@
 """The live view branch: exists only while someone watches.
 
-``tee → queue (leaky) → decodebin → videoconvert → videoscale → videorate → RGB caps → appsink``
+``tee → queue (leaky) → decodebin → videorate → videoconvert → videoscale → caps → appsink``
 in a bin named ``live`` (faults from it are classified as live-branch faults and never restart
 the camera). Frames go to the viewer callbacks on the appsink's streaming thread: a viewer
 hands them to its own thread (Qt: a queued signal). With no viewer, the branch is removed and
@@ -125,11 +125,14 @@ class LiveBranch(BinBranch):
         rate = Gst.ElementFactory.make("videorate", "rate")
         rate.set_property("drop-only", True)
         caps = Gst.ElementFactory.make("capsfilter", "caps")
+        # Size 0: as decoded (the scaler passes the frames through untouched).
+        size = (
+            f",width={fmt.width},height={fmt.height},pixel-aspect-ratio=1/1" if fmt.width else ""
+        )
         caps.set_property(
             "caps",
             Gst.Caps.from_string(
-                f"video/x-raw,format={fmt.format},width={fmt.width},height={fmt.height},"
-                f"pixel-aspect-ratio=1/1,framerate={_fraction(fmt.fps)}"
+                f"video/x-raw,format={fmt.format}{size},framerate={_fraction(fmt.fps)}"
             ),
         )
         sink = Gst.ElementFactory.make("appsink", "videosink")
@@ -137,12 +140,14 @@ class LiveBranch(BinBranch):
         sink.set_property("drop", True)
         sink.set_property("max-buffers", 1)
         sink.set_property("sync", False)
-        for el in (queue, self._decode, self._convert, scale, rate, caps, sink):
+        for el in (queue, self._decode, rate, self._convert, scale, caps, sink):
             self.bin.add(el)
         queue.link(self._decode)
+        # Frames are dropped to the rate first: only those kept are converted and scaled.
+        self._rate = rate
+        rate.link(self._convert)
         self._convert.link(scale)
-        scale.link(rate)
-        rate.link(caps)
+        scale.link(caps)
         caps.link(sink)
         self._decode.connect("pad-added", weak_cb(self._decoded_pad_cb))
         if fmt.decoder_threads:
@@ -160,7 +165,7 @@ class LiveBranch(BinBranch):
     def _decoded_pad_cb(self, _decodebin: Any, pad: Any) -> None:
         caps = pad.get_current_caps() or pad.query_caps(None)
         if caps.get_structure(0).get_name().startswith("video/"):
-            pad.link(self._convert.get_static_pad("sink"))
+            pad.link(self._rate.get_static_pad("sink"))
 
     def _new_sample_cb(self, sink: Any) -> Any:
         frame = frame_from_sample(self._camera_id, sink.emit("pull-sample"))

@@ -1,4 +1,5 @@
-"""One camera's tile: live video scaled to fit, name, clock, state badge, red recording dot."""
+"""One camera's tile: live video scaled to fit, name, clock, state badge, red recording dot,
+an orange "motion" label while a motion event goes on."""
 
 from __future__ import annotations
 
@@ -128,6 +129,9 @@ class CameraTile(VideoSurface):
     def recording_dot(self) -> bool:
         return self._status.recording
 
+    def motion_shown(self) -> bool:
+        return bool(self._status.motion)
+
     # ---- Qt -------------------------------------------------------------------------------
 
     def showEvent(self, event: object) -> None:  # type: ignore[override]
@@ -144,7 +148,9 @@ class CameraTile(VideoSurface):
         font.setPointSize(max(8, min(12, self.height() // 28)))
         p.setFont(font)
         m = 6
-        _pill(p, m, m, self._status.name, QColor(0, 0, 0, 160))
+        name_h = _pill(p, m, m, self._status.name, QColor(0, 0, 0, 160))
+        if self._status.motion:
+            _pill(p, m, m + name_h + 4, "motion", QColor(220, 140, 20, 220))
         _pill(
             p, self.width() - m, m, datetime.now().strftime("%H:%M:%S"), QColor(0, 0, 0, 160), True
         )
