@@ -126,9 +126,7 @@ class LiveBranch(BinBranch):
         rate.set_property("drop-only", True)
         caps = Gst.ElementFactory.make("capsfilter", "caps")
         # Size 0: as decoded (the scaler passes the frames through untouched).
-        size = (
-            f",width={fmt.width},height={fmt.height},pixel-aspect-ratio=1/1" if fmt.width else ""
-        )
+        size = f",width={fmt.width},height={fmt.height},pixel-aspect-ratio=1/1" if fmt.width else ""
         caps.set_property(
             "caps",
             Gst.Caps.from_string(
