@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +37,7 @@ OVERLAYS = [
 @dataclass
 class Scene:
     app: NvrApp
+    url: str
     http: httpx.Client
     sim: SimulatorProcess
     watch: EngineWatch
@@ -77,7 +79,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
         api.start()
         try:
             with httpx.Client(base_url=api.url, timeout=20) as http:
-                s = Scene(app, http, sim, watch, broker)
+                s = Scene(app, api.url, http, sim, watch, broker)
                 for cam in ("cam1", "cam2"):
                     _looked_at(s, cam, 10)  # the detector has its average picture
                 yield s
@@ -125,6 +127,45 @@ def test_a_moving_object_is_an_event_within_a_second_with_its_thumbnail(scene: S
     jpeg = s.http.get(str(event["thumbnail"]))
     assert jpeg.status_code == 200 and jpeg.headers["content-type"] == "image/jpeg"
     assert jpeg.content[:2] == b"\xff\xd8" and len(jpeg.content) > 1000
+
+
+def test_the_recordings_page_marks_events_and_shows_their_picture(
+    scene: Scene, browser: Any
+) -> None:
+    s = scene
+    events = [e for e in _events(s, "cam1") if e["end"] is not None]
+    if not events:  # on its own, this test makes its event
+        moved = time.monotonic()
+        s.sim.object_start("cam1")
+        s.watch.wait_motion("cam1", True, 5, after=moved)
+        s.sim.object_stop("cam1")
+        s.watch.wait_motion("cam1", False, OFF_DELAY_S + 5, after=moved)
+        wait_until(lambda: bool(_events(s, "cam1")), 5, "the event in the catalog")
+        events = _events(s, "cam1")
+    event = events[-1]
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{s.url}/recordings")
+    marker = f".row[data-camera=cam1] .event[data-id='{event['id']}']"
+    page.wait_for_selector(marker, state="attached")
+    # Zoomed in around the event, the marker sits where the event is on the axis.
+    start = float(event["start_utc"])  # type: ignore[arg-type]
+    page.evaluate(
+        "([a, b]) => { const p = window.nvrRecordings; p.window = {start: a, end: b}; p.draw(); }",
+        [start - 30, start + 30],
+    )
+    box = page.locator(marker).bounding_box()
+    track = page.locator(".row[data-camera=cam1] .track").bounding_box()
+    assert abs((box["x"] - track["x"]) / track["width"] - 0.5) < 0.01
+    assert "motion" in (page.locator(marker).get_attribute("title") or "")
+    # Hovering shows the event's peak frame, a real JPEG the page has decoded.
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function(
+        "(id) => { const img = document.querySelector('#preview img');"
+        " return img.dataset.event === id && img.complete && img.naturalWidth > 0; }",
+        arg=str(event["id"]),
+    )
+    assert page.locator("#preview").is_visible()
+    page.close()
 
 
 def test_noise_and_brightness_steps_make_no_event(scene: Scene) -> None:
