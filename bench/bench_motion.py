@@ -51,7 +51,7 @@ from nvr_gstreamer.camera.motion import Frame, MotionDetector, MotionResult
 from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.engine.engine import CameraEngine
 from nvr_gstreamer.simulator.process import SimulatorProcess
-from nvr_gstreamer.simulator.scene import Picture
+from nvr_gstreamer.simulator.scene import OVERLAY_MASKS, Picture
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
 
 TARGET_CORES = 0.01  # motion path per camera, decode included
@@ -59,11 +59,8 @@ TARGET_LATENCY_S = 1.0  # object start to event start
 SIZE, FPS, BITRATE_KBPS = (640, 360), 25, 1000  # the sub-stream the detector decodes
 MOTION_FPS = 5.0
 # What changes in every frame of the simulator: its clock (top left) and its frame stamp (a band
-# at the bottom), masked as a user masks a camera's overlay (tests/integration/test_motion.py).
-OVERLAYS = [
-    [[0.0, 0.0], [0.5, 0.0], [0.5, 0.15], [0.0, 0.15]],
-    [[0.0, 0.88], [1.0, 0.88], [1.0, 1.0], [0.0, 1.0]],
-]
+# at the bottom), masked as a user masks a camera's overlay.
+OVERLAYS = [[list(p) for p in m] for m in OVERLAY_MASKS]
 MOVE_S = 3.0  # how long each scripted motion lasts
 EVENT_WAIT_S = 5.0  # an event later than this after the object started is not waited for
 END_WAIT_S = 30.0  # the longest wait for an event's end after the object stopped

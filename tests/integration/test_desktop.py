@@ -24,7 +24,7 @@ from nvr_gstreamer.camera.supervisor import CameraState
 from nvr_gstreamer.gui.tile import CameraTile
 from nvr_gstreamer.gui.window import MainWindow
 from nvr_gstreamer.simulator.process import SimulatorProcess
-from nvr_gstreamer.simulator.scene import Picture
+from nvr_gstreamer.simulator.scene import OVERLAY_MASKS, Picture
 from nvr_gstreamer.storage.catalog import SegmentStatus
 from nvr_gstreamer.testing.engine import engine_config, wait_until
 from nvr_gstreamer.testing.media import probe
@@ -388,10 +388,7 @@ def test_motion_shows_on_the_tile_and_as_an_event_on_the_timeline(
     qtbot: QtBot, tmp_path: Path
 ) -> None:
     # A still scene with the simulator's clock and frame stamp masked; an object moves.
-    masks = [
-        [[0.0, 0.0], [0.5, 0.0], [0.5, 0.15], [0.0, 0.15]],
-        [[0.0, 0.88], [1.0, 0.88], [1.0, 1.0], [0.0, 1.0]],
-    ]
+    masks = [[list(p) for p in m] for m in OVERLAY_MASKS]
     with SimulatorProcess(cameras=1, picture=Picture.SCENE, gop_seconds=1.0) as sim:
         config = engine_config(
             {"cam1": sim.url("cam1")},

@@ -18,7 +18,7 @@ from nvr_gstreamer.api.server import ApiServer
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.config import MqttConfig, NvrConfig
 from nvr_gstreamer.simulator.process import SimulatorProcess
-from nvr_gstreamer.simulator.scene import Picture
+from nvr_gstreamer.simulator.scene import OVERLAY_MASKS, Picture
 from nvr_gstreamer.testing.engine import EngineWatch, engine_config, wait_until
 from nvr_gstreamer.testing.mosquitto import MosquittoBroker, MqttObserver
 
@@ -26,12 +26,9 @@ pytestmark = pytest.mark.integration
 
 OFF_DELAY_S = 1.5
 POST_RECORD_S = 1.0
-# What changes in every frame of the simulator, as on a real camera: its clock text (top left)
-# and its frame stamp (a band at the bottom). Masked, as a user masks a camera's overlay.
-OVERLAYS = [
-    [[0.0, 0.0], [0.5, 0.0], [0.5, 0.15], [0.0, 0.15]],
-    [[0.0, 0.88], [1.0, 0.88], [1.0, 1.0], [0.0, 1.0]],
-]
+# The simulator's clock and frame stamp change in every frame, as a real camera's overlay does:
+# masked, as a user masks a camera's overlay.
+OVERLAYS = [[list(p) for p in m] for m in OVERLAY_MASKS]
 
 
 @dataclass

@@ -34,6 +34,13 @@ survive H.264/H.265 at ~1 Mbit/s, where per-pixel noise is mostly quantised away
 NOISE_ALPHA = 0.06
 """Opacity of the noise layer (videotestsrc ``snow``). Measured at 640x360, 1000 kbit/s: consecutive
 decoded frames differ by ~2 grey levels on average, ~30 at most."""
+# What changes in every frame whatever the scene, as on a real camera: the clock text (top left)
+# and the frame stamp (the bottom twelfth). A motion detector watching a simulated camera
+# masks these (polygons in relative coordinates, as the config's motion.masks).
+OVERLAY_MASKS = (
+    ((0.0, 0.0), (0.5, 0.0), (0.5, 0.15), (0.0, 0.15)),
+    ((0.0, 0.88), (1.0, 0.88), (1.0, 1.0), (0.0, 1.0)),
+)
 OBJECT_TOP_FRACTION = 0.4
 """Top edge of the object, as a fraction of the picture height."""
 OBJECT_SPEED_FRACTION = 0.25
