@@ -54,6 +54,8 @@ def _config(sim: SimulatorProcess, root: Path, broker_port: int) -> NvrConfig:
                 "motion": {**motion, "post_record_seconds": POST_RECORD_S},
                 "record_mode": "events",
             },
+            # Motion from the sub-stream (here the same picture over a second connection).
+            "cam3": {"motion": motion, "live_url": sim.url("cam3"), "record": False},
         },
     )
     api = config.api.model_copy(update={"port": 0})
@@ -63,11 +65,11 @@ def _config(sim: SimulatorProcess, root: Path, broker_port: int) -> NvrConfig:
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
-    pictures = {"cam1": Picture.SCENE, "cam2": Picture.NOISY_SCENE}
+    pictures = {"cam1": Picture.SCENE, "cam2": Picture.NOISY_SCENE, "cam3": Picture.SCENE}
     root = tmp_path_factory.mktemp("motion") / "rec"
     with (
         MosquittoBroker() as broker,
-        SimulatorProcess(cameras=2, camera_pictures=pictures, gop_seconds=1.0) as sim,
+        SimulatorProcess(cameras=3, camera_pictures=pictures, gop_seconds=1.0) as sim,
     ):
         app = NvrApp(_config(sim, root, broker.port))
         api = ApiServer(app)
@@ -77,7 +79,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
         try:
             with httpx.Client(base_url=api.url, timeout=20) as http:
                 s = Scene(app, api.url, http, sim, watch, broker)
-                for cam in ("cam1", "cam2"):
+                for cam in ("cam1", "cam2", "cam3"):
                     _looked_at(s, cam, 10)  # the detector has its average picture
                 yield s
         finally:
@@ -163,6 +165,22 @@ def test_the_recordings_page_marks_events_and_shows_their_picture(
     )
     assert page.locator("#preview").is_visible()
     page.close()
+
+
+def test_motion_is_looked_for_on_the_sub_stream(scene: Scene) -> None:
+    s = scene
+    view = s.app.engine.runtimes["cam3"].motion_view
+    assert view is not None and view.source == "live_url"
+    moved = time.monotonic()
+    s.sim.object_start("cam3")
+    heard, started = s.watch.wait_motion("cam3", True, 5, after=moved)
+    assert heard - moved <= 1.0
+    s.sim.object_remove("cam3")
+    _heard, ended = s.watch.wait_motion("cam3", False, OFF_DELAY_S + 5, after=moved)
+    assert ended.event_id == started.event_id and ended.thumbnail is not None
+    # Recording is off on this camera: the event is kept all the same.
+    assert s.app.engine.status("cam3").recording is False
+    wait_until(lambda: bool(_events(s, "cam3")), 5, "the event in the catalog")
 
 
 def test_noise_and_brightness_steps_make_no_event(scene: Scene) -> None:
