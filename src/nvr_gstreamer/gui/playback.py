@@ -22,7 +22,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from PySide6.QtCore import QDate, QDateTime, QObject, QRect, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
@@ -86,6 +86,7 @@ class TimelineBar(QWidget):
     """Segments and gaps of one camera's day; click to play from a point."""
 
     seekRequested = Signal(float)  # wall time
+    eventHovered = Signal(object)  # the EventRow under the pointer, or None
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -97,6 +98,7 @@ class TimelineBar(QWidget):
         self.events: list[EventRow] = []
         self.view = (0.0, 1.0)
         self.playhead: float | None = None
+        self._hovered: EventRow | None = None
 
     def set_timeline(
         self, timeline: Timeline, view: tuple[float, float], events: Sequence[EventRow] = ()
@@ -180,6 +182,10 @@ class TimelineBar(QWidget):
         p.end()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        motion = self.event_at(int(event.position().x()))
+        if motion != self._hovered:
+            self._hovered = motion
+            self.eventHovered.emit(motion)
         text = self.describe(self.wall_at(int(event.position().x())))
         if text:
             QToolTip.showText(event.globalPosition().toPoint(), text, self)
@@ -204,6 +210,7 @@ class PlayerSignals(QObject):
     exportProgress = Signal(float)
     exportDone = Signal(object)  # ExportResult | str (an error)
     dayLoaded = Signal(int, object)  # request number, _Day
+    thumbnailLoaded = Signal(int, object)  # event id, JPEG bytes or None
 
 
 @dataclass
@@ -287,9 +294,19 @@ class PlaybackView(QWidget):
         self.play_button.clicked.connect(self.toggle_play)
         self.where = QLabel("choose a camera and a day")
         self.where.setObjectName("playback-position")
+        # A motion event's peak frame, while the pointer is over its mark on the timeline.
+        self.event_picture = QLabel()
+        self.event_picture.setObjectName("event-picture")
+        self.event_picture.setFixedHeight(90)
+        self.event_picture.hide()
+        self.shown_event: int | None = None
+        self._wanted_event: int | None = None
+        self._thumbnails: dict[int, QPixmap] = {}
+        self.timeline.eventHovered.connect(self._event_hovered)
         controls = QHBoxLayout()
         controls.addWidget(self.play_button)
         controls.addWidget(self.where, 1)
+        controls.addWidget(self.event_picture)
 
         self.export_from = QDateTimeEdit()
         self.export_to = QDateTimeEdit()
@@ -329,6 +346,45 @@ class PlaybackView(QWidget):
         )
         self._signals.exportDone.connect(self._export_done)
         self._signals.dayLoaded.connect(self._day_loaded)
+        self._signals.thumbnailLoaded.connect(self._thumbnail_loaded)
+
+    # ---- motion events ----------------------------------------------------------------------
+
+    def _event_hovered(self, event: EventRow | None) -> None:
+        self._wanted_event = event.id if event is not None else None
+        if event is None or not event.has_thumbnail:
+            self.event_picture.hide()
+            self.shown_event = None
+            return
+        if event.id in self._thumbnails:
+            self._show_thumbnail(event.id)
+            return
+        storage, signals, event_id = self._storage, self._signals, event.id
+
+        def read() -> None:  # the catalog: never on the GUI thread
+            try:
+                jpeg = storage.events.thumbnail(event_id)
+            except Exception as e:  # a catalog on a drive that went away
+                logger.warning("event %d: no thumbnail: %s", event_id, e)
+                jpeg = None
+            signals.thumbnailLoaded.emit(event_id, jpeg)
+
+        self._reader.submit(read)
+
+    def _thumbnail_loaded(self, event_id: int, jpeg: bytes | None) -> None:
+        pixmap = QPixmap()
+        if jpeg is None or not pixmap.loadFromData(jpeg):
+            return
+        self._thumbnails[event_id] = pixmap.scaledToHeight(
+            self.event_picture.height(), Qt.TransformationMode.SmoothTransformation
+        )
+        if self._wanted_event == event_id:
+            self._show_thumbnail(event_id)
+
+    def _show_thumbnail(self, event_id: int) -> None:
+        self.event_picture.setPixmap(self._thumbnails[event_id])
+        self.event_picture.show()
+        self.shown_event = event_id
 
     # ---- loading a day --------------------------------------------------------------------
 
