@@ -105,3 +105,19 @@ def test_retention_keeps_the_segments_of_events_longer() -> None:
     edge = {"cam1": [(old + 60, old + 61)]}
     plan = plan_retention(rows, NOW, 2, None, 0, (), events_retention_days=10, event_spans=edge)
     assert [d.segment.id for d in plan.deletes] == [2, 3]
+
+
+def test_the_edges_of_events_and_of_their_retention_count() -> None:
+    old = NOW - 5 * DAY_S
+    rows = [seg(1, old)]
+    # An event ending exactly where the segment starts touches it: kept.
+    touching = {"cam1": [(old - 10, old)]}
+    plan = plan_retention(rows, NOW, 2, None, 0, (), events_retention_days=10, event_spans=touching)
+    assert plan.deletes == ()
+    # A segment ending exactly at the events' cutoff is still inside their retention.
+    at_cutoff = [seg(2, NOW - 4 * DAY_S - 60)]
+    spans = {"cam1": [(NOW - 4 * DAY_S - 30, NOW - 4 * DAY_S - 20)]}
+    plan = plan_retention(
+        at_cutoff, NOW, 2, None, 0, (), events_retention_days=4, event_spans=spans
+    )
+    assert plan.deletes == ()

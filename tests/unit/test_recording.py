@@ -478,3 +478,41 @@ def test_a_camera_lost_without_motion_is_down_and_back_is_no_motion_again() -> N
     assert gaps(out) == [GapReason.NO_MOTION]
     # Stopped (not lost): no gap of the camera's.
     assert h.send(CameraStreaming(False), PipelineEnding(stopping=True, last_frame_utc=1.0)) == []
+
+
+def test_the_default_is_continuous_and_motion_words_its_reasons() -> None:
+    clock = FakeClock()
+    rec = RecordingController(clock, has_storage=True, storage_state=OK, wanted=True)
+    assert rec.handle(CameraStarted()) == []
+    out = rec.handle(PipelineStarted()) + rec.handle(CameraStreaming(True))
+    assert [type(c) for c in out] == [AttachSession]  # records at once, says no "no motion"
+    h = Harness(events_only=True)
+    h.send(CameraStarted())
+    h.connect()
+    started = h.send(MotionChanged(True))
+    assert [c.reason for c in started if isinstance(c, AttachSession)] == ["motion"]
+    ended = h.send(MotionChanged(False))
+    assert [c.reason for c in ended if isinstance(c, FinishSession)] == ["no motion"]
+
+
+def test_continuous_recording_never_says_no_motion() -> None:
+    h = Harness()
+    h.send(CameraStarted())
+    assert gaps(h.connect()) == []
+    out = h.send(CameraStreaming(False), PipelineEnding(stopping=False, last_frame_utc=5.0))
+    assert gaps(out) == [GapReason.CAMERA_DOWN]
+    assert gaps(h.finish_all(out) + h.connect()) == []
+
+
+def test_events_only_on_a_full_disk_a_lost_camera_keeps_the_disk_s_reason() -> None:
+    h = Harness(events_only=True, state=FULL)
+    h.send(CameraStarted())
+    h.connect()
+    assert h.send(CameraStreaming(False), PipelineEnding(stopping=False, last_frame_utc=1.0)) == []
+
+
+def test_motion_ending_before_any_began_changes_nothing() -> None:
+    h = Harness(events_only=True)
+    h.send(CameraStarted())
+    h.connect()
+    assert h.send(MotionChanged(False)) == [] and not h.rec.motion
