@@ -430,7 +430,8 @@ class Page {
         el.dataset.start = num(ev.start_utc);
         el.dataset.id = String(ev.id);
         if (ev.thumbnail) el.dataset.thumb = ev.thumbnail;
-        el.title = `motion ${clockText(ev.start_utc, true)}–${ev.end_utc ? clockText(ev.end_utc, true) : "now"} (${(ev.score * 100).toFixed(1)} % of the picture)`;
+        el.dataset.label = `motion ${clockText(ev.start_utc, true)}–${ev.end_utc ? clockText(ev.end_utc, true) : "now"}`;
+        el.title = `${el.dataset.label} (${(ev.score * 100).toFixed(1)} % of the picture)`;
         el.style.left = `${Math.max(a, 0) * 100}%`;
         el.style.width = `max(3px, ${(Math.min(b, 1) - Math.max(a, 0)) * 100}%)`;
         track.appendChild(el);
@@ -510,7 +511,7 @@ class Page {
       img.src = ev.dataset.thumb;
       img.hidden = false;
       img.dataset.event = ev.dataset.id;
-      /** @type {HTMLElement} */ (box.querySelector("span")).textContent = ev.title;
+      /** @type {HTMLElement} */ (box.querySelector("span")).textContent = ev.dataset.label ?? "motion";
       box.hidden = false;
       return;
     }
