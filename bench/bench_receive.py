@@ -1,10 +1,13 @@
-"""The TCP receive path: RTP stamped in place (nvrrtpstamp) vs rtpbin's jitterbuffer vs ffmpeg.
+"""The TCP receive path: nvrrtspsrc vs rtspsrc with nvrrtpstamp vs rtpbin's jitterbuffer vs ffmpeg.
 
 For each N (default 16; 16 and 64 with --long) the simulator serves N 1280x720 25 fps streams
 (pattern snow at 2000 kbit/s, GOP 1 s, as bench_cpu). Per repeat, three recorders in turn (the
 order rotated from repeat to repeat, so drift on the shared machine hits all of them alike):
 
-  stamp         `nvr run`, every camera `transport: tcp`, `rtp_jitterbuffer: auto` (the new path:
+  native        `nvr run`, every camera `transport: tcp`, `rtp_jitterbuffer: auto` (the default:
+                nvrrtspsrc reads the interleaved stream in large chunks and depayloads on one
+                thread, without rtspsrc and rtpbin)
+  stamp         `nvr run`, every camera `transport: tcp`, `rtp_jitterbuffer: stamp` (rtspsrc,
                 rtpbin's jitterbuffer replaced by nvrrtpstamp)
   jitterbuffer  `nvr run`, every camera `transport: tcp`, `rtp_jitterbuffer: always` (the old path)
   ffmpeg        one `ffmpeg -rtsp_transport tcp -c copy -f segment` per camera (the baseline)
@@ -14,8 +17,9 @@ storage ok, transport tcp; ffmpeg: every file has bytes), then a warm-up, then a
 CPU cores of the recorder processes only (user + system, psutil; the simulator is shown, not
 counted) and their context switches per second (voluntary + involuntary, summed over every
 thread from /proc/PID/task/*/status: psutil's `num_ctx_switches()` counts the main thread only).
-Ratios are against ffmpeg of the same repeat. The path is checked, not assumed: the stamp run
-must have no `rtpjitterbuffer` thread, the jitterbuffer run one per camera.
+Ratios are against ffmpeg of the same repeat. The path is checked, not assumed: the native and
+stamp runs must have no `rtpjitterbuffer` thread, the jitterbuffer run one per camera, and the API
+must report each camera's receive path as the one asked for.
 
 Timestamps. After each run (SIGTERM: open segments are finalised) the longest closed segment of
 the first camera is read with ffprobe: the standard deviation of the frame-to-frame PTS deltas
@@ -38,9 +42,10 @@ not 0.9-1.15 x N x the bitrate was not steady (the sender fell behind, so the re
 to do, or a recorder was catching up a backlog): its whole repeat is left out of the medians
 and said so. Warm-up: 5 s, 10 s above 16 cameras.
 
-Targets (exit status 1 if one is missed or a PROBLEM was seen): stamp <= 0.9 x ffmpeg (median
-ratio); the stamp path's sd-ref <= the jitterbuffer path's + 1 ms (medians; the difference of the
-files' own SDs is printed beside it); no duplicate or backwards PTS in the stamp path's files.
+Targets (exit status 1 if one is missed or a PROBLEM was seen): native <= 0.9 x ffmpeg (median
+ratio); the native path's sd-ref <= the jitterbuffer path's + 1 ms (medians; the difference of
+the files' own SDs is printed beside it); no duplicate or backwards PTS in the native path's
+files. The stamp path is measured beside them, not judged.
 
     .venv/bin/python bench/bench_receive.py [--long] [--cameras N ...] [--repeats 3]
                                             [--seconds 15] [--warmup S]
@@ -80,8 +85,8 @@ from _common import (
 from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import wait_until
 
-TARGET = 0.9  # stamp path CPU <= 0.9 x ffmpeg
-MAX_STDEV_EXCESS_MS = 1.0  # stamp path PTS-delta sd <= the jitterbuffer path's + 1 ms
+TARGET = 0.9  # native path CPU <= 0.9 x ffmpeg
+MAX_STDEV_EXCESS_MS = 1.0  # native path PTS-delta sd <= the jitterbuffer path's + 1 ms
 JITTERBUFFER_THREAD = "rtpjitterbuffer"  # its streaming thread's name (comm)
 # Recorded bytes outside this share of N x the bitrate: the sender fell behind (fewer frames,
 # less work for the recorder) or a recorder was catching up a backlog. Such a repeat is left out.
@@ -92,13 +97,19 @@ BAD_LOG_LINE = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback|-WARNING \*\*
 
 
 class Recorder(Enum):
+    NATIVE = "native"
     STAMP = "stamp"
     JITTERBUFFER = "jitterbuffer"
     FFMPEG = "ffmpeg"
 
 
 # The `rtp_jitterbuffer` setting of each nvr recorder.
-JITTERBUFFER_SETTING = {Recorder.STAMP: "auto", Recorder.JITTERBUFFER: "always"}
+JITTERBUFFER_SETTING = {
+    Recorder.NATIVE: "auto",
+    Recorder.STAMP: "stamp",
+    Recorder.JITTERBUFFER: "always",
+}
+NVR_RECORDERS = tuple(JITTERBUFFER_SETTING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,12 +348,15 @@ def measure_nvr(
             threads = sum(1 for name, _ in thread_cpu(pid) if name == JITTERBUFFER_THREAD)
             if not nvr.all_recording(n, "tcp"):
                 problems.append("not every camera still streaming and recording after the window")
+            paths = Counter(c.get("receive_path") for c in nvr.cameras())
+            if paths != Counter({recorder.value: n}):
+                problems.append(f"receive paths {dict(paths)} (expected {recorder.value} x {n})")
         finally:
             nvr.close()  # SIGTERM: every open segment is finalised
             reference.close()
         if nvr.process.returncode != 0:
             problems.append(f"nvr run exited with {nvr.process.returncode}")
-        expected = 0 if recorder is Recorder.STAMP else n
+        expected = n if recorder is Recorder.JITTERBUFFER else 0
         if threads != expected:
             problems.append(f"{threads} {JITTERBUFFER_THREAD} threads (expected {expected})")
         problems += log_problems(folder / "nvr.log")
@@ -505,20 +519,18 @@ def run_n(n: int, args: argparse.Namespace) -> bool:
     return summarise(n, repeats)
 
 
-def print_threads(n: int, stamp: list[Run], old: list[Run], rows: int = 6) -> None:
+def print_threads(runs: dict[Recorder, list[Run]], rows: int = 6) -> None:
     """Where nvr run's CPU goes on each path: median cores per thread name."""
-    names = {name for r in stamp + old for name in r.threads}
+    names = {name for rec in NVR_RECORDERS for r in runs[rec] for name in r.threads}
     per = {
-        name: (median([r.threads.get(name, 0.0) for r in stamp]),
-               median([r.threads.get(name, 0.0) for r in old]))
+        name: [median([r.threads.get(name, 0.0) for r in runs[rec]]) for rec in NVR_RECORDERS]
         for name in names
-    }  # fmt: skip
+    }
     top = sorted(per.items(), key=lambda kv: -max(kv[1]))[:rows]
-    print(
-        f"  nvr threads, median cores (digits at the end as *): {'stamp':>8} {'jitterbuffer':>13}"
-    )
-    for name, (a, b) in top:
-        print(f"    {name:<48} {a:>9.3f} {b:>13.3f}")
+    heads = "".join(f"{rec.value:>13}" for rec in NVR_RECORDERS)
+    print(f"  nvr threads, median cores (digits at the end as *): {heads}")
+    for name, values in top:
+        print(f"    {name:<48} " + "".join(f"{v:>13.3f}" for v in values))
 
 
 def summarise(n: int, all_repeats: list[dict[Recorder, Run]]) -> bool:
@@ -547,7 +559,8 @@ def summarise(n: int, all_repeats: list[dict[Recorder, Run]]) -> bool:
     sd: dict[Recorder, list[float]] = {}
     vs_ref: dict[Recorder, list[float]] = {}
     for recorder, label in (
-        (Recorder.STAMP, "stamp (rtp_jitterbuffer: auto)"),
+        (Recorder.NATIVE, "native (rtp_jitterbuffer: auto)"),
+        (Recorder.STAMP, "stamp (stamp)"),
         (Recorder.JITTERBUFFER, "jitterbuffer (always)"),
         (Recorder.FFMPEG, "ffmpeg -c copy"),
     ):
@@ -567,39 +580,43 @@ def summarise(n: int, all_repeats: list[dict[Recorder, Run]]) -> bool:
             f"(runs {spread(vs_ref[recorder], '+.2f')})"
         )
         print(line)
-    stamp, old = runs[Recorder.STAMP], runs[Recorder.JITTERBUFFER]
-    print_threads(n, stamp, old)
-    cpu_vs_old = [a.cores / b.cores for a, b in zip(stamp, old, strict=True) if b.cores]
-    ctx_vs_old = [a.ctx_per_s / b.ctx_per_s for a, b in zip(stamp, old, strict=True) if b.ctx_per_s]
-    print(
-        f"  stamp vs jitterbuffer, same repeat: CPU x {median(cpu_vs_old):.2f} "
-        f"(runs {spread(cpu_vs_old, '.2f')}), ctx switches x {median(ctx_vs_old):.2f} "
-        f"(runs {spread(ctx_vs_old, '.2f')})"
-    )
-    cpu_ratio = median(ratios[Recorder.STAMP])
+    native, stamp, old = (runs[r] for r in NVR_RECORDERS)
+    print_threads(runs)
+    for label, new in (("native", native), ("stamp", stamp)):
+        cpu_vs_old = [a.cores / b.cores for a, b in zip(new, old, strict=True) if b.cores]
+        ctx_vs_old = [
+            a.ctx_per_s / b.ctx_per_s for a, b in zip(new, old, strict=True) if b.ctx_per_s
+        ]
+        print(
+            f"  {label} vs jitterbuffer, same repeat: CPU x {median(cpu_vs_old):.2f} "
+            f"(runs {spread(cpu_vs_old, '.2f')}), ctx switches x {median(ctx_vs_old):.2f} "
+            f"(runs {spread(ctx_vs_old, '.2f')})"
+        )
+    cpu_ratio = median(ratios[Recorder.NATIVE])
     cpu_ok = cpu_ratio <= TARGET
     print(
-        f"  target stamp <= {TARGET} x ffmpeg at N={n}: {verdict(cpu_ok)} ({cpu_ratio:.2f}x; "
+        f"  target native <= {TARGET} x ffmpeg at N={n}: {verdict(cpu_ok)} ({cpu_ratio:.2f}x; "
+        f"stamp {median(ratios[Recorder.STAMP]):.2f}x, "
         f"the old path {median(ratios[Recorder.JITTERBUFFER]):.2f}x)"
     )
-    raw = median(sd[Recorder.STAMP]) - median(sd[Recorder.JITTERBUFFER])
+    raw = median(sd[Recorder.NATIVE]) - median(sd[Recorder.JITTERBUFFER])
     print(
-        f"  PTS-delta sd of the files, stamp - jitterbuffer (medians): {raw:+.2f} ms "
+        f"  PTS-delta sd of the files, native - jitterbuffer (medians): {raw:+.2f} ms "
         f"(within {MAX_STDEV_EXCESS_MS:g} ms: {verdict(raw <= MAX_STDEV_EXCESS_MS)}; runs "
         f"minutes apart, so mostly the sender's jitter: judged on the same frames below)"
     )
-    same = median(vs_ref[Recorder.STAMP]) - median(vs_ref[Recorder.JITTERBUFFER])
-    complete = all(len(vs_ref[r]) == repeats for r in (Recorder.STAMP, Recorder.JITTERBUFFER))
+    same = median(vs_ref[Recorder.NATIVE]) - median(vs_ref[Recorder.JITTERBUFFER])
+    complete = all(len(vs_ref[r]) == repeats for r in (Recorder.NATIVE, Recorder.JITTERBUFFER))
     sd_ok = complete and same <= MAX_STDEV_EXCESS_MS
     print(
-        f"  target PTS-delta sd of stamp <= jitterbuffer's + {MAX_STDEV_EXCESS_MS:g} ms, each "
+        f"  target PTS-delta sd of native <= jitterbuffer's + {MAX_STDEV_EXCESS_MS:g} ms, each "
         f"against the sender on the same frames: {verdict(sd_ok)} ({same:+.2f} ms)"
     )
-    bad = sum(r.timing.duplicates + r.timing.backwards for r in stamp if r.timing)
-    ts_ok = bad == 0 and all(r.timing for r in stamp)
+    bad = sum(r.timing.duplicates + r.timing.backwards for r in native if r.timing)
+    ts_ok = bad == 0 and all(r.timing for r in native)
     print(
-        f"  target no duplicate or backwards PTS in the stamp path's files: {verdict(ts_ok)} "
-        f"({bad} in {sum(1 for r in stamp if r.timing)} files)"
+        f"  target no duplicate or backwards PTS in the native path's files: {verdict(ts_ok)} "
+        f"({bad} in {sum(1 for r in native if r.timing)} files)"
     )
     if problems:
         print(f"  {problems} PROBLEM lines above: the recorder misbehaved (see them)")
@@ -618,8 +635,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     counts = args.cameras or ([16, 64] if args.long else [16])
     print(
-        "receive path over TCP: nvr stamping RTP in place (rtp_jitterbuffer: auto) vs rtpbin's "
-        "jitterbuffer (always) vs ffmpeg -c copy. jb = rtpjitterbuffer threads of nvr run; "
+        "receive path over TCP: nvr with nvrrtspsrc (rtp_jitterbuffer: auto) vs rtspsrc stamping "
+        "RTP in place (stamp) vs rtpbin's jitterbuffer (always) vs ffmpeg -c copy. "
+        "jb = rtpjitterbuffer threads of nvr run; "
         "PTS sd / mean = sd and mean (ms) of frame-to-frame PTS deltas in one closed file of the "
         "first camera; match = its frames found in the reference recording of the sender's RTP "
         "timestamps; sd-ref = the file's delta sd minus the sender's on those frames; resid = sd "

@@ -21,15 +21,13 @@
 #include <gst/gst.h>
 #include <gst/base/gstbasetransform.h>
 #include <gst/rtp/gstrtpbuffer.h>
+#include "nvr_rtp_clock.h"
 
 #define PACKAGE "nvr_gstreamer"
 #define VERSION "1.0"
 
 GST_DEBUG_CATEGORY_STATIC (nvr_rtp_stamp_debug);
 #define GST_CAT_DEFAULT nvr_rtp_stamp_debug
-
-/* RTP time and arrival time may disagree this much before it is a discontinuity. */
-#define MAX_DISAGREEMENT (2 * GST_SECOND)
 
 #define NVR_TYPE_RTP_STAMP (nvr_rtp_stamp_get_type ())
 G_DECLARE_FINAL_TYPE (NvrRtpStamp, nvr_rtp_stamp, NVR, RTP_STAMP, GstBaseTransform)
@@ -39,18 +37,8 @@ struct _NvrRtpStamp
   GstBaseTransform parent;
 
   guint latency_ms;             /* set by rtpbin; nothing is held back here */
-  gint clock_rate;              /* from the caps, or asked for with request-pt-map */
-
-  gboolean have_base;
-  guint64 ext_ts;               /* state of gst_rtp_buffer_ext_timestamp */
-  guint64 base_ext;             /* extended RTP timestamp of the base */
-  GstClockTime base_pts;        /* PTS given to the base */
-  guint64 last_ext;
-  GstClockTime last_pts;
-  gint64 last_arrival_us;       /* monotonic time the last packet arrived */
-
+  NvrRtpClock clock;            /* clock_rate: from the caps, or asked for (request-pt-map) */
   guint64 num_pushed;
-  guint64 num_resets;
 };
 
 enum
@@ -75,18 +63,6 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
 
 G_DEFINE_TYPE (NvrRtpStamp, nvr_rtp_stamp, GST_TYPE_BASE_TRANSFORM);
 
-static void
-nvr_rtp_stamp_reset (NvrRtpStamp * self)
-{
-  self->have_base = FALSE;
-  self->ext_ts = GST_CLOCK_TIME_NONE;
-  self->base_ext = 0;
-  self->base_pts = 0;
-  self->last_ext = 0;
-  self->last_pts = 0;
-  self->last_arrival_us = 0;
-}
-
 static gint
 clock_rate_of (const GstCaps * caps)
 {
@@ -102,10 +78,10 @@ nvr_rtp_stamp_set_caps (GstBaseTransform * trans, GstCaps * incaps, GstCaps * ou
   NvrRtpStamp *self = NVR_RTP_STAMP (trans);
   gint rate = clock_rate_of (incaps);
 
-  if (rate > 0 && rate != self->clock_rate) {
-    if (self->clock_rate > 0)
-      nvr_rtp_stamp_reset (self);       /* a new clock: a new base */
-    self->clock_rate = rate;
+  if (rate > 0 && rate != self->clock.clock_rate) {
+    if (self->clock.clock_rate > 0)
+      nvr_rtp_clock_reset (&self->clock);       /* a new clock: a new base */
+    self->clock.clock_rate = rate;
   }
   return TRUE;
 }
@@ -123,27 +99,6 @@ ask_clock_rate (NvrRtpStamp * self, guint8 pt)
   return rate;
 }
 
-static GstClockTime
-running_time_now (NvrRtpStamp * self)
-{
-  GstElement *element = GST_ELEMENT (self);
-  GstClock *clock = gst_element_get_clock (element);
-  GstClockTime now, base;
-
-  if (clock == NULL)
-    return 0;
-  now = gst_clock_get_time (clock);
-  base = gst_element_get_base_time (element);
-  gst_object_unref (clock);
-  return now > base ? now - base : 0;
-}
-
-static GstClockTime
-ticks_to_time (NvrRtpStamp * self, guint64 ticks)
-{
-  return gst_util_uint64_scale_int (ticks, GST_SECOND, self->clock_rate);
-}
-
 static GstFlowReturn
 nvr_rtp_stamp_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
 {
@@ -151,8 +106,7 @@ nvr_rtp_stamp_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
   guint32 ts;
   guint8 pt;
-  guint64 ext;
-  gint64 arrival_us = g_get_monotonic_time ();
+  gboolean discont;
   GstClockTime pts;
 
   if (!gst_rtp_buffer_map (buf, GST_MAP_READ, &rtp)) {
@@ -163,48 +117,23 @@ nvr_rtp_stamp_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   pt = gst_rtp_buffer_get_payload_type (&rtp);
   gst_rtp_buffer_unmap (&rtp);
 
-  if (self->clock_rate <= 0)
-    self->clock_rate = ask_clock_rate (self, pt);
-  if (self->clock_rate <= 0) {
+  if (self->clock.clock_rate <= 0)
+    self->clock.clock_rate = ask_clock_rate (self, pt);
+  if (self->clock.clock_rate <= 0) {
     GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
         ("no clock-rate for RTP payload type %u", pt));
     return GST_FLOW_ERROR;
   }
 
-  ext = gst_rtp_buffer_ext_timestamp (&self->ext_ts, ts);
-  if (!self->have_base) {
-    self->have_base = TRUE;
-    self->base_ext = ext;
-    self->base_pts = GST_BUFFER_PTS_IS_VALID (buf) ? GST_BUFFER_PTS (buf) : running_time_now (self);
-  } else {
-    /* How far the RTP clock moved, against how much time passed. */
-    gint64 rtp_delta = (gint64) ext - (gint64) self->last_ext;
-    gint64 rtp_ns = rtp_delta >= 0 ? (gint64) ticks_to_time (self, rtp_delta)
-        : -(gint64) ticks_to_time (self, -rtp_delta);
-    gint64 arrival_ns = (arrival_us - self->last_arrival_us) * GST_USECOND;
-    gint64 disagreement = rtp_ns - arrival_ns;
-
-    if (disagreement > (gint64) MAX_DISAGREEMENT || disagreement < -(gint64) MAX_DISAGREEMENT) {
-      GST_INFO_OBJECT (self, "RTP clock jumped %" G_GINT64_FORMAT " ms while %"
-          G_GINT64_FORMAT " ms passed: re-based", rtp_ns / GST_MSECOND, arrival_ns / GST_MSECOND);
-      self->base_ext = ext;
-      self->base_pts = self->last_pts + MAX (arrival_ns, 0);
-      self->num_resets++;
-      GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
-    }
-  }
-
-  if (ext >= self->base_ext)
-    pts = self->base_pts + ticks_to_time (self, ext - self->base_ext);
-  else {
-    GstClockTime back = ticks_to_time (self, self->base_ext - ext);
-    pts = self->base_pts > back ? self->base_pts - back : 0;
+  pts = nvr_rtp_clock_stamp (&self->clock, ts, g_get_monotonic_time (),
+      GST_BUFFER_PTS_IS_VALID (buf) ? GST_BUFFER_PTS (buf)
+      : nvr_running_time_now (GST_ELEMENT (self)), &discont);
+  if (discont) {
+    GST_INFO_OBJECT (self, "RTP clock jumped: re-based");
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
   }
   GST_BUFFER_PTS (buf) = pts;
   GST_BUFFER_DTS (buf) = pts;
-  self->last_ext = ext;
-  self->last_pts = pts;
-  self->last_arrival_us = arrival_us;
   self->num_pushed++;
   return GST_FLOW_OK;
 }
@@ -213,7 +142,7 @@ static gboolean
 nvr_rtp_stamp_sink_event (GstBaseTransform * trans, GstEvent * event)
 {
   if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
-    nvr_rtp_stamp_reset (NVR_RTP_STAMP (trans));
+    nvr_rtp_clock_reset (&NVR_RTP_STAMP (trans)->clock);
   return GST_BASE_TRANSFORM_CLASS (nvr_rtp_stamp_parent_class)->sink_event (trans, event);
 }
 
@@ -221,9 +150,9 @@ static gboolean
 nvr_rtp_stamp_start (GstBaseTransform * trans)
 {
   NvrRtpStamp *self = NVR_RTP_STAMP (trans);
-  nvr_rtp_stamp_reset (self);
+  nvr_rtp_clock_reset (&self->clock);
   self->num_pushed = 0;
-  self->num_resets = 0;
+  self->clock.num_resets = 0;
   return TRUE;
 }
 
@@ -237,7 +166,7 @@ nvr_rtp_stamp_stats (NvrRtpStamp * self)
       "num-lost", G_TYPE_UINT64, (guint64) 0,
       "num-late", G_TYPE_UINT64, (guint64) 0,
       "num-duplicates", G_TYPE_UINT64, (guint64) 0,
-      "num-resets", G_TYPE_UINT64, self->num_resets, NULL);
+      "num-resets", G_TYPE_UINT64, self->clock.num_resets, NULL);
   GST_OBJECT_UNLOCK (self);
   return s;
 }
@@ -312,8 +241,8 @@ static void
 nvr_rtp_stamp_init (NvrRtpStamp * self)
 {
   self->latency_ms = 200;
-  self->clock_rate = -1;
-  nvr_rtp_stamp_reset (self);
+  self->clock.clock_rate = -1;
+  nvr_rtp_clock_reset (&self->clock);
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
 }
 

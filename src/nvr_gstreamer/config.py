@@ -270,12 +270,15 @@ class CameraConfig(_Strict):
         "only around motion events (storage.pre_record_seconds before, "
         "motion.post_record_seconds after); needs motion.enabled.",
     )
-    rtp_jitterbuffer: Literal["auto", "always"] = Field(
+    rtp_jitterbuffer: Literal["auto", "stamp", "always"] = Field(
         default="auto",
         description=(
-            "auto: over TCP (in order, nothing lost) packets are stamped in place, without "
-            "rtpbin's jitterbuffer thread (less CPU); over UDP the jitterbuffer reorders and "
-            "counts losses. always: the jitterbuffer on every transport (the old path)."
+            "How a camera is received. auto: over TCP (in order, nothing lost) by the "
+            "project's own source (nvrrtspsrc: the stream read in large chunks and depayloaded "
+            "on one thread, the least CPU); over UDP by rtspsrc, whose jitterbuffer reorders "
+            "and counts losses. stamp: over TCP rtspsrc with packets stamped in place instead "
+            "of the jitterbuffer. always: rtspsrc with the jitterbuffer on every transport "
+            "(the old path)."
         ),
     )
 

@@ -1,5 +1,6 @@
-"""The TCP receive path without rtpbin's jitterbuffer thread (nvrrtpstamp): the element on its
-own with real RTP packets, then whole recordings against the simulator on both paths."""
+"""The TCP receive paths without rtpbin's jitterbuffer thread: nvrrtpstamp on its own with real
+RTP packets, then whole recordings against the simulator on every path (native: nvrrtspsrc;
+stamp: rtspsrc + nvrrtpstamp; jitterbuffer: rtspsrc + rtpbin's jitterbuffer)."""
 
 from __future__ import annotations
 
@@ -132,23 +133,23 @@ def _closed(app: NvrApp, cam: str) -> list[Path]:
 def test_tcp_recordings_on_both_paths_are_equally_regular(
     sim: SimulatorProcess, tmp_path: Path
 ) -> None:
+    setting = {"native": "auto", "stamp": "stamp", "jitterbuffer": "always"}
     config = engine_config(
-        {"stamp": sim.url("cam1"), "jitterbuffer": sim.url("cam2")},
+        {"native": sim.url("cam1"), "stamp": sim.url("cam1"), "jitterbuffer": sim.url("cam2")},
         storage=tmp_path / "rec",
         storage_options={"segment_seconds": 2},
         camera_options={
-            "stamp": {"transport": "tcp", "rtp_jitterbuffer": "auto"},
-            "jitterbuffer": {"transport": "tcp", "rtp_jitterbuffer": "always"},
+            cam: {"transport": "tcp", "rtp_jitterbuffer": value} for cam, value in setting.items()
         },
     )
     app = NvrApp(config)
     app.start()
     try:
-        for cam in ("stamp", "jitterbuffer"):
+        for cam in setting:
             wait_until(lambda c=cam: len(_closed(app, c)) >= 3, 30, f"{cam}: three files")
-        paths = {c: app.engine.runtimes[c].pipeline.receive_path for c in ("stamp", "jitterbuffer")}
-        assert paths == {"stamp": "stamp", "jitterbuffer": "jitterbuffer"}
-        files = {c: _closed(app, c)[1:3] for c in ("stamp", "jitterbuffer")}  # not the first
+        paths = {c: app.engine.runtimes[c].pipeline.receive_path for c in setting}
+        assert paths == {c: c for c in setting}
+        files = {c: _closed(app, c)[1:3] for c in setting}  # not the first
     finally:
         app.stop()
     figures = {}
@@ -164,23 +165,25 @@ def test_tcp_recordings_on_both_paths_are_equally_regular(
     # the exact figure on an idle machine is bench/bench_receive.py's.
     mean = {cam: sum(sds) / len(sds) for cam, sds in figures.items()}
     assert mean["stamp"] <= mean["jitterbuffer"] + 1.0, mean
+    assert mean["native"] <= mean["jitterbuffer"] + 1.0, mean
 
 
+@pytest.mark.parametrize(("setting", "path"), [("auto", "native"), ("stamp", "stamp")])
 def test_an_encoder_restart_on_an_open_connection_leaves_no_time_jump(
-    sim: SimulatorProcess, tmp_path: Path
+    sim: SimulatorProcess, tmp_path: Path, setting: str, path: str
 ) -> None:
     config = engine_config(
         {"cam1": sim.url("cam1")},
         storage=tmp_path / "rec",
         storage_options={"segment_seconds": 60},
-        camera_options={"cam1": {"transport": "tcp", "rtp_jitterbuffer": "auto"}},
+        camera_options={"cam1": {"transport": "tcp", "rtp_jitterbuffer": setting}},
     )
     app = NvrApp(config)
     watch = EngineWatch(app.engine)
     app.start()
     try:
         watch.wait_for("cam1", CameraState.STREAMING, 15)
-        assert app.engine.runtimes["cam1"].pipeline.receive_path == "stamp"
+        assert app.engine.runtimes["cam1"].pipeline.receive_path == path
         time.sleep(2.0)  # footage before the jump (wall time is what is measured)
         begin = time.monotonic()
         sim.rtp_jump("cam1")  # forward to a new random base
@@ -192,19 +195,22 @@ def test_an_encoder_restart_on_an_open_connection_leaves_no_time_jump(
         assert app.engine.status("cam1").disconnects == 0
     finally:
         app.stop()
-    (path,) = _closed(app, "cam1")
-    reg = regularity(path)
+    (file,) = _closed(app, "cam1")
+    reg = regularity(file)
     print(f"across two RTP jumps: {reg}")
     assert reg.repeated_or_backwards == 0 and reg.largest_step_s < 3 / FPS
     assert reg.frames >= FPS * (elapsed + 2.0) * 0.9  # nothing lost either
 
 
-def test_many_starts_on_the_stamp_path_never_hang(sim: SimulatorProcess) -> None:
+@pytest.mark.parametrize(("setting", "expected"), [("auto", "native"), ("stamp", "stamp")])
+def test_many_starts_on_the_tcp_paths_never_hang(
+    sim: SimulatorProcess, setting: str, expected: str
+) -> None:
     """rtspsrc calls Python (request-jitterbuffer) and GLib may warn on a streaming thread:
     with GLib's warnings routed through Python, more than half of such starts hung."""
     config = engine_config(
         {"cam1": sim.url("cam1")},
-        camera_options={"cam1": {"transport": "tcp", "rtp_jitterbuffer": "auto"}},
+        camera_options={"cam1": {"transport": "tcp", "rtp_jitterbuffer": setting}},
     )
     engine = CameraEngine(config)
     watch = EngineWatch(engine)
@@ -214,7 +220,7 @@ def test_many_starts_on_the_stamp_path_never_hang(sim: SimulatorProcess) -> None
         for i in range(12):
             took = watch.wait_for("cam1", CameraState.STREAMING, 10, after=since) - since
             path = engine.loop.call_sync(lambda: engine.runtimes["cam1"].pipeline.receive_path)
-            assert path == "stamp"
+            assert path == expected
             print(f"start {i}: streaming after {took:.2f} s")
             since = time.monotonic()
             engine.stop_camera("cam1")
@@ -225,7 +231,7 @@ def test_many_starts_on_the_stamp_path_never_hang(sim: SimulatorProcess) -> None
         engine.stop()
 
 
-def test_without_the_built_element_tcp_falls_back_to_the_jitterbuffer(tmp_path: Path) -> None:
+def _receive_path_with_plugins(plugins: Path) -> subprocess.CompletedProcess[str]:
     code = (
         "from nvr_gstreamer.gst.loop import init_gstreamer; init_gstreamer()\n"
         "from nvr_gstreamer.gst.pipeline import receive_path\n"
@@ -233,13 +239,29 @@ def test_without_the_built_element_tcp_falls_back_to_the_jitterbuffer(tmp_path: 
         "import logging; logging.basicConfig()\n"
         "print(receive_path(PipelineSpec('cam', 'rtsp://h/s', None, transport='tcp')))\n"
     )
-    env = {"NVR_GST_PLUGINS": str(tmp_path / "none"), "PATH": "/usr/bin:/bin"}
+    env = {"NVR_GST_PLUGINS": str(plugins), "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_without_the_built_elements_tcp_falls_back_one_step_at_a_time(tmp_path: Path) -> None:
+    from nvr_gstreamer.gst.loop import PLUGIN_DIR
+
+    done = _receive_path_with_plugins(tmp_path / "none")
     assert done.stdout.strip() == "jitterbuffer"
+    assert "nvrrtspsrc element is not built (run scripts/setup)" in done.stderr
     assert "nvrrtpstamp element is not built (run scripts/setup)" in done.stderr
+
+    only_stamper = tmp_path / "stamper"
+    only_stamper.mkdir()
+    (only_stamper / "libgstnvrrtpstamp.so").symlink_to(PLUGIN_DIR / "libgstnvrrtpstamp.so")
+    done = _receive_path_with_plugins(only_stamper)
+    assert done.stdout.strip() == "stamp"
+    assert "nvrrtspsrc element is not built" in done.stderr
+    assert "nvrrtpstamp" not in done.stderr.replace("rtspsrc and nvrrtpstamp", "")
 
 
 def test_glib_warnings_never_go_through_python() -> None:

@@ -61,7 +61,7 @@ from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
 logger = logging.getLogger(__name__)
 
 # RTP encoding name → (codec, depayloader, parser). The one table of what is recorded.
-VIDEO_CODECS: dict[str, tuple[str, str, str | None]] = {
+VIDEO_CODECS: dict[str, tuple[str, str, str]] = {
     "H264": ("h264", "rtph264depay", "h264parse"),
     "H265": ("h265", "rtph265depay", "h265parse"),
 }
@@ -72,6 +72,19 @@ AUDIO_CODECS: dict[str, tuple[str, str, str | None]] = {
     "PCMA": ("pcma", "rtppcmadepay", None),
     "PCMU": ("pcmu", "rtppcmudepay", None),
     "OPUS": ("opus", "rtpopusdepay", "opusparse"),
+}
+
+# nvrrtspsrc's video caps → (codec, parser).
+_NATIVE_VIDEO: dict[str, tuple[str, str]] = {
+    "video/x-h264": ("h264", "h264parse"),
+    "video/x-h265": ("h265", "h265parse"),
+}
+# What the tee carries on every path: the depayloaders' own output form. nvrrtspsrc gives
+# byte-stream, which the parser turns into this; a tee fixed on byte-stream would refuse the
+# recorder's muxer (NOFORMAT when a branch links later).
+_TEE_CAPS = {
+    "h264": "video/x-h264,stream-format=avc,alignment=au",
+    "h265": "video/x-h265,stream-format=hvc1,alignment=au",
 }
 
 
@@ -96,28 +109,39 @@ class _Attached:
     detaching: bool = False  # a worker is finishing it now
 
 
+NATIVE_SOURCE = "nvrrtspsrc"  # native/nvrrtspsrc.c, built by scripts/setup
 STAMPER = "nvrrtpstamp"  # native/nvrrtpstamp.c, built by scripts/setup
-STAMP = "stamp"  # packets stamped in place (TCP)
-JITTERBUFFER = "jitterbuffer"  # rtpbin's rtpjitterbuffer, a thread per stream
-_stamper_missing_noted = False
+NATIVE = "native"  # nvrrtspsrc: RTSP, read and depayloaded on one thread (TCP)
+STAMP = "stamp"  # rtspsrc, packets stamped in place instead of the jitterbuffer (TCP)
+JITTERBUFFER = "jitterbuffer"  # rtspsrc with rtpbin's rtpjitterbuffer, a thread per stream
+_missing_noted: set[str] = set()
+
+
+def _built(element: str, instead: str) -> bool:
+    if Gst.ElementFactory.find(element) is not None:
+        return True
+    if element not in _missing_noted:
+        _missing_noted.add(element)
+        logger.warning(
+            "the %s element is not built (run scripts/setup): TCP cameras use %s, which costs "
+            "more CPU",
+            element,
+            instead,
+        )
+    return False
 
 
 def receive_path(spec: PipelineSpec) -> str:
-    """How RTP is received: stamped in place over TCP (when allowed and built), else through
-    rtpbin's jitterbuffer. A missing build falls back to the jitterbuffer, with a warning."""
-    global _stamper_missing_noted
-    if spec.jitterbuffer != "auto" or spec.transport != "tcp":
+    """How a camera is received. Over TCP (in order, nothing lost): by nvrrtspsrc (auto) or by
+    rtspsrc with packets stamped in place (stamp); otherwise, and over UDP, by rtspsrc through
+    rtpbin's jitterbuffer. A missing build falls back one step, with a warning."""
+    if spec.transport != "tcp" or spec.jitterbuffer == "always":
         return JITTERBUFFER
-    if Gst.ElementFactory.find(STAMPER) is None:
-        if not _stamper_missing_noted:
-            _stamper_missing_noted = True
-            logger.warning(
-                "the %s element is not built (run scripts/setup): TCP cameras use rtpbin's "
-                "jitterbuffer, which costs more CPU",
-                STAMPER,
-            )
-        return JITTERBUFFER
-    return STAMP
+    if spec.jitterbuffer == "auto" and _built(NATIVE_SOURCE, f"rtspsrc and {STAMPER}"):
+        return NATIVE
+    if _built(STAMPER, "rtpbin's jitterbuffer"):
+        return STAMP
+    return JITTERBUFFER
 
 
 def rtsp_source(spec: PipelineSpec, name: str) -> Any:
@@ -134,6 +158,20 @@ def rtsp_source(spec: PipelineSpec, name: str) -> Any:
     # to try"); the chooser then tries TCP (transport: auto).
     src.set_property("timeout", int(spec.udp_timeout_s * 1_000_000))
     src.set_property("teardown-timeout", 100 * Gst.MSECOND)
+    return src
+
+
+def native_source(spec: PipelineSpec, name: str) -> Any:
+    """An nvrrtspsrc for ``spec`` (TCP): credentials through properties, as for rtspsrc; the
+    audio it sets up is what a segment can hold."""
+    src = Gst.ElementFactory.make(NATIVE_SOURCE, name)
+    src.set_property("location", strip_credentials(spec.url))
+    if spec.credentials:
+        src.set_property("user-id", spec.credentials[0])
+        src.set_property("user-pw", spec.credentials[1])
+    src.set_property("latency", spec.latency_ms)
+    src.set_property("tcp-timeout", int(spec.tcp_timeout_s * 1_000_000))
+    src.set_property("audio-encodings", ",".join(AUDIO_CODECS))
     return src
 
 
@@ -171,18 +209,22 @@ class CameraPipeline:
         self._audio_sessions: set[int] = set()  # rtpbin sessions (stream indexes) of audio
 
         self.pipeline = Gst.Pipeline.new(f"cam-{spec.camera_id}-g{generation}")
-        src = rtsp_source(spec, "source")
+        native = self.receive_path == NATIVE
+        src = native_source(spec, "source") if native else rtsp_source(spec, "source")
         self.tee = Gst.ElementFactory.make("tee", "tee")
         self.tee.set_property("allow-not-linked", True)
         self.pipeline.add(src)
         self.pipeline.add(self.tee)
         self._source = src
         self._handlers = [
-            src.connect("select-stream", weak_cb(self._select_stream_cb, False)),
             src.connect("pad-added", weak_cb(self._pad_added_cb)),
-            src.connect("new-manager", weak_cb(self._new_manager_cb)),
             src.connect("no-more-pads", weak_cb(self._no_more_pads_cb)),
         ]
+        if not native:
+            self._handlers += [
+                src.connect("select-stream", weak_cb(self._select_stream_cb, False)),
+                src.connect("new-manager", weak_cb(self._new_manager_cb)),
+            ]
         self._watching = False
         self.pipeline.get_bus().set_sync_handler(weak_cb(self._sync_cb, Gst.BusSyncReply.PASS))
 
@@ -380,7 +422,10 @@ class CameraPipeline:
         self.skipped.append(f"{media} {encoding}")
         return False
 
-    def _no_more_pads_cb(self, _src: Any) -> None:
+    def _no_more_pads_cb(self, src: Any) -> None:
+        if self.receive_path == NATIVE:
+            # nvrrtspsrc chose the streams itself (audio-encodings); it names the others.
+            self.skipped += [s for s in (src.get_property("skipped") or "").split(",") if s]
         if not self._released:
             self._loop.call(self._deliver_streams_known)
 
@@ -401,6 +446,12 @@ class CameraPipeline:
         codec, depay_name, parse_name = AUDIO_CODECS[encoding]
         n = len(self.audio)
         chain = [Gst.ElementFactory.make(depay_name, f"audio{n}-depay")]
+        if self.receive_path == NATIVE:
+            # A thread of its own (cheap at audio's packet rate), as rtpbin's jitterbuffer
+            # gives it on the other paths: the audio hold (open_audio) must never stop the
+            # one thread that reads the camera.
+            queue = Gst.ElementFactory.make("queue", f"audio{n}-queue")
+            chain.insert(0, queue)
         if parse_name is not None:
             chain.append(Gst.ElementFactory.make(parse_name, f"audio{n}-parse"))
         ident = Gst.ElementFactory.make("identity", f"audio{n}-stats")
@@ -429,6 +480,10 @@ class CameraPipeline:
     def _pad_added_cb(self, _src: Any, pad: Any) -> None:
         caps = pad.get_current_caps() or pad.query_caps(None)
         s = caps.get_structure(0)
+        parsed = _NATIVE_VIDEO.get(s.get_name())
+        if parsed is not None:  # nvrrtspsrc's video: access units, depayloaded already
+            self._add_video(pad, caps, parsed, None)
+            return
         if s.get_string("media") == "audio":
             encoding = (s.get_string("encoding-name") or "").upper()
             if encoding in AUDIO_CODECS:
@@ -444,20 +499,33 @@ class CameraPipeline:
             )
             return
         codec, depay_name, parse_name = choice
+        self._add_video(pad, caps, (codec, parse_name), depay_name)
+
+    def _add_video(
+        self, pad: Any, caps: Any, parsed: tuple[str, str], depay_name: str | None
+    ) -> None:
+        """(depay →) parse → stats → tee for the video stream (streaming thread)."""
+        codec, parse_name = parsed
         if self._stats is not None:
             return  # one video stream is recorded; a second one is ignored
-        depay = Gst.ElementFactory.make(depay_name, "depay")
         parse = Gst.ElementFactory.make(parse_name, "parse")
         parse.set_property("config-interval", -1)  # parameter sets before every keyframe
         ident = Gst.ElementFactory.make("identity", "stats")
         ident.set_property("silent", True)
-        for el in (depay, parse, ident):
+        chain = [parse, ident]
+        if depay_name is not None:
+            chain.insert(0, Gst.ElementFactory.make(depay_name, "depay"))
+        else:
+            form = Gst.ElementFactory.make("capsfilter", "form")
+            form.set_property("caps", Gst.Caps.from_string(_TEE_CAPS[codec]))
+            chain.insert(1, form)
+        for el in chain:
             self.pipeline.add(el)
-        ok = depay.link(parse) and parse.link(ident) and ident.link(self.tee)
-        if not ok or pad.link(depay.get_static_pad("sink")) != Gst.PadLinkReturn.OK:
+        ok = all(a.link(b) for a, b in pairwise([*chain, self.tee]))
+        if not ok or pad.link(chain[0].get_static_pad("sink")) != Gst.PadLinkReturn.OK:
             self._report(Fault(Origin.SOURCE, "source", "", 0, "could not link the video stream"))
             return
-        for el in (depay, parse, ident):
+        for el in chain:
             el.sync_state_with_parent()
         out = ident.get_static_pad("src")
         gone = Gst.PadProbeReturn.REMOVE
