@@ -96,6 +96,7 @@ struct _NvrRtspSrc
   GstRTSPConnection *conn;      /* set and cleared on the task, flushed from change_state */
   gboolean connected;           /* the handshake is done; the task reads data */
   gboolean flushing;
+  gint eos_requested;           /* an EOS event was sent to the element (gst-launch -e) */
 
   GstRTSPUrl *url;
   gchar *base;                  /* aggregate control URL */
@@ -476,7 +477,7 @@ request (NvrRtspSrc * self, GstRTSPMethod method, const gchar * uri,
 
 /* An error for a refusal, as rtspsrc words it. FALSE when the response is not a success. */
 static gboolean
-check_response (NvrRtspSrc * self, GstRTSPMessage * response)
+check_response (NvrRtspSrc * self, GstRTSPMethod method, GstRTSPMessage * response)
 {
   GstRTSPStatusCode code = response->type_data.response.code;
   const gchar *reason = response->type_data.response.reason;
@@ -494,8 +495,8 @@ check_response (NvrRtspSrc * self, GstRTSPMessage * response)
             "or may otherwise be missing the right GStreamer RTSP extension plugin."),
         ("SETUP refused: %d (%s)", code, reason ? reason : ""));
   else
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Unhandled error"), ("%s (%d)",
-            reason ? reason : "", code));
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Unhandled error"), ("%s (%d) to %s",
+            reason ? reason : "", code, gst_rtsp_method_as_text (method)));
   return FALSE;
 }
 
@@ -677,9 +678,15 @@ handshake (NvrRtspSrc * self)
   }
 
   request_url = gst_rtsp_url_get_request_uri (self->url);
+  /* OPTIONS first, as rtspsrc and ffmpeg do (some servers expect it); it also says whether
+   * GET_PARAMETER is there for keep-alives (OPTIONS otherwise). */
+  if (!request (self, GST_RTSP_OPTIONS, request_url, NULL, &response))
+    goto done;
+  if (gst_rtsp_message_get_header (&response, GST_RTSP_HDR_PUBLIC, &value, 0) == GST_RTSP_OK)
+    self->get_parameter = strstr (value, "GET_PARAMETER") != NULL;
   if (!request (self, GST_RTSP_DESCRIBE, request_url, NULL, &response))
     goto done;
-  if (!check_response (self, &response))
+  if (!check_response (self, GST_RTSP_DESCRIBE, &response))
     goto done;
   if (gst_rtsp_message_get_header (&response, GST_RTSP_HDR_CONTENT_BASE, &value, 0) == GST_RTSP_OK)
     self->base = g_strdup (value);
@@ -712,20 +719,15 @@ handshake (NvrRtspSrc * self)
         s->channel + 1);
     gboolean sent = request (self, GST_RTSP_SETUP, s->control, transport, &response);
     g_free (transport);
-    if (!sent || !check_response (self, &response))
+    if (!sent || !check_response (self, GST_RTSP_SETUP, &response))
       goto done;
     keep_session (self, &response);
     take_channel (s, &response);
   }
 
-  /* Keep-alive: GET_PARAMETER when the server has it (OPTIONS otherwise), as rtspsrc. */
-  if (!request (self, GST_RTSP_OPTIONS, self->base, NULL, &response))
-    goto done;
-  if (gst_rtsp_message_get_header (&response, GST_RTSP_HDR_PUBLIC, &value, 0) == GST_RTSP_OK)
-    self->get_parameter = strstr (value, "GET_PARAMETER") != NULL;
 
   if (!request (self, GST_RTSP_PLAY, self->base, NULL, &response)
-      || !check_response (self, &response))
+      || !check_response (self, GST_RTSP_PLAY, &response))
     goto done;
   self->last_keepalive_us = g_get_monotonic_time ();
   ok = TRUE;
@@ -901,6 +903,11 @@ loop (gpointer data)
   gssize got;
   GstFlowReturn ret;
 
+  if (g_atomic_int_get (&self->eos_requested)) {
+    push_eos (self);
+    goto pause;
+  }
+
   if (!self->connected) {
     if (!handshake (self))
       goto pause;
@@ -911,6 +918,11 @@ loop (gpointer data)
   socket = gst_rtsp_connection_get_read_socket (self->conn);
   if (!g_socket_condition_timed_wait (socket, G_IO_IN, (gint64) self->tcp_timeout_us,
           self->cancellable, &err)) {
+    if (g_atomic_int_get (&self->eos_requested)) {
+      g_clear_error (&err);
+      push_eos (self);
+      goto pause;
+    }
     if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
       /* No data: a stalled camera. The recorder's watchdog judges that; keep the session. */
       g_clear_error (&err);
@@ -945,7 +957,9 @@ loop (gpointer data)
   return;
 
 read_error:
-  if (!stopping (self))
+  if (g_atomic_int_get (&self->eos_requested))
+    push_eos (self);
+  else if (!stopping (self))
     GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Could not read from resource."),
         ("%s", err->message));
   g_clear_error (&err);
@@ -1016,6 +1030,7 @@ nvr_rtsp_src_change_state (GstElement * element, GstStateChange transition)
   switch (transition) {
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       self->flushing = FALSE;
+      g_atomic_int_set (&self->eos_requested, 0);
       g_cancellable_reset (self->cancellable);
       gst_task_start (self->task);
       break;
@@ -1048,6 +1063,21 @@ nvr_rtsp_src_change_state (GstElement * element, GstStateChange transition)
       break;
   }
   return ret;
+}
+
+/* EOS sent to the element (an application ending the stream): pushed on every pad from the
+ * streaming thread, which is woken for it. */
+static gboolean
+nvr_rtsp_src_send_event (GstElement * element, GstEvent * event)
+{
+  NvrRtspSrc *self = NVR_RTSP_SRC (element);
+  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
+    g_atomic_int_set (&self->eos_requested, 1);
+    g_cancellable_cancel (self->cancellable);
+    gst_event_unref (event);
+    return TRUE;
+  }
+  return GST_ELEMENT_CLASS (nvr_rtsp_src_parent_class)->send_event (element, event);
 }
 
 static gboolean
@@ -1192,6 +1222,7 @@ nvr_rtsp_src_class_init (NvrRtspSrcClass * klass)
 
   element_class->change_state = GST_DEBUG_FUNCPTR (nvr_rtsp_src_change_state);
   element_class->query = GST_DEBUG_FUNCPTR (nvr_rtsp_src_query);
+  element_class->send_event = GST_DEBUG_FUNCPTR (nvr_rtsp_src_send_event);
 }
 
 static void

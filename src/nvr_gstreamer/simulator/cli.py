@@ -172,6 +172,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="require RTSP basic authentication on every camera",
     )
     parser.add_argument(
+        "--auth-digest",
+        action="store_true",
+        help="with --auth: Digest authentication instead of Basic (as many cameras ship)",
+    )
+    parser.add_argument(
         "--fps",
         type=_arg_type(parse_fps, "fps"),
         default=DEFAULT_FPS,
@@ -305,6 +310,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         control_port=args.control_port,
         address=args.address,
         auth=args.auth,
+        auth_digest=args.auth_digest,
         fps=fps,
         size=args.size,
         bitrate_kbps=args.bitrate,

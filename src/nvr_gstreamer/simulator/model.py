@@ -229,6 +229,8 @@ class SimulatorConfig:
     """HTTP control port; None means ``port + 1`` (or an OS-picked port when ``port`` is 0)."""
     address: str = "127.0.0.1"
     auth: Credentials | None = None
+    auth_digest: bool = False
+    """With ``auth``: Digest authentication instead of Basic, as many cameras ship."""
     fps: Fraction = DEFAULT_FPS
     size: VideoSize = DEFAULT_SIZE
     bitrate_kbps: int = DEFAULT_BITRATE_KBPS

@@ -514,7 +514,12 @@ class Simulator:
             basic = GstRtspServer.RTSPAuth.make_basic(
                 self.config.auth.user, self.config.auth.password
             )
-            auth.add_basic(basic, token)
+            if self.config.auth_digest:
+                # Digest only, as many cameras ship (PyGObject takes one method, not a mask).
+                auth.add_digest(self.config.auth.user, self.config.auth.password, token)
+                auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+            else:
+                auth.add_basic(basic, token)
             server.set_auth(auth)
             permissions = GstRtspServer.RTSPPermissions()
             for permission in (
