@@ -208,6 +208,13 @@ push (NvrRtspSrc * self, Stream * s, GstBuffer * buf)
   return s->flow;
 }
 
+/* The running time now, for a stream's first buffer only (later ones follow the RTP clock). */
+static GstClockTime
+first_pts (NvrRtspSrc * self, Stream * s)
+{
+  return s->clock.have_base ? 0 : nvr_running_time_now (GST_ELEMENT (self));
+}
+
 static GstFlowReturn
 finish_au (NvrRtspSrc * self, Stream * s)
 {
@@ -221,7 +228,7 @@ finish_au (NvrRtspSrc * self, Stream * s)
   if (s->au->len == 0)
     return GST_FLOW_OK;
   pts = nvr_rtp_clock_stamp (&s->clock, s->au_ts, g_get_monotonic_time (),
-      nvr_running_time_now (GST_ELEMENT (self)), &discont);
+      first_pts (self, s), &discont);
   if (s->params != NULL && s->params->len > 0) {
     /* The SDP's parameter sets before the first access unit: the parser needs them before
      * it can put anything out, and a camera may send them only there. */
@@ -358,8 +365,8 @@ handle_rtp (NvrRtspSrc * self, Stream * s, const guint8 * data, guint len)
       return GST_FLOW_OK;
     }
     GST_BUFFER_PTS (buf) = nvr_rtp_clock_stamp (&s->clock,
-        gst_rtp_buffer_get_timestamp (&rtp), g_get_monotonic_time (),
-        nvr_running_time_now (GST_ELEMENT (self)), &discont);
+        gst_rtp_buffer_get_timestamp (&rtp), g_get_monotonic_time (), first_pts (self, s),
+        &discont);
     GST_BUFFER_DTS (buf) = GST_BUFFER_PTS (buf);
     gst_rtp_buffer_unmap (&rtp);
     if (discont)

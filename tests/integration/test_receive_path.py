@@ -277,3 +277,25 @@ def test_glib_warnings_never_go_through_python() -> None:
     assert done.returncode == 0 and done.stdout.strip() == "still here", done.stderr
     # GLib's own handler printed it; PyGObject's would have raised it as a Python warning.
     assert "GLib-GObject-WARNING **" in done.stderr and "a warning from C" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "transport", "setting", "expected"),
+    [
+        ("rtsp://h/s", "tcp", "auto", "native"),
+        ("RTSP://h/s", "tcp", "auto", "native"),
+        ("rtsps://h/s", "tcp", "auto", "stamp"),  # TLS: nvrrtspsrc reads the plain socket
+        ("rtsp://h/s", "udp", "auto", "jitterbuffer"),
+        ("rtsp://h/s", "tcp", "stamp", "stamp"),
+        ("rtsp://h/s", "udp", "stamp", "jitterbuffer"),
+        ("rtsp://h/s", "tcp", "always", "jitterbuffer"),
+    ],
+)
+def test_the_receive_path_is_chosen_per_camera(
+    gst: Any, url: str, transport: str, setting: str, expected: str
+) -> None:
+    from nvr_gstreamer.camera.media import PipelineSpec
+    from nvr_gstreamer.gst.pipeline import receive_path
+
+    spec = PipelineSpec("cam", url, None, transport=transport, jitterbuffer=setting)
+    assert receive_path(spec) == expected

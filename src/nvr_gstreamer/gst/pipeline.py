@@ -132,12 +132,15 @@ def _built(element: str, instead: str) -> bool:
 
 
 def receive_path(spec: PipelineSpec) -> str:
-    """How a camera is received. Over TCP (in order, nothing lost): by nvrrtspsrc (auto) or by
-    rtspsrc with packets stamped in place (stamp); otherwise, and over UDP, by rtspsrc through
-    rtpbin's jitterbuffer. A missing build falls back one step, with a warning."""
+    """How a camera is received. Over TCP (in order, nothing lost): by nvrrtspsrc (auto, for
+    rtsp:// URLs) or by rtspsrc with packets stamped in place (stamp, and rtsps://); otherwise,
+    and over UDP, by rtspsrc through rtpbin's jitterbuffer. A missing build falls back one step,
+    with a warning."""
     if spec.transport != "tcp" or spec.jitterbuffer == "always":
         return JITTERBUFFER
-    if spec.jitterbuffer == "auto" and _built(NATIVE_SOURCE, f"rtspsrc and {STAMPER}"):
+    # nvrrtspsrc reads the plain socket: rtsps:// (TLS) and tunnelled URLs stay with rtspsrc.
+    plain = spec.url.lower().startswith("rtsp://")
+    if spec.jitterbuffer == "auto" and plain and _built(NATIVE_SOURCE, f"rtspsrc and {STAMPER}"):
         return NATIVE
     if _built(STAMPER, "rtpbin's jitterbuffer"):
         return STAMP
