@@ -26,8 +26,13 @@
  * The RTP and RTSP handling stays on the one streaming thread; nothing in it calls Python.
  */
 
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <gst/gst.h>
 #include <gst/rtp/gstrtpbuffer.h>
 #include <gst/rtsp/gstrtspconnection.h>
@@ -92,7 +97,8 @@ struct _NvrRtspSrc
 
   GstTask *task;
   GRecMutex task_lock;
-  GCancellable *cancellable;
+  GCancellable *cancellable;   /* cancelled when stopping: ends the handshake's waits */
+  gint wake_fd;                 /* an eventfd: wakes the data loop's poll() to stop or end */
   GstRTSPConnection *conn;      /* set and cleared on the task, flushed from change_state */
   gboolean connected;           /* the handshake is done; the task reads data */
   gboolean flushing;
@@ -905,9 +911,10 @@ static void
 loop (gpointer data)
 {
   NvrRtspSrc *self = NVR_RTSP_SRC (data);
-  GSocket *socket;
-  GError *err = NULL;
+  struct pollfd fds[2];
+  gint64 timeout_ms;
   gssize got;
+  gint ready, error = 0;
   GstFlowReturn ret;
 
   if (g_atomic_int_get (&self->eos_requested)) {
@@ -922,29 +929,38 @@ loop (gpointer data)
     self->connected = TRUE;
   }
 
-  socket = gst_rtsp_connection_get_read_socket (self->conn);
-  if (!g_socket_condition_timed_wait (socket, G_IO_IN, (gint64) self->tcp_timeout_us,
-          self->cancellable, &err)) {
-    if (g_atomic_int_get (&self->eos_requested)) {
-      g_clear_error (&err);
-      push_eos (self);
-      goto pause;
-    }
-    if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
-      /* No data: a stalled camera. The recorder's watchdog judges that; keep the session. */
-      g_clear_error (&err);
-      send_keepalive (self);
+  /* One poll() and one recv() per wake-up, on the plain descriptors: GSocket with a
+   * GCancellable makes and closes an eventfd each time and takes a process-wide lock. */
+  fds[0].fd = g_socket_get_fd (gst_rtsp_connection_get_read_socket (self->conn));
+  fds[0].events = POLLIN;
+  fds[0].revents = 0;
+  fds[1].fd = self->wake_fd;
+  fds[1].events = POLLIN;
+  fds[1].revents = 0;
+  timeout_ms = MIN ((gint64) (self->tcp_timeout_us / 1000), G_MAXINT);
+  ready = poll (fds, 2, (gint) timeout_ms);
+  if (ready < 0) {
+    if (errno == EINTR)
       return;
-    }
+    error = errno;
     goto read_error;
   }
-  got = g_socket_receive (socket, (gchar *) self->buf + self->filled,
-      READ_SIZE - self->filled, self->cancellable, &err);
+  if (fds[1].revents != 0) {
+    /* Woken: stopping, or an EOS was asked for. */
+    if (g_atomic_int_get (&self->eos_requested))
+      push_eos (self);
+    goto pause;
+  }
+  if (ready == 0) {
+    /* No data: a stalled camera. The recorder's watchdog judges that; keep the session. */
+    send_keepalive (self);
+    return;
+  }
+  got = recv (fds[0].fd, self->buf + self->filled, READ_SIZE - self->filled, MSG_DONTWAIT);
   if (got < 0) {
-    if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-      g_clear_error (&err);
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
       return;
-    }
+    error = errno;
     goto read_error;
   }
   if (got == 0) {
@@ -968,8 +984,7 @@ read_error:
     push_eos (self);
   else if (!stopping (self))
     GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Could not read from resource."),
-        ("%s", err->message));
-  g_clear_error (&err);
+        ("%s", g_strerror (error)));
 pause:
   gst_task_pause (self->task);
 }
@@ -1018,11 +1033,20 @@ cleanup (NvrRtspSrc * self)
 }
 
 static void
+wake (NvrRtspSrc * self)
+{
+  guint64 one = 1;
+  if (write (self->wake_fd, &one, sizeof (one)) < 0)
+    GST_WARNING_OBJECT (self, "could not wake the streaming thread: %s", g_strerror (errno));
+}
+
+static void
 stop_task (NvrRtspSrc * self)
 {
   GST_OBJECT_LOCK (self);
   self->flushing = TRUE;
   g_cancellable_cancel (self->cancellable);
+  wake (self);
   if (self->conn != NULL)
     gst_rtsp_connection_flush (self->conn, TRUE);
   GST_OBJECT_UNLOCK (self);
@@ -1038,6 +1062,11 @@ nvr_rtsp_src_change_state (GstElement * element, GstStateChange transition)
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       self->flushing = FALSE;
       g_atomic_int_set (&self->eos_requested, 0);
+      {
+        guint64 pending;        /* a wake-up left from the last stop */
+        if (read (self->wake_fd, &pending, sizeof (pending)) < 0 && errno != EAGAIN)
+          GST_WARNING_OBJECT (self, "eventfd: %s", g_strerror (errno));
+      }
       g_cancellable_reset (self->cancellable);
       gst_task_start (self->task);
       break;
@@ -1080,7 +1109,7 @@ nvr_rtsp_src_send_event (GstElement * element, GstEvent * event)
   NvrRtspSrc *self = NVR_RTSP_SRC (element);
   if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
     g_atomic_int_set (&self->eos_requested, 1);
-    g_cancellable_cancel (self->cancellable);
+    wake (self);
     gst_event_unref (event);
     return TRUE;
   }
@@ -1176,6 +1205,7 @@ nvr_rtsp_src_finalize (GObject * object)
   gst_object_unref (self->task);
   g_rec_mutex_clear (&self->task_lock);
   g_object_unref (self->cancellable);
+  close (self->wake_fd);
   g_free (self->buf);
   g_free (self->location);
   g_free (self->user_id);
@@ -1238,6 +1268,7 @@ nvr_rtsp_src_init (NvrRtspSrc * self)
   self->latency_ms = 200;
   self->tcp_timeout_us = 20 * G_USEC_PER_SEC;
   self->cancellable = g_cancellable_new ();
+  self->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
   self->buf = g_malloc (READ_SIZE);
   self->skipped = g_string_new ("");
   g_rec_mutex_init (&self->task_lock);
