@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 from nvr_gstreamer.camera.counters import StreamCounters
@@ -145,6 +146,8 @@ class CameraRuntime:
         self._gen_had_video = False  # the current pipeline generation delivered a frame
         self._gen_judged = False  # the chooser has heard how the current generation ended
         self.other_errors: dict[ErrorKind, int] = {}
+        self._segment_path: Path | None = None  # current_segment(), computed once per file
+        self._segment_relative: str | None = None
         self._skipped_noted: set[str] = set()  # streams left out, logged once per camera
         self._recording_reported = False
         self._sessions = (
@@ -295,12 +298,13 @@ class CameraRuntime:
 
     # ---- recording ------------------------------------------------------------------------
 
-    def _record(self, event: RecordingEvent) -> None:
+    def _record(self, event: RecordingEvent, refresh: bool = True) -> None:
         commands = self.recording.handle(event)
         if self._sessions is not None:  # without storage there are none
             for cmd in commands:
                 self._sessions.apply(cmd, self.pipeline)
-        self.refresh()
+        if refresh:
+            self.refresh()
 
     def refresh(self, publish: bool = True) -> None:
         """Take a fresh status; publish it, with a RecordingChanged when recording flipped."""
@@ -476,7 +480,7 @@ class CameraRuntime:
             number = self.recording.session
             age = None if self.last_frame_at is None else now - self.last_frame_at
             output, audio = self._sessions.output(number), self._sessions.audio_counts(number)
-            self._record(Polled(age, output, audio))
+            self._record(Polled(age, output, audio), refresh=False)  # refreshed below
         first = self._first_frame_at
         waited = first is not None and now - first >= STREAMS_KNOWN_GRACE_S
         if pipeline is not None and not pipeline.streams_known and waited:
@@ -492,10 +496,13 @@ class CameraRuntime:
         path = sessions.current_file(self.recording.session)
         if path is None:
             return None
-        try:
-            return path.relative_to(storage.root).as_posix()
-        except ValueError:
-            return None
+        if path is not self._segment_path:  # read twice a second: pathlib work once per file
+            try:
+                relative = path.relative_to(storage.root).as_posix()
+            except ValueError:
+                relative = None
+            self._segment_path, self._segment_relative = path, relative
+        return self._segment_relative
 
 
 def _counter() -> Callable[[], int]:
