@@ -118,6 +118,8 @@ struct _NvrRtspSrc
   guint8 *buf;                  /* read buffer */
   gsize filled;
   guint64 bytes;
+  guint64 video_buffers;        /* access units pushed (the "stats" property) */
+  guint64 video_bytes;
 };
 
 enum
@@ -130,6 +132,7 @@ enum
   PROP_TCP_TIMEOUT,
   PROP_AUDIO_ENCODINGS,
   PROP_SKIPPED,
+  PROP_STATS,
 };
 
 static GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE ("video",
@@ -250,6 +253,10 @@ finish_au (NvrRtspSrc * self, Stream * s)
   if (discont || s->au_discont)
     GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
   s->au_discont = FALSE;
+  GST_OBJECT_LOCK (self);
+  self->video_buffers++;
+  self->video_bytes += gst_buffer_get_size (buf);
+  GST_OBJECT_UNLOCK (self);
   return push (self, s, buf);
 }
 
@@ -1191,6 +1198,13 @@ nvr_rtsp_src_get_property (GObject * object, guint prop_id, GValue * value, GPar
       g_value_set_string (value, self->skipped->str);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_STATS:
+      GST_OBJECT_LOCK (self);
+      g_value_take_boxed (value, gst_structure_new ("application/x-nvr-rtsp-stats",
+              "num-buffers", G_TYPE_UINT64, self->video_buffers,
+              "num-bytes", G_TYPE_UINT64, self->video_bytes, NULL));
+      GST_OBJECT_UNLOCK (self);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1250,6 +1264,11 @@ nvr_rtsp_src_class_init (NvrRtspSrcClass * klass)
       g_param_spec_string ("skipped", "Skipped streams",
           "Streams of the camera not set up, comma separated (\"audio G726-32\")", "",
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "Video access units and bytes pushed (as identity's num-buffers, num-bytes)",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &video_template);
   gst_element_class_add_static_pad_template (element_class, &audio_template);

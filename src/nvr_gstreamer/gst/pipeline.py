@@ -201,7 +201,9 @@ class CameraPipeline:
         # Attached branches, and those being detached (their messages still matter); with
         # the callback for each that waits for it to finish.
         self._branches: dict[Branch, _Attached] = {}
-        self._stats: Any = None  # the identity element, once the video pad is linked
+        # What counts the video (num-buffers, num-bytes in its "stats"), once its pad is linked:
+        # the identity after the parser, or nvrrtspsrc itself (an element less per frame).
+        self._stats: Any = None
         self.codec: str | None = None
         self.caps: str | None = None
         self.audio: list[AudioStream] = []
@@ -244,7 +246,8 @@ class CameraPipeline:
             )
 
     def stats(self) -> tuple[int, int]:
-        """(buffers, bytes) that passed the parser in this generation."""
+        """(buffers, bytes) of video in this generation: after the parser, or as nvrrtspsrc
+        pushed them (access units before the parser; the same frames)."""
         ident = self._stats
         if ident is None:
             return 0, 0
@@ -513,15 +516,15 @@ class CameraPipeline:
             return  # one video stream is recorded; a second one is ignored
         parse = Gst.ElementFactory.make(parse_name, "parse")
         parse.set_property("config-interval", -1)  # parameter sets before every keyframe
-        ident = Gst.ElementFactory.make("identity", "stats")
-        ident.set_property("silent", True)
-        chain = [parse, ident]
         if depay_name is not None:
-            chain.insert(0, Gst.ElementFactory.make(depay_name, "depay"))
-        else:
+            counter = Gst.ElementFactory.make("identity", "stats")
+            counter.set_property("silent", True)
+            chain = [Gst.ElementFactory.make(depay_name, "depay"), parse, counter]
+        else:  # nvrrtspsrc: it counts, and gives byte-stream, made into the tee's form here
+            counter = self._source
             form = Gst.ElementFactory.make("capsfilter", "form")
             form.set_property("caps", Gst.Caps.from_string(_TEE_CAPS[codec]))
-            chain.insert(1, form)
+            chain = [parse, form]
         for el in chain:
             self.pipeline.add(el)
         ok = all(a.link(b) for a, b in pairwise([*chain, self.tee]))
@@ -530,13 +533,13 @@ class CameraPipeline:
             return
         for el in chain:
             el.sync_state_with_parent()
-        out = ident.get_static_pad("src")
+        out = chain[-1].get_static_pad("src")
         gone = Gst.PadProbeReturn.REMOVE
         out.add_probe(Gst.PadProbeType.BUFFER, weak_cb(self._first_buffer_cb, gone))
         out.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, weak_cb(self._eos_cb, gone))
         self.codec = codec
         self.caps = caps.to_string()
-        self._stats = ident
+        self._stats = counter
 
     def _first_buffer_cb(self, _pad: Any, _info: Any) -> Any:
         if not self._released:
