@@ -78,7 +78,9 @@ def test_a_wrong_digest_password_is_unauthorized_and_never_logged(
     digest_sim: SimulatorProcess, nvr_log: io.StringIO
 ) -> None:
     bad = digest_sim.url("cam1", with_auth=False).replace("rtsp://", "rtsp://admin:WrongPass9@")
-    config = engine_config({"cam1": bad}, camera_options={"cam1": {"transport": "tcp"}})
+    config = engine_config(
+        {"cam1": bad}, camera_options={"cam1": {"transport": "tcp", "rtp_jitterbuffer": "auto"}}
+    )
     engine = CameraEngine(config)
     watch = EngineWatch(engine)
     engine.start()
