@@ -5,9 +5,9 @@
  * camera that costs more CPU than the whole of `ffmpeg -c copy`. Over TCP nothing is lost or
  * reordered, so none of that is needed. This element:
  *
- * - speaks RTSP with GstRTSPConnection (OPTIONS is skipped; DESCRIBE, SETUP with
- *   RTP/AVP/TCP interleaved, PLAY; Basic and Digest authentication; keep-alive requests at
- *   half the session timeout; TEARDOWN when it stops);
+ * - speaks RTSP with GstRTSPConnection (OPTIONS, DESCRIBE, SETUP with RTP/AVP/TCP
+ *   interleaved, PLAY; Basic and Digest authentication; keep-alive requests at half the
+ *   session timeout, 60 s when the server names none; TEARDOWN when it stops);
  * - then reads the socket itself, in chunks of up to 64 KiB, and splits the interleaved frames;
  * - depayloads H.264 and H.265 itself (single NAL units, STAP-A/AP, FU-A/FU) into access units
  *   in byte-stream form, the SDP's parameter sets before the first one;
@@ -65,7 +65,6 @@ typedef struct
   gchar *control;               /* the stream's URL for SETUP */
   GstCaps *caps;                /* of its pad */
   GstPad *pad;
-  gboolean started;             /* stream-start, caps and segment sent */
   NvrRtpClock clock;
   /* access unit being assembled (video) */
   GByteArray *au;
@@ -117,7 +116,6 @@ struct _NvrRtspSrc
 
   guint8 *buf;                  /* read buffer */
   gsize filled;
-  guint64 bytes;
   guint64 video_buffers;        /* access units pushed (the "stats" property) */
   guint64 video_bytes;
 };
@@ -201,14 +199,11 @@ start_stream (NvrRtspSrc * self, Stream * s, guint index)
   gst_pad_push_event (s->pad, gst_event_new_segment (&segment));
   g_free (stream_id);
   g_free (id);
-  s->started = TRUE;
 }
 
 static GstFlowReturn
 push (NvrRtspSrc * self, Stream * s, GstBuffer * buf)
 {
-  if (!s->started)
-    start_stream (self, s, (guint) (s - self->streams));
   if (s->first) {
     s->first = FALSE;
     GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
@@ -338,27 +333,63 @@ depay_video (Stream * s, const guint8 * p, guint n)
   /* other packet types (STAP-B, MTAP, FU-B, PACI) are not sent by cameras: ignored */
 }
 
+/* The fields of an RTP packet this element needs, read where the packet lies. */
+typedef struct
+{
+  guint32 timestamp;
+  gboolean marker;
+  const guint8 *payload;
+  guint payload_len;
+} RtpPacket;
+
+/* RFC 3550's fixed header, CSRCs, extension and padding; FALSE for what is not RTP. */
+static gboolean
+parse_rtp (const guint8 * data, guint len, RtpPacket * out)
+{
+  guint offset, padding = 0;
+
+  if (len < 12 || (data[0] >> 6) != 2)
+    return FALSE;
+  offset = 12 + 4 * (data[0] & 0x0f);
+  if (data[0] & 0x10) {         /* header extension: 4 bytes, then its length in words */
+    if (offset + 4 > len)
+      return FALSE;
+    offset += 4 + 4 * GST_READ_UINT16_BE (data + offset + 2);
+  }
+  if (data[0] & 0x20)
+    padding = data[len - 1];
+  if (offset + padding > len)
+    return FALSE;
+  out->timestamp = GST_READ_UINT32_BE (data + 4);
+  out->marker = (data[1] & 0x80) != 0;
+  out->payload = data + offset;
+  out->payload_len = len - offset - padding;
+  return TRUE;
+}
+
 static GstFlowReturn
-handle_video (NvrRtspSrc * self, Stream * s, GstRTPBuffer * rtp, const guint8 * payload,
-    guint len)
+handle_video (NvrRtspSrc * self, Stream * s, const RtpPacket * rtp)
 {
   GstFlowReturn ret = GST_FLOW_OK;
-  guint32 ts = gst_rtp_buffer_get_timestamp (rtp);
+  guint32 ts = rtp->timestamp;
 
-  if (s->au_open && ts != s->au_ts)
+  if (s->au_open && ts != s->au_ts) {
     ret = finish_au (self, s);  /* the marker of the last one was lost: never over TCP */
+    if (ret != GST_FLOW_OK)
+      return ret;
+  }
   if (!s->au_open) {
     s->au_open = TRUE;
     s->au_ts = ts;
     s->au_key = FALSE;
   }
-  depay_video (s, payload, len);
+  depay_video (s, rtp->payload, rtp->payload_len);
   if (s->au->len > MAX_AU) {
     GST_ELEMENT_ERROR (self, STREAM, DECODE, ("The camera sent a broken video stream."),
         ("access unit larger than %u bytes", MAX_AU));
     return GST_FLOW_ERROR;
   }
-  if (gst_rtp_buffer_get_marker (rtp))
+  if (rtp->marker)
     ret = finish_au (self, s);
   return ret;
 }
@@ -366,39 +397,24 @@ handle_video (NvrRtspSrc * self, Stream * s, GstRTPBuffer * rtp, const guint8 * 
 static GstFlowReturn
 handle_rtp (NvrRtspSrc * self, Stream * s, const guint8 * data, guint len)
 {
-  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
-  GstBuffer *wrapped;
-  GstFlowReturn ret;
+  RtpPacket rtp;
+  GstBuffer *buf;
+  gboolean discont = FALSE;
 
-  if (s->codec == CODEC_RTP) {
-    gboolean discont = FALSE;
-    GstBuffer *buf = gst_buffer_new_memdup (data, len);
-    if (!gst_rtp_buffer_map (buf, GST_MAP_READ, &rtp)) {
-      gst_buffer_unref (buf);
-      return GST_FLOW_OK;
-    }
-    GST_BUFFER_PTS (buf) = nvr_rtp_clock_stamp (&s->clock,
-        gst_rtp_buffer_get_timestamp (&rtp), g_get_monotonic_time (), first_pts (self, s),
-        &discont);
-    GST_BUFFER_DTS (buf) = GST_BUFFER_PTS (buf);
-    gst_rtp_buffer_unmap (&rtp);
-    if (discont)
-      GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
-    return push (self, s, buf);
-  }
-
-  /* Video: read the packet where it lies in the read buffer. */
-  wrapped = gst_buffer_new_wrapped_full (GST_MEMORY_FLAG_READONLY, (gpointer) data, len, 0,
-      len, NULL, NULL);
-  if (!gst_rtp_buffer_map (wrapped, GST_MAP_READ, &rtp)) {
-    gst_buffer_unref (wrapped);
+  /* Read in place: no buffer per packet (a frame is ~7 of them at 2 Mbit/s). */
+  if (!parse_rtp (data, len, &rtp))
     return GST_FLOW_OK;
-  }
-  ret = handle_video (self, s, &rtp, gst_rtp_buffer_get_payload (&rtp),
-      gst_rtp_buffer_get_payload_len (&rtp));
-  gst_rtp_buffer_unmap (&rtp);
-  gst_buffer_unref (wrapped);
-  return ret;
+  if (s->codec != CODEC_RTP)
+    return handle_video (self, s, &rtp);
+
+  /* Audio: the packet itself, stamped, for the pipeline's depayloader. */
+  buf = gst_buffer_new_memdup (data, len);
+  GST_BUFFER_PTS (buf) = nvr_rtp_clock_stamp (&s->clock, rtp.timestamp,
+      g_get_monotonic_time (), first_pts (self, s), &discont);
+  GST_BUFFER_DTS (buf) = GST_BUFFER_PTS (buf);
+  if (discont)
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+  return push (self, s, buf);
 }
 
 /* ---- RTSP requests --------------------------------------------------------------------- */
@@ -638,6 +654,7 @@ keep_session (NvrRtspSrc * self, GstRTSPMessage * response)
   parts = g_strsplit (value, ";", -1);
   g_free (self->session);
   self->session = g_strdup (g_strstrip (parts[0]));
+  self->session_timeout_s = 60;       /* RFC 2326's default when the server names none */
   for (i = 1; parts[i] != NULL; i++) {
     gchar *p = g_strstrip (parts[i]);
     if (g_ascii_strncasecmp (p, "timeout=", 8) == 0)
@@ -837,6 +854,21 @@ rtsp_message_length (const guint8 * data, gsize len)
   return head + body <= len ? (gssize) (head + body) : 0;
 }
 
+/* A flow return that must stop reading: not a stream nobody takes while another is taken
+ * (like a tee with allow-not-linked). */
+static gboolean
+stops (NvrRtspSrc * self, GstFlowReturn ret)
+{
+  guint i;
+
+  if (ret != GST_FLOW_NOT_LINKED)
+    return ret != GST_FLOW_OK;
+  for (i = 0; i < self->n_streams; i++)
+    if (self->streams[i].flow != GST_FLOW_NOT_LINKED)
+      return FALSE;
+  return TRUE;
+}
+
 /* Everything complete in the read buffer; what is incomplete stays at its start. */
 static GstFlowReturn
 dispatch (NvrRtspSrc * self)
@@ -844,7 +876,7 @@ dispatch (NvrRtspSrc * self)
   gsize o = 0;
   GstFlowReturn ret = GST_FLOW_OK;
 
-  while (o < self->filled && ret == GST_FLOW_OK) {
+  while (o < self->filled && !stops (self, ret)) {
     const guint8 *p = self->buf + o;
     gsize left = self->filled - o;
 
@@ -877,31 +909,17 @@ dispatch (NvrRtspSrc * self)
     memmove (self->buf, self->buf + o, self->filled - o);
     self->filled -= o;
   }
-  return ret;
+  return stops (self, ret) ? ret : GST_FLOW_OK;
 }
 
-/* A flow return from downstream: go on, or stop the task (an error is posted for fatal ones). */
+/* A flow return from dispatch(): go on, or stop the task (an error is posted for fatal ones). */
 static gboolean
 flow_ok (NvrRtspSrc * self, GstFlowReturn ret)
 {
-  guint i;
-  gboolean all_unlinked = TRUE;
-
   if (ret == GST_FLOW_OK)
     return TRUE;
-  if (ret == GST_FLOW_NOT_LINKED) {
-    /* Like a tee with allow-not-linked: a stream nobody takes is no error, unless none is. */
-    for (i = 0; i < self->n_streams; i++)
-      if (self->streams[i].flow != GST_FLOW_NOT_LINKED)
-        all_unlinked = FALSE;
-    if (!all_unlinked)
-      return TRUE;
-  }
-  if (ret == GST_FLOW_FLUSHING)
-    return FALSE;
-  if (ret == GST_FLOW_EOS)
-    return FALSE;
-  GST_ELEMENT_FLOW_ERROR (self, ret);
+  if (ret != GST_FLOW_FLUSHING && ret != GST_FLOW_EOS)
+    GST_ELEMENT_FLOW_ERROR (self, ret);
   return FALSE;
 }
 
@@ -977,7 +995,6 @@ loop (gpointer data)
     goto pause;
   }
   self->filled += got;
-  self->bytes += got;
   ret = dispatch (self);
   if (!flow_ok (self, ret))
     goto pause;
@@ -1037,6 +1054,9 @@ cleanup (NvrRtspSrc * self)
   g_clear_pointer (&self->session, g_free);
   self->session_timeout_s = 0;
   self->get_parameter = FALSE;
+  GST_OBJECT_LOCK (self);
+  g_string_truncate (self->skipped, 0);
+  GST_OBJECT_UNLOCK (self);
 }
 
 static void
