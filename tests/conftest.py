@@ -12,6 +12,7 @@ from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from nvr_gstreamer.core.redact import forget_secrets
+from nvr_gstreamer.testing.postgres import PostgresServer
 
 # Tests never write into the repository: hypothesis keeps its files in a temporary folder,
 # with no example database (cases it found are pinned with @example instead), and there is
@@ -27,3 +28,41 @@ def _fresh_secrets() -> Iterator[None]:
     forget_secrets()
     yield
     forget_secrets()
+
+
+class CatalogUrls:
+    """New empty catalogs by backend name, for tests that run on both (hypothesis tests take
+    one per example). The PostgreSQL server starts at the first use, once per test run."""
+
+    def __init__(self) -> None:
+        self._server: PostgresServer | None = None
+
+    def new(self, backend: str) -> str | None:
+        """None: the storage root's SQLite file; else the URL of an empty PostgreSQL schema."""
+        if backend == "sqlite":
+            return None
+        if self._server is None:
+            self._server = PostgresServer()
+            self._server.start()
+        return self._server.fresh_url()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+
+
+@pytest.fixture(scope="session")
+def catalog_urls() -> Iterator[CatalogUrls]:
+    urls = CatalogUrls()
+    yield urls
+    urls.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def catalog_url(request: pytest.FixtureRequest, catalog_urls: CatalogUrls) -> str | None:
+    """The same catalog test on both backends: None is the storage root's SQLite file, else
+    the URL of an empty schema on the test run's PostgreSQL server."""
+    return catalog_urls.new(str(request.param))

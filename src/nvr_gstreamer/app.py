@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,6 +19,7 @@ from nvr_gstreamer.engine.gst_media import GstMedia
 from nvr_gstreamer.engine.mqtt_link import MqttLink
 from nvr_gstreamer.gst.footage import ExportError, ExportResult, export_mp4
 from nvr_gstreamer.gst.remux import inspect_segment, remux_segment
+from nvr_gstreamer.storage.database import STORAGE_ERRORS
 from nvr_gstreamer.storage.footage_runs import Footage, Part, closed_parts
 from nvr_gstreamer.storage.layout import is_segment_path
 from nvr_gstreamer.storage.recovery import FileFacts, RecoveryReport, recover
@@ -103,9 +103,11 @@ class NvrApp:
         self.clock = clock or SystemClock()
         # Every loop beats as it turns: /api/health and the systemd watchdog read them.
         self.heartbeats = Heartbeats(self.clock)
+        url = config.catalog.url
         self.storage = StorageService(
             config.storage,
             self.clock,
+            catalog_url=url.get_secret_value() if url is not None else None,
             count_frames=lambda p: inspect_segment(p).frames,
             heartbeats=self.heartbeats,
         )
@@ -157,7 +159,7 @@ class NvrApp:
         self.storage.wait_idle()
         try:
             self.storage.catalog.close_open_interruptions(self.clock.wall().timestamp())
-        except (OSError, sqlite3.Error) as exc:
+        except STORAGE_ERRORS as exc:
             logger.warning("catalog not updated at shutdown (%s); the next start repairs it", exc)
         self.storage.stop()
         logger.info("stopped")

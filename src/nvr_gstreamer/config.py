@@ -104,6 +104,26 @@ class StorageConfig(_Strict):
         return self
 
 
+class CatalogConfig(_Strict):
+    url: SecretStr | None = Field(
+        default=None,
+        description="Where the catalog of recordings lives. Empty: an SQLite file in "
+        "storage.path (catalog.sqlite3), nothing to run. postgresql://user:password@host:port/db: "
+        "a PostgreSQL database, which several recorder nodes can share. May be ${ENV_VAR}.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError(
+                "expected a postgresql:// URL (with user, password, host, port and database)"
+            )
+        return url
+
+
 class ReconnectConfig(_Strict):
     initial_delay_seconds: float = Field(
         default=5.0, gt=0.0, le=3600.0, description="First wait before reconnecting a lost camera."
@@ -393,6 +413,9 @@ class MqttConfig(_Strict):
 
 class NvrConfig(_Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Recordings.")
+    catalog: CatalogConfig = Field(
+        default_factory=CatalogConfig, description="The catalog (index) of the recordings."
+    )
     reconnect: ReconnectConfig = Field(
         default_factory=ReconnectConfig, description="Reconnecting lost cameras."
     )
@@ -541,6 +564,10 @@ def _register_secrets(raw: dict[str, Any]) -> None:
     api = raw.get("api")
     if isinstance(api, dict) and isinstance(api.get("token"), str):
         register_secret(api["token"])
+    catalog = raw.get("catalog")
+    if isinstance(catalog, dict) and isinstance(catalog.get("url"), str):
+        with contextlib.suppress(ValueError):
+            register_secret(urlsplit(catalog["url"]).password)
     mqtt = raw.get("mqtt")
     if isinstance(mqtt, dict) and isinstance(mqtt.get("password"), str | int):
         register_secret(str(mqtt["password"]))

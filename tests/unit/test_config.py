@@ -155,6 +155,10 @@ def test_defaults_documented_and_bounded() -> None:
             "nvr.yaml: exports.folder 'exports' is also a camera id",
         ),
         (
+            "catalog: {url: 'mysql://u:p@h/db'}\ncameras: [{id: a, url: rtsp://h/x}]",
+            "nvr.yaml: catalog.url: expected a postgresql:// URL (with user, password, host, port and database)",
+        ),
+        (
             "exports: {folder: catalog.sqlite3-wal}\ncameras: [{id: a, url: rtsp://h/x}]",
             "nvr.yaml: exports.folder 'catalog.sqlite3-wal' is the name of the catalog's files",
         ),
@@ -262,3 +266,20 @@ def test_basic_auth_form_of_a_password_is_masked_too() -> None:
     )
     header = "Authorization: Basic " + base64.b64encode(b"admin:Pw-12345").decode()
     assert redact(header) == "Authorization: Basic ***"
+
+
+def test_the_catalog_databases_password_is_a_secret_from_the_environment() -> None:
+    from nvr_gstreamer.core.redact import redact
+
+    config = parse_config(
+        "catalog: {url: '${NVR_DB}'}\ncameras: [{id: a, url: rtsp://h/x}]",
+        "nvr.yaml",
+        Path("."),
+        {"NVR_DB": "postgresql://nvr:Db-Secret-9@db.example:5432/nvr"},
+    )
+    assert config.catalog.url is not None
+    assert "Db-Secret-9" not in repr(config)
+    assert config.catalog.url.get_secret_value().endswith("@db.example:5432/nvr")
+    assert redact("FATAL: password authentication failed (Db-Secret-9)") == (
+        "FATAL: password authentication failed (***)"
+    )

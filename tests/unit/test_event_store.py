@@ -20,13 +20,15 @@ def seg(i: int, start: float, camera: str = "cam1") -> SegmentRow:
     )  # fmt: skip
 
 
-def _store(tmp_path: Path) -> tuple[Catalog, EventStore]:
-    catalog = Catalog(tmp_path)
+def _store(tmp_path: Path, url: str | None) -> tuple[Catalog, EventStore]:
+    catalog = Catalog(tmp_path, url)
     return catalog, EventStore(catalog)
 
 
-def test_an_event_from_start_to_end_with_its_thumbnail(tmp_path: Path) -> None:
-    _catalog, store = _store(tmp_path)
+def test_an_event_from_start_to_end_with_its_thumbnail(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
+    _catalog, store = _store(tmp_path, catalog_url)
     eid = store.new_id()
     store.begin(eid, "cam1", NOW, 0.01, [BOX])
     (open_,) = store.events("cam1", NOW - 10, NOW + 10)
@@ -43,8 +45,8 @@ def test_an_event_from_start_to_end_with_its_thumbnail(tmp_path: Path) -> None:
     assert store.thumbnail(eid + 1) is None and store.event(eid + 1) is None
 
 
-def test_the_range_and_the_camera_select_events(tmp_path: Path) -> None:
-    _catalog, store = _store(tmp_path)
+def test_the_range_and_the_camera_select_events(tmp_path: Path, catalog_url: str | None) -> None:
+    _catalog, store = _store(tmp_path, catalog_url)
     for i, (camera, start) in enumerate([("cam1", 0.0), ("cam1", 100.0), ("cam2", 50.0)]):
         store.begin(i + 1, camera, NOW + start, 0.1, [])
         store.end(i + 1, NOW + start + 10, 0.1, NOW + start, [], "motion_stopped", None)
@@ -54,19 +56,23 @@ def test_the_range_and_the_camera_select_events(tmp_path: Path) -> None:
     assert [e.id for e in store.events("cam1", NOW, NOW + 200, limit=1)] == [1]
 
 
-def test_ids_go_on_after_a_restart_and_a_repeated_begin_is_harmless(tmp_path: Path) -> None:
-    catalog, store = _store(tmp_path)
+def test_ids_go_on_after_a_restart_and_a_repeated_begin_is_harmless(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
+    catalog, store = _store(tmp_path, catalog_url)
     first = store.new_id()
     store.begin(first, "cam1", NOW, 0.1, [])
     store.begin(first, "cam1", NOW, 0.1, [])  # a deferred write that ran twice
     catalog.close()
-    _catalog, again = _store(tmp_path)
+    _catalog, again = _store(tmp_path, catalog_url)
     assert again.new_id() == first + 1
     assert len(again.events("cam1")) == 1
 
 
-def test_events_a_crash_left_open_end_when_the_recorder_was_last_alive(tmp_path: Path) -> None:
-    _catalog, store = _store(tmp_path)
+def test_events_a_crash_left_open_end_when_the_recorder_was_last_alive(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
+    _catalog, store = _store(tmp_path, catalog_url)
     store.begin(1, "cam1", NOW, 0.1, [])
     store.begin(2, "cam1", NOW + 50, 0.1, [])  # began after the last heartbeat
     assert store.close_open(NOW + 20) == 2
@@ -74,8 +80,8 @@ def test_events_a_crash_left_open_end_when_the_recorder_was_last_alive(tmp_path:
     assert [(r.end_utc, r.end_reason) for r in rows] == [(NOW + 20, "crash"), (NOW + 50, "crash")]
 
 
-def test_events_go_with_their_footage(tmp_path: Path) -> None:
-    catalog, store = _store(tmp_path)
+def test_events_go_with_their_footage(tmp_path: Path, catalog_url: str | None) -> None:
+    catalog, store = _store(tmp_path, catalog_url)
     catalog.add_segment("cam1", "cam1/d/a.mkv", NOW + 100)
     catalog.close_segment("cam1/d/a.mkv", NOW + 160, 60.0, 100, 900)
     store.begin(1, "cam1", NOW + 10, 0.1, [])  # its footage is gone

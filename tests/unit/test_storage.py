@@ -210,8 +210,10 @@ def test_a_fractional_minimum_free_percentage_is_honoured() -> None:
 # ---- catalog and janitor ------------------------------------------------------------------
 
 
-def test_janitor_removes_rows_then_files_then_empty_day_folders(tmp_path: Path) -> None:
-    catalog = Catalog(tmp_path)
+def test_janitor_removes_rows_then_files_then_empty_day_folders(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
+    catalog = Catalog(tmp_path, catalog_url)
     f = tmp_path / "cam1/20260101/cam1_20260101_000000.mkv"
     f.parent.mkdir(parents=True)
     f.write_bytes(b"x" * 10)
@@ -254,9 +256,9 @@ def test_janitor_on_a_disk_too_full_for_the_catalog_deletes_the_file_first(
 
 
 def test_janitor_skips_a_file_it_cannot_delete_and_carries_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, catalog_url: str | None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    catalog = Catalog(tmp_path)
+    catalog = Catalog(tmp_path, catalog_url)
     day = tmp_path / "cam1/20260101"
     for i in (1, 2, 3):
         f = day / f"s{i}.mkv"
@@ -277,8 +279,8 @@ def test_janitor_skips_a_file_it_cannot_delete_and_carries_on(
     assert f"could not delete {day / 's2.mkv'}: Is a directory" in caplog.messages
 
 
-def test_timeline_explains_each_gap(tmp_path: Path) -> None:
-    c = Catalog(tmp_path)
+def test_timeline_explains_each_gap(tmp_path: Path, catalog_url: str | None) -> None:
+    c = Catalog(tmp_path, catalog_url)
     t = NOW
     c.run_alive(c.begin_run(t), t + 300)
     c.begin_run(t + 400)
@@ -299,8 +301,10 @@ def test_timeline_explains_each_gap(tmp_path: Path) -> None:
     ]
 
 
-def test_catalog_times_are_utc_whatever_the_local_zone(tmp_path: Path) -> None:
-    c = Catalog(tmp_path)
+def test_catalog_times_are_utc_whatever_the_local_zone(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
+    c = Catalog(tmp_path, catalog_url)
     start = datetime(2026, 10, 25, 0, 30, tzinfo=timezone(timedelta(hours=2))).timestamp()
     c.close_segment("cam1/d/x.mkv", start + 3600, 3600, 1, 1, start_utc=start, camera="cam1")
     (row,) = c.segments("cam1", start + 10, start + 20)
@@ -324,11 +328,12 @@ def test_marker_identifies_the_volume(tmp_path: Path) -> None:
 
 def test_a_file_reported_after_recording_was_switched_off_does_not_end_that_gap(
     tmp_path: Path,
+    catalog_url: str | None,
 ) -> None:
     # splitmuxsink reports a file a GOP after its first frame: switched off in between, the
     # report comes after the interruption began and must not end it (it did: the gap then
     # had no recorded reason and read "camera down").
-    c = Catalog(tmp_path)
+    c = Catalog(tmp_path, catalog_url)
     t = NOW
     c.begin_run(t)
     c.close_segment("cam1/d/a.mkv", t + 4.0, 4.0, 1, 1, start_utc=t, camera="cam1")

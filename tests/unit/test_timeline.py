@@ -25,6 +25,7 @@ from nvr_gstreamer.storage.timeline import (
     day_bounds,
     footage_spans,
 )
+from tests.conftest import BACKENDS, CatalogUrls
 
 T0 = 1_800_000_000.0
 MIN_GAP = 2.0
@@ -41,10 +42,12 @@ def _seg(c: Catalog, name: str, start: float, end: float) -> None:
 # ---- what was seen ------------------------------------------------------------------------
 
 
-def test_a_later_interruption_never_stretches_an_earlier_gap(tmp_path: Path) -> None:
+def test_a_later_interruption_never_stretches_an_earlier_gap(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
     """Seen: an 'nvr_stopped' gap ran over minutes of footage up to a later interruption,
     whose own gap then ended before it began."""
-    c = Catalog(tmp_path)
+    c = Catalog(tmp_path, catalog_url)
     c.begin_run(T0)
     _seg(c, "a", T0 + 10, T0 + 100)
     _seg(c, "b", T0 + 110, T0 + 700)  # a 10 s hole at 100..110 with no recorded reason
@@ -61,9 +64,11 @@ def test_a_later_interruption_never_stretches_an_earlier_gap(tmp_path: Path) -> 
     ]
 
 
-def test_the_seconds_before_a_stall_was_noticed_are_camera_down(tmp_path: Path) -> None:
+def test_the_seconds_before_a_stall_was_noticed_are_camera_down(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
     """Seen: the first seconds of a stall (last frame .. detection) were 'nvr_stopped'."""
-    c = Catalog(tmp_path)
+    c = Catalog(tmp_path, catalog_url)
     c.begin_run(T0)
     _seg(c, "a", T0, T0 + 60)
     c.begin_interruption("cam1", GapReason.CAMERA_DOWN, T0 + 65)  # noticed 5 s later
@@ -74,9 +79,11 @@ def test_the_seconds_before_a_stall_was_noticed_are_camera_down(tmp_path: Path) 
     assert _gaps(tl.gaps) == [(GapReason.CAMERA_DOWN, 60, 90)]
 
 
-def test_one_outage_with_several_reconnect_attempts_is_one_gap(tmp_path: Path) -> None:
+def test_one_outage_with_several_reconnect_attempts_is_one_gap(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
     """Seen: three adjacent 'camera_down' gaps for one outage."""
-    c = Catalog(tmp_path)
+    c = Catalog(tmp_path, catalog_url)
     c.begin_run(T0)
     _seg(c, "a", T0, T0 + 60)
     for attempt in (60, 65, 75, 95):  # every failed attempt reports the camera down again
@@ -88,8 +95,8 @@ def test_one_outage_with_several_reconnect_attempts_is_one_gap(tmp_path: Path) -
     assert _gaps(tl.gaps) == [(GapReason.CAMERA_DOWN, 60, 130)]
 
 
-def test_nvr_stopped_only_where_no_run_covers(tmp_path: Path) -> None:
-    c = Catalog(tmp_path)
+def test_nvr_stopped_only_where_no_run_covers(tmp_path: Path, catalog_url: str | None) -> None:
+    c = Catalog(tmp_path, catalog_url)
     run1 = c.begin_run(T0)
     _seg(c, "a", T0, T0 + 60)
     c.run_alive(run1, T0 + 61)  # clean stop at +61
@@ -104,8 +111,8 @@ def test_nvr_stopped_only_where_no_run_covers(tmp_path: Path) -> None:
     ]
 
 
-def test_the_future_is_neither_footage_nor_gap(tmp_path: Path) -> None:
-    c = Catalog(tmp_path)
+def test_the_future_is_neither_footage_nor_gap(tmp_path: Path, catalog_url: str | None) -> None:
+    c = Catalog(tmp_path, catalog_url)
     c.begin_run(T0)
     c.add_segment("cam1", "cam1/d/open.mkv", T0 + 5)  # being written
     tl = c.timeline("cam1", T0, T0 + 86_400, now_utc=T0 + 100, current_run=1)
@@ -115,8 +122,9 @@ def test_the_future_is_neither_footage_nor_gap(tmp_path: Path) -> None:
 
 def test_crash_recovery_ends_the_run_and_open_interruptions_at_the_last_frame(
     tmp_path: Path,
+    catalog_url: str | None,
 ) -> None:
-    c = Catalog(tmp_path)
+    c = Catalog(tmp_path, catalog_url)
     c.begin_run(T0)
     c.run_alive(1, T0 + 50)  # last heartbeat
     c.add_segment("cam1", "cam1/d/a.mkv", T0)  # being written when the recorder was killed
@@ -469,15 +477,18 @@ steps = st.lists(
 )
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps)
 # Found by hypothesis: the camera dropped while recording was just switched on (no file yet).
 @example(
     [("switch_off", 1.0, 0.2, 0.0), ("switch_on", 1.0, 3.0, 0.0), ("camera_down", 1.0, 0.2, 5.0)]
 )
-def test_the_timeline_tells_the_truth_of_a_day(plan: list) -> None:
+def test_the_timeline_tells_the_truth_of_a_day(
+    catalog_urls: CatalogUrls, backend: str, plan: list
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        c = Catalog(Path(tmp))
+        c = Catalog(Path(tmp), catalog_urls.new(backend))
         m = Model(c)
         m.run_id = c.begin_run(T0)
         m.advance(1.0, 0.5)

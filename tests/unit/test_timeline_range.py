@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +28,7 @@ from nvr_gstreamer.storage.timeline import (
     sorted_footage,
 )
 from nvr_gstreamer.testing.catalog_fill import fill_catalog
+from tests.conftest import BACKENDS, CatalogUrls
 
 T0 = 1_800_000_000.0
 DAY = 86_400.0
@@ -151,9 +153,9 @@ def catalogs(draw: st.DrawFn) -> dict:
     }
 
 
-def _write(root: Path, facts: dict) -> Catalog:
-    c = Catalog(root)
-    with contextlib.closing(sqlite3.connect(root / CATALOG_NAME)) as db, db:
+def _write(root: Path, facts: dict, url: str | None = None) -> Catalog:
+    c = Catalog(root, url)
+    with c.transaction() as db:
         db.executemany(
             "INSERT INTO segments (camera, path, start_utc, end_utc, status) VALUES (?, ?, ?, ?, ?)",
             [("cam1", f"cam1/d/{i}.mkv", T0 + s, None if e is None else T0 + e,
@@ -172,13 +174,14 @@ def _write(root: Path, facts: dict) -> Catalog:
     return c
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(catalogs(), st.sampled_from([None, 1]))
 def test_the_range_timeline_is_the_day_timeline_without_the_segments(
-    facts: dict, current_run: int | None
+    catalog_urls: CatalogUrls, backend: str, facts: dict, current_run: int | None
 ) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        c = _write(Path(folder), facts)
+        c = _write(Path(folder), facts, catalog_urls.new(backend))
         try:
             args = (T0 + facts["start"], T0 + facts["end"], T0 + facts["now"])
             day = c.timeline("cam1", *args, current_run=current_run)
@@ -213,15 +216,18 @@ def test_an_old_catalog_gets_the_new_indexes_and_keeps_its_rows(tmp_path: Path) 
         db.executescript(
             "DROP INDEX segments_by_camera_time; DROP INDEX segments_long;"
             " CREATE INDEX segments_by_camera ON segments (camera, start_utc);"
-        )  # what the catalog of the previous version had
+            " DROP TABLE schema_version;"
+        )  # what the catalog of an earlier version had (no numbered schema either)
         rows = db.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
     c = Catalog(tmp_path)
     try:
         with contextlib.closing(sqlite3.connect(tmp_path / CATALOG_NAME)) as db:
             names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
             assert db.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == rows
+            versions = [r[0] for r in db.execute("SELECT version FROM schema_version")]
         assert {"segments_by_camera_time", "segments_long"} <= names
         assert "segments_by_camera" not in names
+        assert versions == [1]
         tl = c.footage_timeline("cam1", T0, T0 + DAY, T0 + DAY)
         assert tl.segment_count == rows
         assert tl.footage == c.timeline("cam1", T0, T0 + DAY, T0 + DAY).footage

@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -24,9 +25,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
+import psycopg
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Query
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pydantic import BaseModel
@@ -40,6 +42,7 @@ from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.errors import ErrorKind
 from nvr_gstreamer.camera.status import CameraStatus
 from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.core.redact import redact
 from nvr_gstreamer.storage.catalog import SegmentRow
 from nvr_gstreamer.storage.layout import is_segment_path
 from nvr_gstreamer.storage.timeline import day_bounds
@@ -265,6 +268,14 @@ class NvrCollector:
         deleted = CounterMetricFamily("nvr_retention_deletions", "segments deleted by retention")
         deleted.add_metric([], counters.retention_deletions)
         yield deleted
+        catalog = storage.catalog_health
+        pending = GaugeMetricFamily(
+            "nvr_catalog_pending_writes",
+            "catalog writes waiting for the database (or the volume) to be back",
+            labels=["backend"],
+        )
+        pending.add_metric([catalog.backend], catalog.pending_writes)
+        yield pending
         loops = GaugeMetricFamily(
             "nvr_loop_heartbeat_age_seconds",
             "seconds since each loop of the program last turned",
@@ -287,6 +298,14 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
     )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NvrCollector(app))  # type: ignore[arg-type]
+
+    @api.exception_handler(sqlite3.Error)
+    @api.exception_handler(psycopg.Error)
+    def catalog_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # The catalog's database is down or its volume gone: say so, never a bare 500.
+        return JSONResponse(
+            {"detail": f"the catalog is unavailable now: {redact(str(exc))}"}, status_code=503
+        )
 
     access = Access(token, Sessions())
     auth = [Depends(access.check)]
@@ -330,11 +349,19 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
         ages = app.heartbeats.ages()
         timeout = app.config.service.loop_timeout_seconds
         stuck = [name for name, age in ages.items() if age >= timeout]
-        healthy = not bad and storage_state == "ok" and not stuck
+        catalog = app.storage.catalog_health
+        healthy = not bad and storage_state == "ok" and not stuck and catalog.error is None
         return {
             "status": "ok" if healthy else "degraded",
             "cameras": {c: s.state.value for c, s in statuses.items()},
             "storage": {"state": storage_state, "reason": app.storage.state.reason},
+            # Writes that failed (database unreachable, disk gone) wait here, in order.
+            "catalog": {
+                "backend": catalog.backend,
+                "state": "ok" if catalog.error is None else "unreachable",
+                "reason": catalog.error,
+                "pending_writes": catalog.pending_writes,
+            },
             # Seconds since each loop last turned; one older than the timeout is stuck.
             "loops": {name: round(age, 2) for name, age in ages.items()},
             "stuck_loops": stuck,

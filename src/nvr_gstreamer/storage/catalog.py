@@ -1,9 +1,11 @@
-"""The catalog: one SQLite database (WAL) per storage root, a row per segment.
+"""The catalog: a row per segment, in one SQLite database (WAL) per storage root, or in a
+PostgreSQL database shared by recorder nodes (``catalog.url``; see :mod:`.database`).
 
-It lives in the storage root (``catalog.sqlite3``), so it travels with the footage it
-describes and never claims files of another volume. Times are UTC epoch seconds. Besides
+The SQLite file lives in the storage root (``catalog.sqlite3``), so it travels with the footage
+it describes and never claims files of another volume. Times are UTC epoch seconds. Besides
 segments it keeps *interruptions* — spans when a camera was not recorded, and why — from
-which :meth:`Catalog.timeline` explains every gap a user sees.
+which :meth:`Catalog.timeline` explains every gap a user sees. The schema and its migrations
+are in :mod:`.schema`.
 
 Thread-safe: one connection, kept open and shared under a lock by the storage worker (every
 write) and readers (HTTP threads, the desktop's day reader; never the GStreamer loop or the
@@ -12,22 +14,21 @@ the ``-wal`` and ``-shm`` files, and a new connection must create them again —
 disk refuses. :meth:`Catalog.reset` drops the connection when the volume goes away; the next
 call opens the file again (never creating it: a bare mount point gets no fresh catalog).
 
-Longer than ~300 lines: the schema, its migrations and every query of one database belong
-together; splitting them would spread one SQL schema over several files.
+Longer than ~300 lines: every query of one database belongs together.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from itertools import chain
 from pathlib import Path
 
+from nvr_gstreamer.storage.database import Connector, Db, Row
+from nvr_gstreamer.storage.schema import LONG_SEGMENT_S, migrate
 from nvr_gstreamer.storage.timeline import (
     Gap,
     GapReason,
@@ -51,43 +52,6 @@ logger = logging.getLogger(__name__)
 
 CATALOG_NAME = "catalog.sqlite3"
 
-# Segments longer than this (and open ones) are also in a small index of their own, so that a
-# range's segments are found from the range's start minus this much, never by reading every
-# older row. Segments are cut at storage.segment_seconds (at most an hour): twice that. (Another
-# value needs another index name: an index of that name is kept as it is.)
-_LONG_S = 7_200
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS segments (
-    id          INTEGER PRIMARY KEY,
-    camera      TEXT NOT NULL,
-    path        TEXT NOT NULL UNIQUE,   -- relative to the storage root
-    start_utc   REAL NOT NULL,
-    end_utc     REAL,
-    duration_s  REAL,
-    size_bytes  INTEGER,
-    frames      INTEGER,
-    status      TEXT NOT NULL           -- recording | closed | recovered
-);
-CREATE INDEX IF NOT EXISTS segments_by_camera_time ON segments (camera, start_utc, end_utc);
-DROP INDEX IF EXISTS segments_by_camera;  -- (camera, start_utc): the one above covers it
-CREATE INDEX IF NOT EXISTS segments_long ON segments (camera, start_utc)
-    WHERE end_utc IS NULL OR end_utc - start_utc > {_LONG_S};
-CREATE TABLE IF NOT EXISTS interruptions (
-    id          INTEGER PRIMARY KEY,
-    camera      TEXT NOT NULL,
-    reason      TEXT NOT NULL,
-    start_utc   REAL NOT NULL,
-    end_utc     REAL
-);
-CREATE INDEX IF NOT EXISTS interruptions_by_camera ON interruptions (camera, start_utc);
-CREATE TABLE IF NOT EXISTS runs (
-    id          INTEGER PRIMARY KEY,
-    start_utc   REAL NOT NULL,
-    alive_utc   REAL NOT NULL           -- last moment the recorder is known to have run
-);
-"""
-
 # footage_timeline's queries: the rows that start in [lo, end) and end after ``reach``, from
 # the covering index; the long (or open) ones that start before lo and end after ``reach``.
 _SPANS = (
@@ -96,7 +60,7 @@ _SPANS = (
 )
 _LONG_SPANS = (
     "SELECT start_utc, end_utc FROM segments INDEXED BY segments_long WHERE camera=?"
-    f" AND (end_utc IS NULL OR end_utc - start_utc > {_LONG_S}) AND start_utc < ?"
+    f" AND (end_utc IS NULL OR end_utc - start_utc > {LONG_SEGMENT_S}) AND start_utc < ?"
     " AND (end_utc IS NULL OR end_utc > ?)"
 )
 
@@ -143,7 +107,7 @@ class FootageTimeline:
     gaps: tuple[Gap, ...]
 
 
-def _row(r: sqlite3.Row) -> SegmentRow:
+def _row(r: Row) -> SegmentRow:
     return SegmentRow(
         id=r["id"],
         camera=r["camera"],
@@ -158,66 +122,49 @@ def _row(r: sqlite3.Row) -> SegmentRow:
 
 
 class Catalog:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, url: str | None = None) -> None:
+        """The catalog of the storage root ``root``: its SQLite file, or the PostgreSQL
+        database at ``url`` (see :mod:`.database`)."""
         self.root = root
-        self.path = root / CATALOG_NAME
-        self._lock = threading.RLock()
-        self._db: sqlite3.Connection | None = None
-        with self._connect(create=True) as db:
-            if db.execute(
-                "SELECT 1 FROM sqlite_master WHERE name='segments' AND NOT EXISTS"
-                " (SELECT 1 FROM sqlite_master WHERE name='segments_by_camera_time')"
-            ).fetchone():
-                logger.info("indexing the catalog's segments for the timeline (once)")
-            db.executescript(_SCHEMA)
+        self._db = Connector(root / CATALOG_NAME, url)
+        with self._db.transaction(create=True) as db:
+            before, after = migrate(db)
+        if before != after:
+            logger.info("catalog %s: schema version %d -> %d", self._db.where, before, after)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._db.dialect.value
+
+    @property
+    def where(self) -> str:
+        """The catalog's file, or its database server without the password (for logs)."""
+        return self._db.where
 
     def reset(self) -> None:
-        """Close the connection (the volume went away); the next call reopens it."""
-        with self._lock:
-            if self._db is not None:
-                with suppress(sqlite3.Error):
-                    self._db.close()
-                self._db = None
+        """Close the connection (the volume or the server went away); the next call reopens
+        it (never creating an SQLite file: see :class:`.database.Connector`)."""
+        self._db.reset()
 
     def close(self) -> None:
         self.reset()
 
     @contextmanager
-    def _connect(self, create: bool = False) -> Iterator[sqlite3.Connection]:
-        # Only the constructor may create the file: a storage root that is an empty
-        # mount point now (drive gone) must not get a fresh catalog on the wrong disk.
-        mode = "rwc" if create else "rw"
-        with self._lock:
-            if self._db is None:
-                db = sqlite3.connect(
-                    f"{self.path.as_uri()}?mode={mode}",
-                    uri=True,
-                    timeout=10,
-                    check_same_thread=False,
-                )
-                db.row_factory = sqlite3.Row
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
-                self._db = db
-            with self._db:
-                yield self._db
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Db]:
         """The shared connection, in a transaction: for the catalog's companion tables
-        (:mod:`.event_store`), which keep their own schema and queries."""
-        with self._connect() as db:
+        (:mod:`.event_store`), which keep their own queries."""
+        with self._db.transaction() as db:
             yield db
 
     # ---- segments -------------------------------------------------------------------------
 
     def add_segment(self, camera: str, rel_path: str, start_utc: float) -> int:
-        with self._connect() as db:
-            cur = db.execute(
+        with self._db.transaction() as db:
+            return db.insert(
                 "INSERT INTO segments (camera, path, start_utc, status) VALUES (?, ?, ?, ?)",
                 (camera, rel_path, start_utc, SegmentStatus.RECORDING.value),
             )
-            return int(cur.lastrowid or 0)
 
     def close_segment(
         self,
@@ -231,7 +178,7 @@ class Catalog:
         camera: str | None = None,
     ) -> None:
         """Mark a segment final (inserting it if it was never catalogued: adoption)."""
-        with self._connect() as db:
+        with self._db.transaction() as db:
             cur = db.execute(
                 "UPDATE segments SET end_utc=?, duration_s=?, size_bytes=?, frames=?, status=?"
                 " WHERE path=?",
@@ -248,11 +195,11 @@ class Catalog:
                 )  # fmt: skip
 
     def remove_segment(self, rel_path: str) -> None:
-        with self._connect() as db:
+        with self._db.transaction() as db:
             db.execute("DELETE FROM segments WHERE path=?", (rel_path,))
 
     def segment(self, segment_id: int) -> SegmentRow | None:
-        with self._connect() as db:
+        with self._db.transaction() as db:
             r = db.execute("SELECT * FROM segments WHERE id=?", (segment_id,)).fetchone()
         return _row(r) if r else None
 
@@ -279,11 +226,11 @@ class Catalog:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        with self._connect() as db:
+        with self._db.transaction() as db:
             return [_row(r) for r in db.execute(sql, args)]
 
     def unfinished(self) -> list[SegmentRow]:
-        with self._connect() as db:
+        with self._db.transaction() as db:
             rows = db.execute(
                 "SELECT * FROM segments WHERE status=? ORDER BY start_utc",
                 (SegmentStatus.RECORDING.value,),
@@ -296,7 +243,7 @@ class Catalog:
         """A camera stopped being recorded for ``reason`` (ends any open interruption of
         another reason). One outage is one interruption, however many reconnect attempts
         report it: an open interruption of the same reason simply goes on."""
-        with self._connect() as db:
+        with self._db.transaction() as db:
             open_ = db.execute(
                 "SELECT id, reason, start_utc FROM interruptions WHERE camera=? AND end_utc IS"
                 " NULL ORDER BY start_utc DESC",
@@ -321,52 +268,50 @@ class Catalog:
         """The camera is recorded again from ``end_utc``. For a file that starts then
         (``file_start``), only an interruption begun by then ends: splitmuxsink reports a file
         a GOP after its first frame, and recording switched off in between began after it."""
-        sql = (
-            "UPDATE interruptions SET end_utc=MAX(start_utc, ?) WHERE camera=? AND end_utc IS NULL"
-        )
+        sql = "UPDATE interruptions SET end_utc=GREATEST(start_utc, ?) WHERE camera=?"
+        sql += " AND end_utc IS NULL"
         args: tuple[object, ...] = (end_utc, camera)
         if file_start:
             sql += " AND start_utc <= ?"
             args = (*args, end_utc)
-        with self._connect() as db:
+        with self._db.transaction() as db:
             db.execute(sql, args)
 
     def close_open_interruptions(self, end_utc: float) -> None:
         """At start-up: whatever was open when the recorder stopped ended then."""
-        with self._connect() as db:
+        with self._db.transaction() as db:
             db.execute(
-                "UPDATE interruptions SET end_utc=MAX(start_utc, ?) WHERE end_utc IS NULL",
+                "UPDATE interruptions SET end_utc=GREATEST(start_utc, ?) WHERE end_utc IS NULL",
                 (end_utc,),
             )
 
     # ---- runs of the recorder -------------------------------------------------------------
 
     def begin_run(self, start_utc: float) -> int:
-        with self._connect() as db:
-            cur = db.execute(
+        with self._db.transaction() as db:
+            return db.insert(
                 "INSERT INTO runs (start_utc, alive_utc) VALUES (?, ?)", (start_utc, start_utc)
             )
-            return int(cur.lastrowid or 0)
 
     def run_alive(self, run_id: int, alive_utc: float) -> None:
         """The recorder of ``run_id`` was running at ``alive_utc`` (a heartbeat, or its end)."""
-        with self._connect() as db:
+        with self._db.transaction() as db:
             db.execute(
-                "UPDATE runs SET alive_utc=MAX(alive_utc, ?) WHERE id=?", (alive_utc, run_id)
+                "UPDATE runs SET alive_utc=GREATEST(alive_utc, ?) WHERE id=?", (alive_utc, run_id)
             )
 
     def last_run_alive_at(self, alive_utc: float) -> None:
         """Start-up after a crash: the last run lasted at least until ``alive_utc`` (its last
         written frame may be later than its last heartbeat)."""
-        with self._connect() as db:
+        with self._db.transaction() as db:
             db.execute(
-                "UPDATE runs SET alive_utc=MAX(alive_utc, ?)"
+                "UPDATE runs SET alive_utc=GREATEST(alive_utc, ?)"
                 " WHERE id=(SELECT MAX(id) FROM runs) AND start_utc <= ?",
                 (alive_utc, alive_utc),
             )
 
     def last_alive_utc(self) -> float | None:
-        with self._connect() as db:
+        with self._db.transaction() as db:
             r = db.execute("SELECT MAX(alive_utc) AS t FROM runs").fetchone()
         return float(r["t"]) if r and r["t"] is not None else None
 
@@ -415,12 +360,10 @@ class Catalog:
         the rows (a week of 60 s files is 10,080 of them), and only rows that start at most two
         hours before the range are read, plus the long and the open ones (``segments_long``)."""
         reach = start_utc - min_gap_s  # a file ending after this joins the range's footage
-        lo = reach - _LONG_S - 1.0  # a row that starts earlier and ends after reach is long
-        with self._connect() as db:
-            cur = db.cursor()
-            cur.row_factory = None  # plain tuples: Row objects took twice as long
-            long_rows = cur.execute(_LONG_SPANS, (camera, lo, reach)).fetchall()
-            rows = cur.execute(_SPANS, (camera, lo, end_utc, reach))
+        lo = reach - LONG_SEGMENT_S - 1.0  # a row that starts earlier and ends after reach is long
+        with self._db.transaction() as db:
+            long_rows = list(db.tuples(_LONG_SPANS, (camera, lo, reach)))
+            rows = db.tuples(_SPANS, (camera, lo, end_utc, reach))
             merged, count = sorted_footage(
                 chain(sorted(long_rows, key=lambda r: r[0]), rows),  # all in order of start
                 now_utc,
@@ -443,14 +386,14 @@ class Catalog:
         current_run: int | None,
     ) -> tuple[list[Interruption], list[Span]]:
         """The interruptions of the camera and the runs of the recorder in the range."""
-        with self._connect() as db:
+        with self._db.transaction() as db:
             rows = db.execute(
                 "SELECT reason, start_utc, end_utc FROM interruptions WHERE camera=?"
                 " AND start_utc < ? AND (end_utc IS NULL OR end_utc > ?) ORDER BY start_utc",
                 (camera, end_utc, start_utc),
             ).fetchall()
             runs = db.execute(
-                "SELECT start_utc, CASE WHEN id=? THEN MAX(alive_utc, ?) ELSE alive_utc END"
+                "SELECT start_utc, CASE WHEN id=? THEN GREATEST(alive_utc, ?) ELSE alive_utc END"
                 " AS alive_utc FROM runs WHERE start_utc < ?",
                 (current_run, now_utc, end_utc),
             ).fetchall()

@@ -10,30 +10,12 @@ keeps event and picture together).
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nvr_gstreamer.storage.catalog import Catalog
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id          INTEGER PRIMARY KEY,
-    camera      TEXT NOT NULL,
-    start_utc   REAL NOT NULL,
-    end_utc     REAL,                   -- NULL while the event goes on
-    score       REAL NOT NULL,          -- the peak: share of the picture that changed
-    peak_utc    REAL NOT NULL,
-    boxes       TEXT NOT NULL,          -- JSON [[x, y, w, h], ...] at the peak, relative
-    end_reason  TEXT                    -- motion_stopped | max_length | closed | crash
-);
-CREATE INDEX IF NOT EXISTS events_by_camera_time ON events (camera, start_utc);
-CREATE TABLE IF NOT EXISTS event_thumbnails (
-    event_id    INTEGER PRIMARY KEY,
-    jpeg        BLOB NOT NULL
-);
-"""
+from nvr_gstreamer.storage.database import Row
 
 Box = tuple[float, float, float, float]
 
@@ -60,8 +42,8 @@ class EventStore:
         self._catalog = catalog
         self._ids = threading.Lock()
         with catalog.transaction() as db:
-            db.executescript(_SCHEMA)
-            self._last_id = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+            row = db.one("SELECT COALESCE(MAX(id), 0) AS last FROM events")
+            self._last_id = int(row["last"]) if row else 0
 
     def new_id(self) -> int:
         with self._ids:
@@ -73,8 +55,8 @@ class EventStore:
     ) -> None:
         with self._catalog.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO events (id, camera, start_utc, score, peak_utc, boxes)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (id, camera, start_utc, score, peak_utc, boxes)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 (event_id, camera, start_utc, score, start_utc, _boxes_json(boxes)),
             )
 
@@ -96,7 +78,8 @@ class EventStore:
             )
             if thumbnail:
                 db.execute(
-                    "INSERT OR REPLACE INTO event_thumbnails (event_id, jpeg) VALUES (?, ?)",
+                    "INSERT INTO event_thumbnails (event_id, jpeg) VALUES (?, ?)"
+                    " ON CONFLICT (event_id) DO UPDATE SET jpeg = excluded.jpeg",
                     (event_id, thumbnail),
                 )
 
@@ -104,7 +87,7 @@ class EventStore:
         """Events left open by a crash end when the recorder was last known alive."""
         with self._catalog.transaction() as db:
             cur = db.execute(
-                "UPDATE events SET end_utc=MAX(start_utc, ?), end_reason='crash'"
+                "UPDATE events SET end_utc=GREATEST(start_utc, ?), end_reason='crash'"
                 " WHERE end_utc IS NULL",
                 (end_utc,),
             )
@@ -165,7 +148,7 @@ class EventStore:
 
     def cameras(self) -> list[str]:
         with self._catalog.transaction() as db:
-            return [r[0] for r in db.execute("SELECT DISTINCT camera FROM events")]
+            return [r["camera"] for r in db.execute("SELECT DISTINCT camera FROM events")]
 
     def delete_without_footage(self, camera: str, before_utc: float) -> int:
         """Remove the camera's events that ended before ``before_utc`` and that no segment
@@ -177,7 +160,7 @@ class EventStore:
             " e.start_utc))"
         )
         with self._catalog.transaction() as db:
-            ids = [r[0] for r in db.execute(orphans, (camera, before_utc))]
+            ids = [r["id"] for r in db.execute(orphans, (camera, before_utc))]
             db.executemany("DELETE FROM event_thumbnails WHERE event_id=?", [(i,) for i in ids])
             db.executemany("DELETE FROM events WHERE id=?", [(i,) for i in ids])
         return len(ids)
@@ -202,7 +185,7 @@ def _boxes_json(boxes: Sequence[Box]) -> str:
     return json.dumps([[round(v, 4) for v in b] for b in boxes])
 
 
-def _event(row: sqlite3.Row) -> EventRow:
+def _event(row: Row) -> EventRow:
     boxes = tuple((b[0], b[1], b[2], b[3]) for b in json.loads(row["boxes"]))
     return EventRow(
         id=row["id"],

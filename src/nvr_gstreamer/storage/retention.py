@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from nvr_gstreamer.storage.catalog import Catalog, SegmentRow, SegmentStatus
+from nvr_gstreamer.storage.database import STORAGE_ERRORS
 from nvr_gstreamer.storage.volume import VolumeUsage
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class Janitor:
             path = self._catalog.root / item.segment.path
             try:
                 self._catalog.remove_segment(item.segment.path)
-            except (sqlite3.Error, OSError) as exc:
+            except STORAGE_ERRORS as exc:
                 # A disk too full for the catalog's own write: free the space first, the
                 # row follows when it can (start-up recovery prunes it after a crash).
                 logger.warning("catalog busy or full (%s): deleting %s first", exc, path.name)

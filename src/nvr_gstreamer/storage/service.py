@@ -13,7 +13,6 @@ retention, and their ordering is the point; split, that ordering would be spread
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +24,7 @@ from typing import Any, TypeVar
 from nvr_gstreamer.config import StorageConfig
 from nvr_gstreamer.core.clock import Clock
 from nvr_gstreamer.core.heartbeat import Heartbeats
+from nvr_gstreamer.core.redact import redact
 from nvr_gstreamer.storage.catalog import (
     Catalog,
     FootageTimeline,
@@ -32,6 +32,7 @@ from nvr_gstreamer.storage.catalog import (
     SegmentStatus,
     Timeline,
 )
+from nvr_gstreamer.storage.database import STORAGE_ERRORS
 from nvr_gstreamer.storage.event_store import Box, EventStore
 from nvr_gstreamer.storage.layout import segment_path
 from nvr_gstreamer.storage.retention import DAY_S, Janitor, PlannedDelete, plan_retention
@@ -61,6 +62,13 @@ class StorageCounters:
     retention_deletions: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogHealth:
+    backend: str  # sqlite | postgresql
+    error: str | None  # why the last write failed, while writes wait
+    pending_writes: int  # catalog and file work kept in order until it can be done
+
+
 class StorageService:
     def __init__(
         self,
@@ -70,9 +78,11 @@ class StorageService:
         retention_interval_s: float = 300.0,
         count_frames: Callable[[Path], int] | None = None,
         heartbeats: Heartbeats | None = None,
+        catalog_url: str | None = None,
     ) -> None:
         """``count_frames(path)`` reads a closed segment and counts its video frames (the
-        GStreamer layer provides it; without it, the catalog's frame counts stay empty)."""
+        GStreamer layer provides it; without it, the catalog's frame counts stay empty).
+        ``catalog_url``: a PostgreSQL catalog instead of the storage root's SQLite file."""
         self.config = config
         self._count_frames = count_frames
         self._heartbeats = heartbeats  # the worker beats "storage" at every check
@@ -82,7 +92,7 @@ class StorageService:
         self._retention_interval_s = retention_interval_s
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvr-storage")
         self.volume_id = claim_root(self.root)
-        self.catalog = Catalog(self.root)
+        self.catalog = Catalog(self.root, catalog_url)
         self.events = EventStore(self.catalog)
         total = self._check_total()
         # Ballast for the catalog when the disk fills (see ensure_reserve).
@@ -100,6 +110,7 @@ class StorageService:
         self._ticker: threading.Thread | None = None
         self._last_retention = 0.0
         self._pending: list[Callable[[], None]] = []  # catalog work waiting for the volume
+        self._catalog_error: str | None = None  # why the last catalog write failed, until one works
         self._run_id: int | None = None
         self._run_alive_at = 0.0  # monotonic, last heartbeat written
 
@@ -134,6 +145,10 @@ class StorageService:
     @property
     def state(self) -> VolumeCheck:
         return self._check
+
+    @property
+    def catalog_health(self) -> CatalogHealth:
+        return CatalogHealth(self.catalog.backend, self._catalog_error, len(self._pending))
 
     @property
     def segment_seconds(self) -> float:
@@ -177,7 +192,7 @@ class StorageService:
         try:
             self.catalog.run_alive(self._run_id, self._clock.wall().timestamp())
             self._run_alive_at = now
-        except (sqlite3.Error, OSError) as exc:
+        except STORAGE_ERRORS as exc:
             logger.debug("run heartbeat not written: %s", exc)
 
     def _check_total(self) -> int:
@@ -195,9 +210,11 @@ class StorageService:
         ):
             try:
                 op()
+                self._catalog_error = None
                 return
-            except (sqlite3.Error, OSError) as exc:
+            except STORAGE_ERRORS as exc:
                 logger.warning("storage write deferred: %s", exc)
+                self._catalog_error = redact(str(exc))
         self._pending.append(op)
 
     def _replay_pending(self) -> None:
@@ -205,10 +222,17 @@ class StorageService:
             op = self._pending[0]
             try:
                 op()
-            except (sqlite3.Error, OSError) as exc:
-                logger.warning("deferred storage write still failing: %s", exc)
+            except STORAGE_ERRORS as exc:
+                error = redact(str(exc))
+                # Said once per cause; every retry (each check) at DEBUG.
+                log = logger.debug if error == self._catalog_error else logger.warning
+                log("deferred storage writes (%d) still failing: %s", len(self._pending), error)
+                self._catalog_error = error
                 return
             self._pending.pop(0)
+        if self._catalog_error is not None:
+            logger.info("storage writes caught up (catalog %s)", self.catalog.where)
+        self._catalog_error = None
 
     def _turn(self) -> None:
         """One turn of the worker's periodic work (on the worker): it is alive, then it looks."""
@@ -320,7 +344,7 @@ class StorageService:
                     self.events.delete_before(camera, now - days * DAY_S)
             for camera, end in latest.items():
                 self.events.delete_without_footage(camera, end)
-        except (sqlite3.Error, OSError) as exc:
+        except STORAGE_ERRORS as exc:
             logger.debug("events not pruned now: %s", exc)
 
     def _defer_row_removal(self, rel_path: str) -> None:
