@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from nvr_gstreamer.cluster.node import Claim, ClusterNode, NodeSettings
 from nvr_gstreamer.config import NvrConfig
 from nvr_gstreamer.core.clock import Clock, SystemClock
 from nvr_gstreamer.core.heartbeat import Heartbeats
@@ -19,6 +20,7 @@ from nvr_gstreamer.engine.gst_media import GstMedia
 from nvr_gstreamer.engine.mqtt_link import MqttLink
 from nvr_gstreamer.gst.footage import ExportError, ExportResult, export_mp4
 from nvr_gstreamer.gst.remux import inspect_segment, remux_segment
+from nvr_gstreamer.storage.catalog import Writer
 from nvr_gstreamer.storage.database import STORAGE_ERRORS
 from nvr_gstreamer.storage.footage_runs import Footage, Part, closed_parts
 from nvr_gstreamer.storage.layout import is_segment_path
@@ -103,17 +105,32 @@ class NvrApp:
         self.clock = clock or SystemClock()
         # Every loop beats as it turns: /api/health and the systemd watchdog read them.
         self.heartbeats = Heartbeats(self.clock)
-        url = config.catalog.url
+        url = config.catalog.url.get_secret_value() if config.catalog.url else None
+        cluster = config.cluster
         self.storage = StorageService(
             config.storage,
             self.clock,
-            catalog_url=url.get_secret_value() if url is not None else None,
+            catalog_url=url,
             count_frames=lambda p: inspect_segment(p).frames,
             heartbeats=self.heartbeats,
+            node=cluster.node_id if cluster is not None else None,
         )
         self.engine = CameraEngine(
             config, self.clock, storage=self.storage, media=media, heartbeats=self.heartbeats
         )
+        self.cluster: ClusterNode | None = None
+        if cluster is not None and url is not None:
+            settings = NodeSettings(
+                cluster.node_id,
+                cluster.capacity,
+                cluster.site,
+                cluster.lease_seconds,
+                cluster.api_url or f"http://{config.api.host}:{config.api.port}",
+            )
+            cameras = [(c.id, c.site) for c in config.cameras if c.enabled]
+            self.cluster = ClusterNode(
+                url, settings, cameras, self.clock, self._claimed, self._lost, self.heartbeats
+            )
         self.exports = _export_service(config, self.clock, self.storage)
         self.mqtt = MqttLink(config, self.engine) if config.mqtt is not None else None
         self.recovery: RecoveryReport | None = None
@@ -138,7 +155,10 @@ class NvrApp:
         self.storage.events.close_open(last_alive or self.clock.wall().timestamp())
         self.storage.start()
         self.exports.start()
-        self.engine.start()
+        # A cluster node records only the cameras it claims (started as it claims them).
+        self.engine.start(cameras=self.cluster is None)
+        if self.cluster is not None:
+            self.cluster.start()
         if self.mqtt is not None:
             self.mqtt.start()
         logger.info(
@@ -146,6 +166,19 @@ class NvrApp:
             sum(1 for c in self.config.cameras if c.enabled and c.record),
             self.storage.root,
         )
+
+    # ---- cluster mode (on the cluster's thread) --------------------------------------------
+
+    def _claimed(self, claim: Claim) -> None:
+        node = self.storage.catalog.node or ""
+        self.storage.set_writer(claim.camera, Writer(node, claim.epoch))
+        if claim.lost_node is not None and claim.lost_since_utc is not None:
+            self.storage.note_failover(claim.camera, claim.lost_node, claim.lost_since_utc)
+        self.engine.start_camera(claim.camera)
+
+    def _lost(self, camera_id: str) -> None:
+        self.storage.set_writer(camera_id, None)
+        self.engine.stop_camera(camera_id)
 
     def stop(self) -> None:
         """Every camera stopped, every open segment finalised and catalogued. Idempotent."""
@@ -155,8 +188,12 @@ class NvrApp:
         self.exports.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
+        if self.cluster is not None:
+            self.cluster.stop()  # no more claims; the cameras stop next, then move
         self.engine.stop()
         self.storage.wait_idle()
+        if self.cluster is not None:
+            self.cluster.release()
         try:
             self.storage.catalog.close_open_interruptions(self.clock.wall().timestamp())
         except STORAGE_ERRORS as exc:

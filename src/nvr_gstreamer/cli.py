@@ -11,7 +11,7 @@ from pathlib import Path
 from nvr_gstreamer import __version__
 from nvr_gstreamer.config import ConfigError, NvrConfig, load_config
 from nvr_gstreamer.core.logsetup import setup_logging
-from nvr_gstreamer.core.redact import redact_url
+from nvr_gstreamer.core.redact import redact, redact_url
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -68,6 +68,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from nvr_gstreamer.service.runner import run_service
 
     return run_service(config)
+
+
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    if config.catalog.url is None or config.cluster is None:
+        print(f"{args.config}: not a cluster node (cluster and catalog.url)", file=sys.stderr)
+        return EXIT_CONFIG
+    from nvr_gstreamer.cluster.status import cluster_status, format_status
+    from nvr_gstreamer.storage.database import DB_ERRORS, Connector
+
+    db = Connector(None, config.catalog.url.get_secret_value())
+    try:
+        with db.transaction() as tx:
+            status = cluster_status(tx, config.cluster.lease_seconds)
+    except DB_ERRORS as exc:
+        print(f"cannot read the cluster: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    finally:
+        db.reset()
+    print(format_status(status))
+    return EXIT_OK
 
 
 def _cmd_service(args: argparse.Namespace) -> int:
@@ -211,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-start", action="store_true", help="write (or remove) the unit; leave systemctl alone"
     )
     p.set_defaults(func=_cmd_service)
+
+    p = sub.add_parser("cluster", help="cluster mode: show nodes and who records which camera")
+    p.add_argument("action", choices=["status"], help="status: nodes, leases and cameras")
+    p.add_argument("-c", "--config", required=True, help="a node's config file (YAML)")
+    p.set_defaults(func=_cmd_cluster)
 
     p = sub.add_parser("check-config", help="validate a config file and summarise it")
     p.add_argument("config", help="config file (YAML)")

@@ -124,6 +124,33 @@ class CatalogConfig(_Strict):
         return url
 
 
+class ClusterConfig(_Strict):
+    node_id: CameraId = Field(
+        description="This recorder node's name, unique in the cluster (letters, digits, - _)."
+    )
+    capacity: int = Field(
+        default=16, ge=1, le=1000, description="The most cameras this node records at once."
+    )
+    site: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The node's site: it records cameras of this site and cameras without "
+        "one. Empty: any camera.",
+    )
+    lease_seconds: float = Field(
+        default=8.0,
+        ge=2.0,
+        le=300.0,
+        description="How long a node's claim on a camera lasts without renewal (renewed every "
+        "quarter of it). A lost node's cameras move after at most this long.",
+    )
+    api_url: str | None = Field(
+        default=None,
+        description="How other nodes and users reach this node's API (shown by nvr cluster "
+        "status and /api/cluster); default http://<api.host>:<api.port>.",
+    )
+
+
 class ReconnectConfig(_Strict):
     initial_delay_seconds: float = Field(
         default=5.0, gt=0.0, le=3600.0, description="First wait before reconnecting a lost camera."
@@ -271,6 +298,11 @@ class CameraConfig(_Strict):
     url: str = Field(description="Main stream, recorded: rtsp://host[:port]/path or rtsps://.")
     live_url: str | None = Field(
         default=None, description="Optional sub-stream used for live viewing (same credentials)."
+    )
+    site: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Cluster mode: only nodes of this site record the camera (empty: any).",
     )
     record: bool = Field(default=True, description="Record continuously from start-up.")
     enabled: bool = Field(default=True, description="A disabled camera is not connected at all.")
@@ -426,6 +458,11 @@ class NvrConfig(_Strict):
     exports: ExportsConfig = Field(
         default_factory=ExportsConfig, description="MP4 exports made through the HTTP API."
     )
+    cluster: ClusterConfig | None = Field(
+        default=None,
+        description="Recorder node of a cluster: nodes share catalog.url (PostgreSQL) and "
+        "each camera is recorded by one node at a time, moved when its node is lost.",
+    )
     mqtt: MqttConfig | None = Field(
         default=None, description="Publish to an MQTT broker (and Home Assistant)."
     )
@@ -441,6 +478,8 @@ class NvrConfig(_Strict):
             )
         if folder.startswith("catalog.sqlite3"):
             raise ValueError(f"exports.folder {folder!r} is the name of the catalog's files")
+        if self.cluster is not None and self.catalog.url is None:
+            raise ValueError("cluster needs catalog.url: the nodes share one PostgreSQL catalog")
         return self
 
     def camera(self, camera_id: str) -> CameraConfig | None:

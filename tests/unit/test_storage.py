@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from nvr_gstreamer.storage.catalog import Catalog, GapReason, SegmentRow, SegmentStatus
+from nvr_gstreamer.storage.catalog import (
+    Catalog,
+    GapReason,
+    SegmentRow,
+    SegmentStatus,
+    StaleEpoch,
+    Writer,
+)
 from nvr_gstreamer.storage.layout import is_segment_path, parse_segment_name, segment_path
 from nvr_gstreamer.storage.recovery import FileFacts, recover
 from nvr_gstreamer.storage.retention import (
@@ -27,6 +34,7 @@ from nvr_gstreamer.storage.volume import (
     check_volume,
     claim_root,
 )
+from tests.conftest import CatalogUrls
 
 NOW = 1_800_000_000.0
 
@@ -348,3 +356,41 @@ def test_a_file_reported_after_recording_was_switched_off_does_not_end_that_gap(
     assert [(g.reason, round(g.start_utc - t, 1), round(g.end_utc - t, 1)) for g in tl.gaps] == [
         (GapReason.RECORDING_OFF, 4.3, 9.0)
     ]
+
+
+T = 1_790_000_000.0
+
+
+@pytest.mark.integration
+def test_a_write_under_a_stale_epoch_is_refused_and_leaves_no_row(
+    tmp_path: Path, catalog_urls: CatalogUrls
+) -> None:
+    """Cluster mode's fencing, on PostgreSQL: a camera's lease moved to another node (its
+    epoch went up); the old node's writes are refused whole, the new node's go through."""
+    url = catalog_urls.new("postgresql")
+    old, new = Writer("n1", 1), Writer("n2", 2)
+    a = Catalog(tmp_path / "a", url, node="n1")
+    b = Catalog(tmp_path / "b", url, node="n2")
+    try:
+        with a.transaction() as db:
+            db.execute("INSERT INTO camera_leases (camera, owner, epoch) VALUES ('cam1', 'n1', 1)")
+        a.add_segment("cam1", "cam1/d/a1.mkv", T, old)
+        with b.transaction() as db:  # n2 claims cam1
+            db.execute("UPDATE camera_leases SET owner='n2', epoch=2 WHERE camera='cam1'")
+        with pytest.raises(StaleEpoch):
+            a.add_segment("cam1", "cam1/d/a2.mkv", T + 60, old)
+        with pytest.raises(StaleEpoch):
+            a.close_segment("cam1/d/a1.mkv", T + 60, 60.0, 1000, 1500, camera="cam1", writer=old)
+        with pytest.raises(StaleEpoch):
+            a.begin_interruption("cam1", GapReason.CAMERA_DOWN, T + 61, old)
+        b.add_segment("cam1", "cam1/d/b1.mkv", T + 62, new)
+        rows = {r.path: r for r in b.segments("cam1")}
+        assert set(rows) == {"cam1/d/a1.mkv", "cam1/d/b1.mkv"}
+        assert rows["cam1/d/a1.mkv"].end_utc is None  # the refused close changed nothing
+        assert b.timeline("cam1", T, T + 70, T + 70).gaps == ()  # no refused interruption
+        # Each node's own rows: recovery and retention of n1 see only n1's files.
+        assert [r.path for r in a.segments(mine=True)] == ["cam1/d/a1.mkv"]
+        assert [r.path for r in b.segments(mine=True)] == ["cam1/d/b1.mkv"]
+    finally:
+        a.close()
+        b.close()

@@ -15,6 +15,7 @@ test("gaps are worded as on the desktop, unknown reasons readably", () => {
   assert.equal(gapWords("storage_unavailable"), "storage unavailable");
   assert.equal(gapWords("disk_full"), "disk full");
   assert.equal(gapWords("nvr_stopped"), "recorder not running");
+  assert.equal(gapWords("failover"), "recorder node lost, camera moved to another node");
   assert.equal(gapWords("no_motion"), "no motion (recording on events only)");
   assert.equal(gapWords("power_cut"), "power cut");
 });

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -42,6 +42,7 @@ from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.camera.errors import ErrorKind
 from nvr_gstreamer.camera.status import CameraStatus
 from nvr_gstreamer.camera.supervisor import CameraState
+from nvr_gstreamer.cluster.status import cluster_status
 from nvr_gstreamer.core.redact import redact
 from nvr_gstreamer.storage.catalog import SegmentRow
 from nvr_gstreamer.storage.layout import is_segment_path
@@ -276,6 +277,12 @@ class NvrCollector:
         )
         pending.add_metric([catalog.backend], catalog.pending_writes)
         yield pending
+        refused = CounterMetricFamily(
+            "nvr_catalog_refused_writes",
+            "catalog writes refused because the camera's lease had moved to another node",
+        )
+        refused.add_metric([], storage.refused_writes)
+        yield refused
         loops = GaugeMetricFamily(
             "nvr_loop_heartbeat_age_seconds",
             "seconds since each loop of the program last turned",
@@ -365,6 +372,20 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
             # Seconds since each loop last turned; one older than the timeout is stuck.
             "loops": {name: round(age, 2) for name, age in ages.items()},
             "stuck_loops": stuck,
+        }
+
+    @api.get("/api/cluster", dependencies=auth)
+    def cluster() -> dict[str, Any]:
+        if app.cluster is None:
+            raise HTTPException(404, "not a cluster node (config: cluster)")
+        lease_s = app.cluster.settings.lease_s
+        with app.storage.catalog.transaction() as db:
+            status = cluster_status(db, lease_s)
+        return {
+            "node": app.cluster.settings.node_id,
+            "database": app.cluster.trouble or "ok",
+            "nodes": [asdict(n) for n in status.nodes],
+            "cameras": [asdict(c) for c in status.leases],
         }
 
     @api.get("/api/cameras", dependencies=auth)

@@ -121,13 +121,15 @@ class CameraEngine:
 
     # ---- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, cameras: bool = True) -> None:
+        """Start the loop and (unless ``cameras`` is false: a cluster node starts the cameras
+        it claims, one by one) every camera."""
         self.loop.start()
-        self.loop.call_sync(self._start_all)
+        self.loop.call_sync(lambda: self._start_all(cameras))
         self._running = True
 
-    def _start_all(self) -> None:
-        for rt in self.runtimes.values():
+    def _start_all(self, cameras: bool) -> None:
+        for rt in self.runtimes.values() if cameras else ():
             rt.start()
         self._poll_timer = self.loop.every(self._poll_interval_s, self._poll_all)
         self._poll_all()  # every loop is watched from the start, even if it never turns

@@ -59,6 +59,7 @@ GAP_COLORS = {
     GapReason.DISK_FULL: QColor(220, 120, 0),
     GapReason.NVR_STOPPED: QColor(60, 60, 60),
     GapReason.NO_MOTION: QColor(70, 90, 110),
+    GapReason.FAILOVER: QColor(170, 30, 110),
 }
 GAP_TEXT = {
     GapReason.CAMERA_DOWN: "camera down",
@@ -67,6 +68,7 @@ GAP_TEXT = {
     GapReason.DISK_FULL: "disk full",
     GapReason.NVR_STOPPED: "recorder not running",
     GapReason.NO_MOTION: "no motion (recording on events only)",
+    GapReason.FAILOVER: "recorder node lost, camera moved to another node",
 }
 SEGMENT_COLOR = QColor(40, 160, 70)
 EVENT_COLOR = QColor(240, 160, 32)

@@ -46,6 +46,8 @@ __all__ = [
     "GapReason",
     "SegmentRow",
     "SegmentStatus",
+    "StaleEpoch",
+    "Writer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,34 @@ _LONG_SPANS = (
     f" AND (end_utc IS NULL OR end_utc - start_utc > {LONG_SEGMENT_S}) AND start_utc < ?"
     " AND (end_utc IS NULL OR end_utc > ?)"
 )
+
+
+class StaleEpoch(Exception):
+    """A write for a camera under a lease epoch that is no longer the camera's: another node
+    records it now (cluster mode). Refused, never retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class Writer:
+    """Who writes for a camera in cluster mode: a node, under the epoch of its lease. Every
+    write it makes is checked against the camera's lease in the same transaction."""
+
+    node: str
+    epoch: int
+
+
+def _fence(db: Db, camera: str, writer: Writer | None) -> None:
+    if writer is None:
+        return
+    # FOR SHARE: a claim (which bumps the epoch) waits until this write is committed.
+    row = db.one(
+        "SELECT epoch FROM camera_leases WHERE camera=? AND owner=? AND epoch=? FOR SHARE",
+        (camera, writer.node, writer.epoch),
+    )
+    if row is None:
+        raise StaleEpoch(
+            f"{camera}: epoch {writer.epoch} of node {writer.node} is no longer the camera's"
+        )
 
 
 class SegmentStatus(Enum):
@@ -122,10 +152,13 @@ def _row(r: Row) -> SegmentRow:
 
 
 class Catalog:
-    def __init__(self, root: Path, url: str | None = None) -> None:
+    def __init__(self, root: Path, url: str | None = None, node: str | None = None) -> None:
         """The catalog of the storage root ``root``: its SQLite file, or the PostgreSQL
-        database at ``url`` (see :mod:`.database`)."""
+        database at ``url`` (see :mod:`.database`). ``node``: this recorder's id in a cluster,
+        whose catalog holds every node's rows; what is about this recorder's own files and
+        runs (recovery, retention, runs) is then only this node's."""
         self.root = root
+        self.node = node
         self._db = Connector(root / CATALOG_NAME, url)
         with self._db.transaction(create=True) as db:
             before, after = migrate(db)
@@ -159,12 +192,17 @@ class Catalog:
 
     # ---- segments -------------------------------------------------------------------------
 
-    def add_segment(self, camera: str, rel_path: str, start_utc: float) -> int:
+    def add_segment(
+        self, camera: str, rel_path: str, start_utc: float, writer: Writer | None = None
+    ) -> int:
         with self._db.transaction() as db:
+            _fence(db, camera, writer)
             return db.insert(
-                "INSERT INTO segments (camera, path, start_utc, status) VALUES (?, ?, ?, ?)",
-                (camera, rel_path, start_utc, SegmentStatus.RECORDING.value),
-            )
+                "INSERT INTO segments (camera, path, start_utc, status, node, epoch)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (camera, rel_path, start_utc, SegmentStatus.RECORDING.value,
+                 writer and writer.node, writer and writer.epoch),
+            )  # fmt: skip
 
     def close_segment(
         self,
@@ -176,23 +214,51 @@ class Catalog:
         status: SegmentStatus = SegmentStatus.CLOSED,
         start_utc: float | None = None,
         camera: str | None = None,
+        writer: Writer | None = None,
     ) -> None:
-        """Mark a segment final (inserting it if it was never catalogued: adoption)."""
+        """Mark a segment final (inserting it if it was never catalogued: adoption). With a
+        ``writer`` (cluster mode) only while its epoch is the camera's, and only a row it
+        wrote under that epoch."""
         with self._db.transaction() as db:
-            cur = db.execute(
+            sql = (
                 "UPDATE segments SET end_utc=?, duration_s=?, size_bytes=?, frames=?, status=?"
-                " WHERE path=?",
-                (end_utc, duration_s, size_bytes, frames, status.value, rel_path),
+                " WHERE path=?"
             )
+            args: tuple[object, ...] = (end_utc, duration_s, size_bytes, frames, status.value,
+                                        rel_path)  # fmt: skip
+            if writer is not None:
+                if camera is None:
+                    raise ValueError("a fenced write names its camera")
+                _fence(db, camera, writer)
+                sql += " AND epoch=?"
+                args = (*args, writer.epoch)
+            cur = db.execute(sql, args)
             if cur.rowcount == 0:
                 if start_utc is None or camera is None:
                     raise KeyError(rel_path)
                 db.execute(
                     "INSERT INTO segments (camera, path, start_utc, end_utc, duration_s,"
-                    " size_bytes, frames, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " size_bytes, frames, status, node, epoch)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (camera, rel_path, start_utc, end_utc, duration_s, size_bytes, frames,
-                     status.value),
+                     status.value, writer and writer.node, writer and writer.epoch),
                 )  # fmt: skip
+
+    def end_lost_segments(
+        self, camera: str, node: str, end_utc: float, writer: Writer | None = None
+    ) -> int:
+        """A lost node's open segments of ``camera`` end at ``end_utc`` (its last renewal):
+        the claiming node cannot read the files; the lost node repairs them if it returns."""
+        with self._db.transaction() as db:
+            _fence(db, camera, writer)
+            cur = db.execute(
+                "UPDATE segments SET end_utc=GREATEST(start_utc, ?),"
+                " duration_s=GREATEST(start_utc, ?) - start_utc, status=?"
+                " WHERE camera=? AND node=? AND status=?",
+                (end_utc, end_utc, SegmentStatus.RECOVERED.value, camera, node,
+                 SegmentStatus.RECORDING.value),
+            )  # fmt: skip
+            return cur.rowcount
 
     def remove_segment(self, rel_path: str) -> None:
         with self._db.transaction() as db:
@@ -209,10 +275,15 @@ class Catalog:
         start_utc: float | None = None,
         end_utc: float | None = None,
         limit: int | None = None,
+        mine: bool = False,
     ) -> list[SegmentRow]:
-        """Segments overlapping [start, end), oldest first (the first ``limit`` of them)."""
+        """Segments overlapping [start, end), oldest first (the first ``limit`` of them);
+        ``mine``: only this node's (the files on this recorder's disk)."""
         sql = "SELECT * FROM segments WHERE 1=1"
         args: list[object] = []
+        if mine and self.node is not None:
+            sql += " AND node=?"
+            args.append(self.node)
         if camera is not None:
             sql += " AND camera=?"
             args.append(camera)
@@ -230,20 +301,28 @@ class Catalog:
             return [_row(r) for r in db.execute(sql, args)]
 
     def unfinished(self) -> list[SegmentRow]:
+        """This recorder's segments left open (by a crash)."""
+        sql, args = self._mine("SELECT * FROM segments WHERE status=?", SegmentStatus.RECORDING)
         with self._db.transaction() as db:
-            rows = db.execute(
-                "SELECT * FROM segments WHERE status=? ORDER BY start_utc",
-                (SegmentStatus.RECORDING.value,),
-            )
-            return [_row(r) for r in rows]
+            return [_row(r) for r in db.execute(sql + " ORDER BY start_utc", args)]
+
+    def _mine(self, sql: str, *args: object) -> tuple[str, list[object]]:
+        """``sql`` (ending in a WHERE clause) for this node's rows only, in a cluster."""
+        values = [a.value if isinstance(a, Enum) else a for a in args]
+        if self.node is None:
+            return sql, values
+        return sql + " AND node=?", [*values, self.node]
 
     # ---- interruptions --------------------------------------------------------------------
 
-    def begin_interruption(self, camera: str, reason: GapReason, start_utc: float) -> None:
+    def begin_interruption(
+        self, camera: str, reason: GapReason, start_utc: float, writer: Writer | None = None
+    ) -> None:
         """A camera stopped being recorded for ``reason`` (ends any open interruption of
         another reason). One outage is one interruption, however many reconnect attempts
         report it: an open interruption of the same reason simply goes on."""
         with self._db.transaction() as db:
+            _fence(db, camera, writer)
             open_ = db.execute(
                 "SELECT id, reason, start_utc FROM interruptions WHERE camera=? AND end_utc IS"
                 " NULL ORDER BY start_utc DESC",
@@ -264,7 +343,13 @@ class Catalog:
                 (camera, reason.value, start_utc),
             )
 
-    def end_interruption(self, camera: str, end_utc: float, file_start: bool = False) -> None:
+    def end_interruption(
+        self,
+        camera: str,
+        end_utc: float,
+        file_start: bool = False,
+        writer: Writer | None = None,
+    ) -> None:
         """The camera is recorded again from ``end_utc``. For a file that starts then
         (``file_start``), only an interruption begun by then ends: splitmuxsink reports a file
         a GOP after its first frame, and recording switched off in between began after it."""
@@ -275,10 +360,14 @@ class Catalog:
             sql += " AND start_utc <= ?"
             args = (*args, end_utc)
         with self._db.transaction() as db:
+            _fence(db, camera, writer)
             db.execute(sql, args)
 
     def close_open_interruptions(self, end_utc: float) -> None:
-        """At start-up: whatever was open when the recorder stopped ended then."""
+        """At start-up: whatever was open when the recorder stopped ended then. (Not in a
+        cluster: the node that claims a camera ends what its last recorder left open.)"""
+        if self.node is not None:
+            return
         with self._db.transaction() as db:
             db.execute(
                 "UPDATE interruptions SET end_utc=GREATEST(start_utc, ?) WHERE end_utc IS NULL",
@@ -290,7 +379,8 @@ class Catalog:
     def begin_run(self, start_utc: float) -> int:
         with self._db.transaction() as db:
             return db.insert(
-                "INSERT INTO runs (start_utc, alive_utc) VALUES (?, ?)", (start_utc, start_utc)
+                "INSERT INTO runs (start_utc, alive_utc, node) VALUES (?, ?, ?)",
+                (start_utc, start_utc, self.node),
             )
 
     def run_alive(self, run_id: int, alive_utc: float) -> None:
@@ -303,16 +393,19 @@ class Catalog:
     def last_run_alive_at(self, alive_utc: float) -> None:
         """Start-up after a crash: the last run lasted at least until ``alive_utc`` (its last
         written frame may be later than its last heartbeat)."""
+        last, args = self._mine("SELECT MAX(id) FROM runs WHERE 1=1")
         with self._db.transaction() as db:
             db.execute(
                 "UPDATE runs SET alive_utc=GREATEST(alive_utc, ?)"
-                " WHERE id=(SELECT MAX(id) FROM runs) AND start_utc <= ?",
-                (alive_utc, alive_utc),
+                f" WHERE id=({last}) AND start_utc <= ?",
+                (alive_utc, *args, alive_utc),
             )
 
     def last_alive_utc(self) -> float | None:
+        """When this recorder was last known to run."""
+        sql, args = self._mine("SELECT MAX(alive_utc) AS t FROM runs WHERE 1=1")
         with self._db.transaction() as db:
-            r = db.execute("SELECT MAX(alive_utc) AS t FROM runs").fetchone()
+            r = db.execute(sql, args).fetchone()
         return float(r["t"]) if r and r["t"] is not None else None
 
     # ---- the timeline ---------------------------------------------------------------------

@@ -131,7 +131,7 @@ class Connector:
     :meth:`transaction` (a storage root that is an empty mount point now, its drive gone, must
     not get a fresh catalog on the wrong disk)."""
 
-    def __init__(self, sqlite_path: Path, url: str | None = None) -> None:
+    def __init__(self, sqlite_path: Path | None, url: str | None = None) -> None:
         self.dialect = Dialect.SQLITE if url is None else Dialect.POSTGRES
         self.sqlite_path = sqlite_path
         self._url = url
@@ -171,6 +171,8 @@ class Connector:
 
     def _open(self, create: bool) -> Any:
         if self._url is None:
+            if self.sqlite_path is None:
+                raise ValueError("an SQLite catalog needs its file")
             mode = "rwc" if create else "rw"
             db = sqlite3.connect(
                 f"{self.sqlite_path.as_uri()}?mode={mode}",

@@ -46,7 +46,7 @@ def recover(
     """``repair`` remuxes a file in place; ``inspect`` only reads it (both return facts)."""
     root = catalog.root
     repaired = adopted = removed = unreadable = 0
-    known = {row.path: row for row in catalog.segments()}
+    known = {row.path: row for row in catalog.segments(mine=True)}
     latest_end = max((r.end_utc or r.start_utc for r in known.values()), default=0.0)
 
     for row in catalog.unfinished():
@@ -83,6 +83,11 @@ def recover(
     for path in sorted(root.glob(f"*/*/*{SEGMENT_SUFFIX}")):
         rel = path.relative_to(root).as_posix()
         if rel in known or not is_segment_path(root, path):
+            continue
+        if catalog.node is not None:
+            # In a cluster a file the catalog does not know may be one whose rows were
+            # refused (written after its camera moved on): never adopted.
+            logger.warning("found %s, not in the catalog; left alone (cluster mode)", rel)
             continue
         parsed = parse_segment_name(path.name)
         if parsed is None:

@@ -136,8 +136,40 @@ CREATE TABLE IF NOT EXISTS event_thumbnails (
 );
 """
 
+# Recorder nodes (cluster mode, PostgreSQL only): which node records which camera, under
+# which epoch. Segments and runs say their node and epoch on both backends.
+_V2_SQLITE = """
+ALTER TABLE segments ADD COLUMN node TEXT;
+ALTER TABLE segments ADD COLUMN epoch INTEGER;
+ALTER TABLE runs ADD COLUMN node TEXT;
+"""
+
+_V2_POSTGRES = """
+ALTER TABLE segments ADD COLUMN node TEXT;
+ALTER TABLE segments ADD COLUMN epoch BIGINT;
+ALTER TABLE runs ADD COLUMN node TEXT;
+CREATE TABLE nodes (
+    node_id       TEXT PRIMARY KEY,
+    site          TEXT,
+    capacity      INTEGER NOT NULL,
+    api_url       TEXT,
+    started_utc   DOUBLE PRECISION NOT NULL,
+    heartbeat_utc DOUBLE PRECISION NOT NULL,   -- the database's clock
+    draining      BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE TABLE camera_leases (
+    camera        TEXT PRIMARY KEY,
+    site          TEXT,                        -- NULL: any node may record it
+    owner         TEXT,                        -- NULL: free
+    epoch         BIGINT NOT NULL DEFAULT 0,   -- +1 at every claim; writes carry it
+    expires_utc   DOUBLE PRECISION,            -- the database's clock
+    released      BOOLEAN NOT NULL DEFAULT FALSE  -- handed over, not lost
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "segments, interruptions, runs, events", _V1_SQLITE, _V1_POSTGRES),
+    Migration(2, "recorder nodes, camera leases, epochs", _V2_SQLITE, _V2_POSTGRES),
 )
 
 

@@ -30,7 +30,9 @@ from nvr_gstreamer.storage.catalog import (
     FootageTimeline,
     GapReason,
     SegmentStatus,
+    StaleEpoch,
     Timeline,
+    Writer,
 )
 from nvr_gstreamer.storage.database import STORAGE_ERRORS
 from nvr_gstreamer.storage.event_store import Box, EventStore
@@ -79,10 +81,13 @@ class StorageService:
         count_frames: Callable[[Path], int] | None = None,
         heartbeats: Heartbeats | None = None,
         catalog_url: str | None = None,
+        node: str | None = None,
     ) -> None:
         """``count_frames(path)`` reads a closed segment and counts its video frames (the
         GStreamer layer provides it; without it, the catalog's frame counts stay empty).
-        ``catalog_url``: a PostgreSQL catalog instead of the storage root's SQLite file."""
+        ``catalog_url``: a PostgreSQL catalog instead of the storage root's SQLite file;
+        ``node``: this recorder's id in a cluster (every camera's writes are then fenced by
+        the epoch of its lease: :meth:`set_writer`)."""
         self.config = config
         self._count_frames = count_frames
         self._heartbeats = heartbeats  # the worker beats "storage" at every check
@@ -92,7 +97,11 @@ class StorageService:
         self._retention_interval_s = retention_interval_s
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvr-storage")
         self.volume_id = claim_root(self.root)
-        self.catalog = Catalog(self.root, catalog_url)
+        self.catalog = Catalog(self.root, catalog_url, node)
+        # Cluster mode: the writer (node, epoch) of each camera this node holds; a camera
+        # without one is not this node's to write for.
+        self._writers: dict[str, Writer] | None = {} if node is not None else None
+        self._refused = 0
         self.events = EventStore(self.catalog)
         total = self._check_total()
         # Ballast for the catalog when the disk fills (see ensure_reserve).
@@ -212,16 +221,25 @@ class StorageService:
                 op()
                 self._catalog_error = None
                 return
+            except StaleEpoch as exc:
+                self._refuse(exc)
+                return
             except STORAGE_ERRORS as exc:
                 logger.warning("storage write deferred: %s", exc)
                 self._catalog_error = redact(str(exc))
         self._pending.append(op)
+
+    def _refuse(self, exc: StaleEpoch) -> None:
+        self._refused += 1
+        logger.warning("catalog write refused: %s", exc)
 
     def _replay_pending(self) -> None:
         while self._pending:
             op = self._pending[0]
             try:
                 op()
+            except StaleEpoch as exc:
+                self._refuse(exc)  # its camera moved on meanwhile: dropped, not retried
             except STORAGE_ERRORS as exc:
                 error = redact(str(exc))
                 # Said once per cause; every retry (each check) at DEBUG.
@@ -307,7 +325,7 @@ class StorageService:
         with self._lock:
             protected = set(self._open)
         now = self._clock.wall().timestamp()
-        segments = self.catalog.segments()
+        segments = self.catalog.segments(mine=True)
         events_days = self.config.events_retention_days
         spans = {}
         if events_days > self.config.retention_days > 0:
@@ -384,12 +402,52 @@ class StorageService:
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
-    def segment_opened(self, camera_id: str, path: Path, start_utc: float) -> None:
-        rel = self._rel(path)
+    # ---- cluster mode ---------------------------------------------------------------------
+
+    def set_writer(self, camera_id: str, writer: Writer | None) -> None:
+        """Cluster mode: this node now writes for the camera under ``writer``'s epoch (None:
+        the camera is no longer this node's; its writes from now on are refused)."""
+        assert self._writers is not None, "not a cluster node"
+        if writer is None:
+            self._writers.pop(camera_id, None)
+        else:
+            self._writers[camera_id] = writer
+
+    def _writer(self, camera_id: str) -> Writer | None:
+        """The camera's writer, captured when the work is asked for (not when it runs: a
+        write kept while the database was away keeps the epoch it was made under)."""
+        if self._writers is None:
+            return None
+        writer = self._writers.get(camera_id)
+        # No lease: a write with an epoch no lease can have, refused like a stale one.
+        return writer if writer is not None else Writer(self.catalog.node or "", -1)
+
+    def note_failover(self, camera_id: str, lost_node: str, since_utc: float) -> None:
+        """Cluster mode: this node took the camera over from ``lost_node``, last heard of at
+        ``since_utc``: its open rows end there and a ``failover`` gap begins (until this
+        node's first file)."""
+        writer = self._writer(camera_id)
 
         def run() -> None:
-            self.catalog.add_segment(camera_id, rel, start_utc)
-            self.catalog.end_interruption(camera_id, start_utc, file_start=True)
+            self.catalog.end_lost_segments(camera_id, lost_node, since_utc, writer)
+            self.catalog.begin_interruption(camera_id, GapReason.FAILOVER, since_utc, writer)
+
+        self.submit(lambda: self._durable(run))
+
+    @property
+    def refused_writes(self) -> int:
+        """Catalog writes refused because their camera's lease moved on (cluster mode)."""
+        return self._refused
+
+    # ---- segments, continued --------------------------------------------------------------
+
+    def segment_opened(self, camera_id: str, path: Path, start_utc: float) -> None:
+        rel = self._rel(path)
+        writer = self._writer(camera_id)
+
+        def run() -> None:
+            self.catalog.add_segment(camera_id, rel, start_utc, writer)
+            self.catalog.end_interruption(camera_id, start_utc, file_start=True, writer=writer)
 
         self.submit(lambda: self._durable(run))
 
@@ -402,6 +460,7 @@ class StorageService:
         done: Callable[[], Any] | None = None,
     ) -> None:
         rel = self._rel(path)
+        writer = self._writer(camera_id)
 
         def run() -> None:
             try:
@@ -425,6 +484,7 @@ class StorageService:
                 status=SegmentStatus.CLOSED,
                 start_utc=start_utc,
                 camera=camera_id,
+                writer=writer,
             )
             with self._lock:
                 self._open.discard(rel)
@@ -441,12 +501,13 @@ class StorageService:
         """The camera stopped being recorded for ``reason`` (None: it is recorded again), at
         ``at_utc`` (default now; an outage is dated back to its last frame)."""
         now = self._clock.wall().timestamp() if at_utc is None else at_utc
+        writer = self._writer(camera_id)
 
         def run() -> None:
             if reason is None:
-                self.catalog.end_interruption(camera_id, now)
+                self.catalog.end_interruption(camera_id, now, writer=writer)
             else:
-                self.catalog.begin_interruption(camera_id, reason, now)
+                self.catalog.begin_interruption(camera_id, reason, now, writer)
 
         self.submit(lambda: self._durable(run))
 

@@ -40,6 +40,7 @@ class GapReason(Enum):
     DISK_FULL = "disk_full"
     NVR_STOPPED = "nvr_stopped"  # the recorder was not running
     NO_MOTION = "no_motion"  # record_mode events: nothing moved
+    FAILOVER = "failover"  # its recorder node was lost; another node took the camera over
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,9 +34,16 @@ class Recorder:
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20)
 
     def start(self) -> float:
+        self.launch()
+        return self.wait_up()
+
+    def launch(self) -> None:
+        """Start the process, not waiting for it (several nodes start together)."""
         nvr = Path(sys.executable).parent / "nvr"
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([nvr, "run", "-c", self.config], stdout=out, stderr=out)
+
+    def wait_up(self) -> float:
         wait_until(self._healthy, 30, "the recorder's API")
         return time.time()  # up: its run began (just) before
 

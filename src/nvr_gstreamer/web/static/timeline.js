@@ -11,6 +11,7 @@ export const GAP_WORDS = /** @type {Record<string, string>} */ ({
   disk_full: "disk full",
   nvr_stopped: "recorder not running",
   no_motion: "no motion (recording on events only)",
+  failover: "recorder node lost, camera moved to another node",
 });
 
 /** @param {string} reason */
