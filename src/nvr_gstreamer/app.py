@@ -6,7 +6,6 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from nvr_gstreamer.cluster.node import Claim, ClusterNode, NodeSettings
@@ -22,8 +21,7 @@ from nvr_gstreamer.gst.footage import ExportError, ExportResult, export_mp4
 from nvr_gstreamer.gst.remux import inspect_segment, remux_segment
 from nvr_gstreamer.storage.catalog import Writer
 from nvr_gstreamer.storage.database import STORAGE_ERRORS
-from nvr_gstreamer.storage.footage_runs import Footage, Part, closed_parts
-from nvr_gstreamer.storage.layout import is_segment_path
+from nvr_gstreamer.storage.footage_runs import Footage, Part
 from nvr_gstreamer.storage.recovery import FileFacts, RecoveryReport, recover
 from nvr_gstreamer.storage.service import StorageService
 from nvr_gstreamer.storage.volume import StorageState
@@ -63,10 +61,7 @@ def _export_service(config: NvrConfig, clock: Clock, storage: StorageService) ->
 
     def parts_of(camera_id: str, start_utc: float, end_utc: float) -> list[Part]:
         """Closed segments of the range; only files in the storage root's layout."""
-        rows = storage.catalog.segments(camera_id, start_utc, end_utc)
-        root = storage.root.resolve()
-        parts = [replace(p, path=p.path.resolve()) for p in closed_parts(rows, root)]
-        return [p for p in parts if is_segment_path(root, p.path) and p.path.is_file()]
+        return storage.readable_parts(storage.catalog.segments(camera_id, start_utc, end_utc))
 
     def unavailable() -> str | None:
         check = storage.state

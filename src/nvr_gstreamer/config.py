@@ -57,6 +57,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+class RemoteStorageConfig(_Strict):
+    endpoint: str = Field(
+        pattern=r"^https?://",
+        description="S3-compatible endpoint, http(s)://host:port (AWS, MinIO, SeaweedFS, ...).",
+    )
+    bucket: str = Field(min_length=3, max_length=63, description="The bucket of the segments.")
+    region: str = Field(default="us-east-1", description="The bucket's region.")
+    access_key: SecretStr = Field(description="Access key id. May be ${ENV_VAR}.")
+    secret_key: SecretStr = Field(description="Secret access key. May be ${ENV_VAR}.")
+    prefix: str = Field(
+        default="", max_length=200, description="Prepended to every object key (e.g. site-a/)."
+    )
+    spool_max_gb: float = Field(
+        default=20.0,
+        gt=0,
+        description="Segments waiting for upload beyond this size: the state says so "
+        "(recording goes on; local retention still applies).",
+    )
+
+
 class StorageConfig(_Strict):
     path: Path = Field(
         default=Path("recordings"),
@@ -84,6 +104,11 @@ class StorageConfig(_Strict):
         ge=0,
         le=60,
         description="When recording starts, include this many seconds of video from before.",
+    )
+    remote: RemoteStorageConfig | None = Field(
+        default=None,
+        description="Upload each closed segment to S3-compatible object storage, verify it, "
+        "then remove the local file; while it is unreachable, segments wait locally.",
     )
     events_retention_days: int = Field(
         default=0,
@@ -603,6 +628,10 @@ def _register_secrets(raw: dict[str, Any]) -> None:
     api = raw.get("api")
     if isinstance(api, dict) and isinstance(api.get("token"), str):
         register_secret(api["token"])
+    storage = raw.get("storage")
+    remote = storage.get("remote") if isinstance(storage, dict) else None
+    if isinstance(remote, dict) and isinstance(remote.get("secret_key"), str):
+        register_secret(remote["secret_key"])
     catalog = raw.get("catalog")
     if isinstance(catalog, dict) and isinstance(catalog.get("url"), str):
         with contextlib.suppress(ValueError):

@@ -218,6 +218,7 @@ def test_an_old_catalog_gets_the_new_indexes_and_keeps_its_rows(tmp_path: Path) 
             " CREATE INDEX segments_by_camera ON segments (camera, start_utc);"
             " DROP TABLE schema_version; ALTER TABLE segments DROP COLUMN node;"
             " ALTER TABLE segments DROP COLUMN epoch; ALTER TABLE runs DROP COLUMN node;"
+            " ALTER TABLE segments DROP COLUMN object_key;"
         )  # what the catalog of an earlier version had (no numbered schema either)
         rows = db.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
     c = Catalog(tmp_path)
@@ -228,7 +229,7 @@ def test_an_old_catalog_gets_the_new_indexes_and_keeps_its_rows(tmp_path: Path) 
             versions = [r[0] for r in db.execute("SELECT version FROM schema_version")]
         assert {"segments_by_camera_time", "segments_long"} <= names
         assert "segments_by_camera" not in names
-        assert versions == [1, 2]
+        assert versions == [1, 2, 3]
         tl = c.footage_timeline("cam1", T0, T0 + DAY, T0 + DAY)
         assert tl.segment_count == rows
         assert tl.footage == c.timeline("cam1", T0, T0 + DAY, T0 + DAY).footage

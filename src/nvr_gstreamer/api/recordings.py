@@ -61,6 +61,8 @@ def add_recordings(
                 live = r.status is SegmentStatus.RECORDING
                 duration = max(0.0, now - r.start_utc) if live else r.duration_s or 0.0
                 out.append((Part(path, r.start_utc, duration), live))
+            elif _playable(r) and r.object_key is not None:  # uploaded: fetched, then cached
+                out.extend((part, False) for part in app.storage.readable_parts([r]))
         return out
 
     def footage_after(camera_id: str, t: float) -> float | None:

@@ -28,13 +28,14 @@ from typing import Annotated, Any
 import psycopg
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pydantic import BaseModel
 
 from nvr_gstreamer.api.events import add_events
 from nvr_gstreamer.api.exports import add_exports
+from nvr_gstreamer.api.object_file import object_response
 from nvr_gstreamer.api.recordings import add_recordings
 from nvr_gstreamer.api.timeline import add_timeline
 from nvr_gstreamer.api.web import Access, Sessions, add_web
@@ -283,6 +284,18 @@ class NvrCollector:
         )
         refused.add_metric([], storage.refused_writes)
         yield refused
+        remote = storage.remote_health
+        if remote is not None:
+            waiting = GaugeMetricFamily(
+                "nvr_remote_waiting_bytes", "bytes of segments waiting for upload (the spool)"
+            )
+            waiting.add_metric([], remote.waiting_bytes)
+            yield waiting
+            uploaded = CounterMetricFamily(
+                "nvr_remote_uploaded_segments", "segments uploaded and verified since start"
+            )
+            uploaded.add_metric([], remote.uploaded)
+            yield uploaded
         loops = GaugeMetricFamily(
             "nvr_loop_heartbeat_age_seconds",
             "seconds since each loop of the program last turned",
@@ -357,7 +370,25 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
         timeout = app.config.service.loop_timeout_seconds
         stuck = [name for name, age in ages.items() if age >= timeout]
         catalog = app.storage.catalog_health
+        remote = app.storage.remote_health
         healthy = not bad and storage_state == "ok" and not stuck and catalog.error is None
+        healthy = healthy and (remote is None or remote.state.value == "ok")
+        extra: dict[str, Any] = {}
+        if remote is not None:
+            # Segments not yet in object storage wait on the local disk (the spool).
+            extra["remote"] = {
+                "state": remote.state.value,
+                "reason": remote.reason,
+                "waiting_segments": remote.waiting,
+                "waiting_bytes": remote.waiting_bytes,
+                "uploaded": remote.uploaded,
+            }
+        if app.cluster is not None:
+            extra["cluster"] = {
+                "node": app.cluster.settings.node_id,
+                "cameras": sorted(app.cluster.held()),
+                "database": app.cluster.trouble or "ok",
+            }
         return {
             "status": "ok" if healthy else "degraded",
             "cameras": {c: s.state.value for c, s in statuses.items()},
@@ -372,6 +403,7 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
             # Seconds since each loop last turned; one older than the timeout is stuck.
             "loops": {name: round(age, 2) for name, age in ages.items()},
             "stuck_loops": stuck,
+            **extra,
         }
 
     @api.get("/api/cluster", dependencies=auth)
@@ -430,15 +462,20 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
         return [segment_out(r) for r in rows]
 
     @api.get("/api/recordings/{segment_id}/file", dependencies=auth)
-    def recording_file(segment_id: int) -> FileResponse:
+    def recording_file(segment_id: int, request: Request) -> Response:
         row = app.storage.catalog.segment(segment_id)
         if row is None:
             raise HTTPException(404, f"no recording {segment_id}")
         root = app.storage.root.resolve()
         path = (root / row.path).resolve()
-        if not is_segment_path(root, path) or not path.is_file():
-            raise HTTPException(404, f"recording {segment_id} has no file")
-        return FileResponse(path, media_type="video/x-matroska", filename=path.name)
+        if is_segment_path(root, path) and path.is_file():
+            return FileResponse(path, media_type="video/x-matroska", filename=path.name)
+        if row.object_key is not None and app.storage.objects is not None:
+            # Uploaded: read from object storage, ranges passed through.
+            return object_response(
+                app.storage.objects, row.object_key, path.name, request.headers.get("range")
+            )
+        raise HTTPException(404, f"recording {segment_id} has no file")
 
     @api.get("/api/timeline", dependencies=auth)
     def timeline(camera: CameraQuery, date: date) -> TimelineOut:

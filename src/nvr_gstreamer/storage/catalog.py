@@ -112,6 +112,9 @@ class SegmentRow:
     size_bytes: int | None
     frames: int | None
     status: SegmentStatus
+    object_key: str | None = None  # in object storage (storage.remote), not in the root
+    node: str | None = None  # cluster mode: the node that recorded it, under this epoch
+    epoch: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,9 @@ def _row(r: Row) -> SegmentRow:
         size_bytes=r["size_bytes"],
         frames=r["frames"],
         status=SegmentStatus(r["status"]),
+        object_key=r["object_key"],
+        node=r["node"],
+        epoch=r["epoch"],
     )
 
 
@@ -259,6 +265,25 @@ class Catalog:
                  SegmentStatus.RECORDING.value),
             )  # fmt: skip
             return cur.rowcount
+
+    def set_object(self, rel_path: str, key: str) -> bool:
+        """The segment is in object storage now, under ``key`` (verified); False when its row
+        is gone (deleted, or never catalogued: a refused write) or not this node's."""
+        sql, args = self._mine(
+            "UPDATE segments SET object_key=? WHERE path=? AND status<>?",
+            key, rel_path, SegmentStatus.RECORDING,
+        )  # fmt: skip
+        with self._db.transaction() as db:
+            return db.execute(sql, args).rowcount > 0
+
+    def not_uploaded(self) -> list[SegmentRow]:
+        """This recorder's final segments still only on its disk, oldest first."""
+        sql, args = self._mine(
+            "SELECT * FROM segments WHERE object_key IS NULL AND status<>?",
+            SegmentStatus.RECORDING,
+        )
+        with self._db.transaction() as db:
+            return [_row(r) for r in db.execute(sql + " ORDER BY start_utc, id", args)]
 
     def remove_segment(self, rel_path: str) -> None:
         with self._db.transaction() as db:

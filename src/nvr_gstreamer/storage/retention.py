@@ -84,8 +84,8 @@ def plan_retention(
         for s in candidates:
             if needed <= 0:
                 break
-            if s.id in chosen:
-                continue
+            if s.id in chosen or s.object_key is not None:
+                continue  # (an uploaded segment takes no room on this disk)
             deletes.append(PlannedDelete(s, DeleteReason.SPACE))
             chosen.add(s.id)
             size = s.size_bytes or 0
@@ -107,15 +107,24 @@ class Janitor:
         catalog: Catalog,
         on_deleted: Callable[[PlannedDelete], None],
         defer_row_removal: Callable[[str], None],
+        delete_object: Callable[[str], None] | None = None,
     ) -> None:
+        """``delete_object(key)`` removes an uploaded segment's object (storage.remote)."""
         self._catalog = catalog
         self._on_deleted = on_deleted
         self._defer_row_removal = defer_row_removal
+        self._delete_object = delete_object
 
     def execute(self, plan: RetentionPlan) -> int:
         done = 0
         for item in plan.deletes:
             path = self._catalog.root / item.segment.path
+            key = item.segment.object_key
+            if key is not None:
+                if self._remove_object(item.segment.path, key):
+                    done += 1
+                    self._on_deleted(item)
+                continue
             try:
                 self._catalog.remove_segment(item.segment.path)
             except STORAGE_ERRORS as exc:
@@ -134,6 +143,21 @@ class Janitor:
             done += 1
             self._on_deleted(item)
         return done
+
+    def _remove_object(self, rel_path: str, key: str) -> bool:
+        """The row first, then the object: a failure in between leaves an object no row
+        points at, never a row without its footage."""
+        try:
+            self._catalog.remove_segment(rel_path)
+        except STORAGE_ERRORS as exc:
+            logger.warning("catalog not writable (%s): %s kept for now", exc, rel_path)
+            return False
+        if self._delete_object is not None:
+            try:
+                self._delete_object(key)
+            except Exception as exc:  # the S3 client's errors; the row is gone either way
+                logger.warning("object %s not deleted (%s): left in the bucket", key, exc)
+        return True
 
     def _remove_empty_parents(self, folder: Path) -> None:
         root = self._catalog.root

@@ -167,9 +167,14 @@ CREATE TABLE camera_leases (
 );
 """
 
+# Segments on S3-compatible object storage (storage.remote): the object that holds a segment
+# once it is uploaded and its local file removed (NULL: the file in the storage root).
+_V3 = "ALTER TABLE segments ADD COLUMN object_key TEXT;"
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "segments, interruptions, runs, events", _V1_SQLITE, _V1_POSTGRES),
     Migration(2, "recorder nodes, camera leases, epochs", _V2_SQLITE, _V2_POSTGRES),
+    Migration(3, "segments in object storage", _V3, _V3),
 )
 
 

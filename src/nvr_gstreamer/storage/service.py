@@ -29,6 +29,7 @@ from nvr_gstreamer.storage.catalog import (
     Catalog,
     FootageTimeline,
     GapReason,
+    SegmentRow,
     SegmentStatus,
     StaleEpoch,
     Timeline,
@@ -36,7 +37,9 @@ from nvr_gstreamer.storage.catalog import (
 )
 from nvr_gstreamer.storage.database import STORAGE_ERRORS
 from nvr_gstreamer.storage.event_store import Box, EventStore
-from nvr_gstreamer.storage.layout import segment_path
+from nvr_gstreamer.storage.footage_runs import Part
+from nvr_gstreamer.storage.layout import is_segment_path, segment_path
+from nvr_gstreamer.storage.remote import S3_ERRORS, ObjectStore, RemoteHealth, Uploader, object_key
 from nvr_gstreamer.storage.retention import DAY_S, Janitor, PlannedDelete, plan_retention
 from nvr_gstreamer.storage.volume import (
     StorageState,
@@ -102,12 +105,29 @@ class StorageService:
         # without one is not this node's to write for.
         self._writers: dict[str, Writer] | None = {} if node is not None else None
         self._refused = 0
+        remote = config.remote
+        self.objects = ObjectStore(remote) if remote is not None else None
+        self._uploader = (
+            Uploader(
+                self.objects,
+                self.root,
+                int(remote.spool_max_gb * 1e9),
+                self.catalog.set_object,
+            )
+            if self.objects is not None and remote is not None
+            else None
+        )
         self.events = EventStore(self.catalog)
         total = self._check_total()
         # Ballast for the catalog when the disk fills (see ensure_reserve).
         self._reserve_size = max(64 * 1024, min(4 * 1024 * 1024, total // 50))
         ensure_reserve(self.root, self._reserve_size)
-        self._janitor = Janitor(self.catalog, self._on_deleted, self._defer_row_removal)
+        self._janitor = Janitor(
+            self.catalog,
+            self._on_deleted,
+            self._defer_row_removal,
+            self.objects.delete if self.objects is not None else None,
+        )
         self._listeners: list[StateListener] = []
         self._lock = threading.Lock()
         self._check = check_volume(self.root, self.volume_id)
@@ -131,6 +151,11 @@ class StorageService:
         self._run_alive_at = self._clock.monotonic()
         if self._heartbeats is not None:  # watched from now on, even if it never turns
             self._heartbeats.beat("storage")
+        if self._uploader is not None:
+            # What a previous run left on the disk goes first, in order.
+            for row in self.catalog.not_uploaded():
+                self._uploader.enqueue(row.path, self._key(row.path, row.node, row.epoch))
+            self._uploader.start()
         self._ticker = threading.Thread(target=self._tick_loop, name="nvr-storage-watch")
         self._ticker.daemon = True
         self._ticker.start()
@@ -144,6 +169,8 @@ class StorageService:
         with suppress(RuntimeError):
             self.submit(lambda: self._heartbeat(force=True))
         self._worker.shutdown(wait=True)
+        if self._uploader is not None:
+            self._uploader.stop()
         self.catalog.close()
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:
@@ -154,6 +181,46 @@ class StorageService:
     @property
     def state(self) -> VolumeCheck:
         return self._check
+
+    # ---- object storage ------------------------------------------------------------------
+
+    def _key(self, rel_path: str, node: str | None, epoch: int | None) -> str:
+        prefix = self.config.remote.prefix if self.config.remote is not None else ""
+        return object_key(prefix, rel_path, node, epoch)
+
+    @property
+    def remote_health(self) -> RemoteHealth | None:
+        """Uploads to object storage (None: storage.remote is not set)."""
+        return self._uploader.health if self._uploader is not None else None
+
+    def readable_path(self, row: SegmentRow) -> Path | None:
+        """A local file with the segment's content: its own file, or (uploaded) the object
+        fetched into the cache; None when neither can be had now."""
+        path = self.root / row.path
+        if path.is_file():
+            return path
+        if row.object_key is None or self.objects is None:
+            return None
+        try:
+            return self.objects.fetch(row.object_key, self.root)
+        except (*S3_ERRORS, OSError) as exc:
+            logger.warning("cannot read %s from object storage: %s", row.path, redact(str(exc)))
+            return None
+
+    def readable_parts(self, rows: Sequence[SegmentRow]) -> list[Part]:
+        """The closed segments of ``rows`` as files to read: their own in the root's layout,
+        or fetched from object storage (one download each, then cached)."""
+        root = self.root.resolve()
+        parts = []
+        for r in rows:
+            if r.status is SegmentStatus.RECORDING or not r.duration_s:
+                continue
+            path: Path | None = (root / r.path).resolve()
+            if path is None or not (is_segment_path(root, path) and path.is_file()):
+                path = self.readable_path(r) if r.object_key is not None else None
+            if path is not None:
+                parts.append(Part(path.resolve(), r.start_utc, r.duration_s))
+        return parts
 
     @property
     def catalog_health(self) -> CatalogHealth:
@@ -490,6 +557,9 @@ class StorageService:
                 self._open.discard(rel)
                 self._taken.discard(path)
                 self._segments_written += 1
+            if self._uploader is not None and size > 0:
+                node, epoch = (writer.node, writer.epoch) if writer else (None, None)
+                self._uploader.enqueue(rel, self._key(rel, node, epoch))
             if done is not None:
                 done()
 

@@ -1,6 +1,7 @@
-"""Catalog rows of a recorder that ran for days, written straight into SQLite (no media files):
-for the timeline's benchmark and tests. Not for a catalog whose recorder will start: start-up
-recovery removes rows whose files do not exist."""
+"""Catalog rows of a recorder that ran for days, written straight into SQLite (no media files),
+or through the catalog's connection into PostgreSQL: for the timeline's and the cluster's
+benchmarks and tests. Not for a catalog whose recorder will start: start-up recovery removes
+rows whose files do not exist."""
 
 from __future__ import annotations
 
@@ -35,15 +36,21 @@ def fill_catalog(
     seed: int = 1,
     runs: bool = True,
     still_recording: bool = True,
+    url: str | None = None,
 ) -> int:
     """Segments of ``segment_s`` around the clock from ``start_utc`` to ``end_utc`` for every
     camera (the last one still being written, if ``still_recording``), broken by random
     outages (``outages_per_day`` per camera, lasting ``outage_s``, with a reason of
     :data:`OUTAGE_REASONS` recorded as an interruption) and by the recorder's stops
     (``stopped``: no files, no run; the runs of the recorder around them are written unless
-    ``runs`` is false, as for a second call). Returns the number of segment rows written."""
+    ``runs`` is false, as for a second call). Returns the number of segment rows written.
+
+    ``url``: the same rows into the PostgreSQL catalog at ``url`` (see :class:`Catalog`), in
+    one transaction; None: into the SQLite file in ``root``."""
     root.mkdir(parents=True, exist_ok=True)
-    Catalog(root).close()  # the schema
+    catalog = Catalog(root, url)  # the schema
+    if url is None:
+        catalog.close()
     rnd = random.Random(seed)
     segments: list[tuple[str, str, float, float | None, float, int, int, str]] = []
     interruptions: list[tuple[str, str, float, float]] = []
@@ -82,6 +89,12 @@ def fill_catalog(
         run_rows.append((cursor, a))
         cursor = b
     run_rows.append((cursor, end_utc))
+    if url is not None:
+        try:
+            _write(catalog, segments, interruptions, run_rows if runs else [])
+        finally:
+            catalog.close()
+        return len(segments)
     with contextlib.closing(sqlite3.connect(root / CATALOG_NAME, timeout=30)) as db, db:
         db.executemany(
             "INSERT INTO segments (camera, path, start_utc, end_utc, duration_s, size_bytes,"
@@ -95,3 +108,24 @@ def fill_catalog(
         if runs:
             db.executemany("INSERT INTO runs (start_utc, alive_utc) VALUES (?, ?)", run_rows)
     return len(segments)
+
+
+def _write(
+    catalog: Catalog,
+    segments: Sequence[tuple[object, ...]],
+    interruptions: Sequence[tuple[object, ...]],
+    run_rows: Sequence[tuple[object, ...]],
+) -> None:
+    """The rows through the catalog's own connection, in its dialect."""
+    with catalog.transaction() as db:
+        db.executemany(
+            "INSERT INTO segments (camera, path, start_utc, end_utc, duration_s, size_bytes,"
+            " frames, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            segments,
+        )
+        db.executemany(
+            "INSERT INTO interruptions (camera, reason, start_utc, end_utc) VALUES (?, ?, ?, ?)",
+            interruptions,
+        )
+        if run_rows:
+            db.executemany("INSERT INTO runs (start_utc, alive_utc) VALUES (?, ?)", run_rows)
