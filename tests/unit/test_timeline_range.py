@@ -229,7 +229,7 @@ def test_an_old_catalog_gets_the_new_indexes_and_keeps_its_rows(tmp_path: Path) 
             versions = [r[0] for r in db.execute("SELECT version FROM schema_version")]
         assert {"segments_by_camera_time", "segments_long"} <= names
         assert "segments_by_camera" not in names
-        assert versions == [1, 2, 3]
+        assert versions == [1, 2, 3, 4]
         tl = c.footage_timeline("cam1", T0, T0 + DAY, T0 + DAY)
         assert tl.segment_count == rows
         assert tl.footage == c.timeline("cam1", T0, T0 + DAY, T0 + DAY).footage

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from nvr_gstreamer.storage.catalog import Catalog
 from nvr_gstreamer.storage.database import Row
 
+ID_BLOCK = 1000  # ids a process takes at once from a shared (PostgreSQL) catalog
+
 Box = tuple[float, float, float, float]
 
 
@@ -36,17 +38,34 @@ class EventRow:
 class EventStore:
     """Ids are handed out here (:meth:`new_id`), not by the database: an event is announced
     (MQTT, the web app) at once, while its row may wait for a volume that is away. One
-    recorder owns a storage root, so the ids stay unique."""
+    recorder owns an SQLite catalog, so counting on from the largest id keeps them unique; on
+    PostgreSQL, which several nodes share, each process takes blocks of ids from a sequence
+    (a block at start, the next when it is used up)."""
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         self._ids = threading.Lock()
+        self._shared = catalog.backend == "postgresql"
+        self._block_end = 0
+        if self._shared:
+            self._last_id = self._take_block()
+            return
         with catalog.transaction() as db:
             row = db.one("SELECT COALESCE(MAX(id), 0) AS last FROM events")
             self._last_id = int(row["last"]) if row else 0
 
+    def _take_block(self) -> int:
+        """The id before a fresh block of ``ID_BLOCK`` ids of this process's own."""
+        with self._catalog.transaction() as db:
+            row = db.one("SELECT nextval('event_id_blocks') AS b")
+        start = (int(row["b"]) if row else 0) * ID_BLOCK
+        self._block_end = start + ID_BLOCK
+        return start
+
     def new_id(self) -> int:
         with self._ids:
+            if self._shared and self._last_id + 1 >= self._block_end:
+                self._last_id = self._take_block()
             self._last_id += 1
             return self._last_id
 

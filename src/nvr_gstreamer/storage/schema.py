@@ -175,6 +175,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "segments, interruptions, runs, events", _V1_SQLITE, _V1_POSTGRES),
     Migration(2, "recorder nodes, camera leases, epochs", _V2_SQLITE, _V2_POSTGRES),
     Migration(3, "segments in object storage", _V3, _V3),
+    # Blocks of event ids for processes sharing a PostgreSQL catalog (see event_store.py),
+    # above any id already used. SQLite counts on from the largest id: nothing to add.
+    Migration(
+        4,
+        "event id blocks",
+        "SELECT 1",
+        "CREATE SEQUENCE event_id_blocks;"
+        " SELECT setval('event_id_blocks', (SELECT COALESCE(MAX(id), 0) / 1000 + 1 FROM events));",
+    ),
 )
 
 
