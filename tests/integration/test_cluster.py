@@ -6,6 +6,8 @@ refused (no row of its stale epoch) and records nothing twice."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ class Cluster:
     url: str
     sim: SimulatorProcess
     nodes: dict[str, Recorder]
+    pg: PostgresServer
+    configs: dict[str, Path]
 
     def query(self, sql: str, *args: object) -> list[dict[str, Any]]:
         with psycopg.connect(self.url, row_factory=dict_row) as db:
@@ -67,6 +71,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         with SimulatorProcess(cameras=CAMERAS, gop_seconds=0.5, fps=10) as sim:
             cams = "".join(f"  - id: {n}\n    url: {sim.url(n)}\n" for n in sim.camera_names)
             nodes: dict[str, Recorder] = {}
+            configs: dict[str, Path] = {}
             for node in NODES:
                 port = free_port()
                 cfg = tmp_path / f"{node}.yaml"
@@ -79,9 +84,10 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
                     f"cameras:\n{cams}"
                 )
                 nodes[node] = Recorder(cfg, port, tmp_path / f"{node}.log")
+                configs[node] = cfg
             for rec in nodes.values():
                 rec.launch()  # together: they share the cameras out when all are counted
-            c = Cluster(url, sim, nodes)
+            c = Cluster(url, sim, nodes, pg, configs)
             try:
                 for rec in nodes.values():
                     rec.wait_up()
@@ -231,6 +237,53 @@ def test_a_node_stopped_and_continued_has_its_late_writes_refused(cluster: Clust
     assert all(owners[cam] != victim for cam in moved)
     view = {n["node_id"]: n for n in rec.http.get("/api/cluster").json()["nodes"]}
     assert view[victim]["alive"]
+
+
+def test_the_database_down_for_two_leases_moves_no_camera_and_loses_nothing(
+    cluster: Cluster,
+) -> None:
+    """PostgreSQL stopped: nobody can claim, so every node goes on recording its cameras;
+    back, the owners renew before anyone may claim (a lease period after the server's start),
+    and every segment closed meanwhile is catalogued."""
+    c = cluster
+    before = {r["camera"]: (r["owner"], r["epoch"]) for r in c.query(
+        "SELECT camera, owner, epoch FROM camera_leases")}  # fmt: skip
+    c.pg.stop()
+    down = time.time()
+    time.sleep(2 * LEASE_S)  # the outage's length is the fault itself
+    c.pg.start()
+    back = time.time()
+    for rec in c.nodes.values():
+        wait_until(
+            lambda rec=rec: rec.health()["catalog"]["pending_writes"] == 0
+            and rec.health()["cluster"]["database"] == "ok",
+            30,
+            "every node caught up",
+        )
+    after = {r["camera"]: (r["owner"], r["epoch"]) for r in c.query(
+        "SELECT camera, owner, epoch FROM camera_leases")}  # fmt: skip
+    assert after == before  # no camera moved, no epoch changed
+    for camera, (owner, _epoch) in before.items():
+        rows = c.query(
+            "SELECT start_utc FROM segments WHERE camera=%s AND node=%s AND start_utc > %s"
+            " AND start_utc < %s",
+            camera, owner, down + 1, back,
+        )  # fmt: skip
+        assert rows, f"{camera}: no file of {owner} begun during the outage"
+    status = subprocess.run(
+        [str(Path(sys.executable).parent / "nvr"), "cluster", "status", "-c",
+         str(c.configs["n1"])],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    for node in NODES:
+        assert f"  {node} " in status.stdout and "alive" in status.stdout
+    for camera, (owner, _epoch) in before.items():
+        assert any(
+            line.split()[0] == camera and owner in line
+            for line in status.stdout.splitlines()
+            if line.startswith("  cam")
+        ), status.stdout
 
 
 def _ts(iso: str) -> float:

@@ -255,6 +255,11 @@ class NvrCollector:
                 errors.add_metric([cid, kind.value], s.error_count(kind))
         yield from (state, recording, frames, nbytes, disconnects, attempts, stalls, errors)
         yield from (rtp_lost, rtp_late)
+        node = GaugeMetricFamily(
+            "nvr_node_info", "this recorder: its node id in a cluster (- alone)", labels=["node"]
+        )
+        node.add_metric([self._app.storage.catalog.node or "-"], 1.0)
+        yield node
         storage = self._app.storage
         check = storage.state
         free = GaugeMetricFamily("nvr_storage_free_bytes", "free bytes on the storage volume")
