@@ -36,7 +36,18 @@ def _summary(config: NvrConfig, source: str) -> str:
         f"{config.reconnect.stall_timeout_seconds:g} s",
         f"  api: http://{config.api.host}:{config.api.port}"
         f"{' (token required)' if config.api.token else ''}",
-    ]
+        "  catalog: "
+        + (redact_url(config.catalog.url.get_secret_value()) if config.catalog.url else
+           f"{st.path / 'catalog.sqlite3'} (SQLite)"),
+    ]  # fmt: skip
+    if st.remote is not None:
+        lines.append(f"  object storage: {st.remote.endpoint} bucket {st.remote.bucket}")
+    if config.cluster is not None:
+        k = config.cluster
+        lines.append(
+            f"  cluster node: {k.node_id} (capacity {k.capacity}, lease {k.lease_seconds:g} s"
+            f"{', site ' + k.site if k.site else ''})"
+        )
     for c in cams:
         flags: list[str] = [c.transport]
         if not c.enabled:

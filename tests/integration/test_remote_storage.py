@@ -136,6 +136,18 @@ def test_segments_go_to_the_bucket_are_read_from_it_and_wait_out_its_outage(
                 lambda: rec.health()["remote"]["waiting_segments"] == 0, 40, "the spool drained"
             )
             assert rec.health()["remote"]["state"] == "ok"
+            rec.stop()
+            # A restart keeps every uploaded row (their files are gone on purpose) and
+            # uploads what the stop left waiting.
+            uploaded_before = {r.path for r in uploaded()}
+            rec.start()
+            wait_until(
+                lambda: rec.health()["remote"]["waiting_segments"] == 0
+                and rec.health()["remote"]["state"] == "ok",
+                30,
+                "what waited uploaded after the restart",
+            )
+            assert uploaded_before <= {r.path for r in uploaded()}
         finally:
             rec.stop()
 

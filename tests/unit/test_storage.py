@@ -94,6 +94,24 @@ def test_recovery_adopts_unknown_files_of_every_camera_id(tmp_path: Path, camera
     assert row.start_utc == local.astimezone().timestamp()
 
 
+def test_recovery_keeps_uploaded_segments_and_prunes_rows_whose_file_vanished(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
+    catalog = Catalog(tmp_path, catalog_url)
+    for name in ("up", "gone"):
+        catalog.add_segment("cam1", f"cam1/d/{name}.mkv", NOW - 100)
+        catalog.close_segment(f"cam1/d/{name}.mkv", NOW - 40, 60.0, 1000, 1500)
+    assert catalog.set_object("cam1/d/up.mkv", "cam1/d/up.mkv")  # uploaded, file removed
+    facts = FileFacts(frames=30, duration_s=2.0)
+    report = recover(catalog, lambda _p: facts, lambda _p: facts, NOW)
+    assert report.removed_rows == 1
+    assert [(r.path, r.object_key) for r in catalog.segments("cam1")] == [
+        ("cam1/d/up.mkv", "cam1/d/up.mkv")
+    ]
+    assert catalog.not_uploaded() == []
+    catalog.close()
+
+
 def test_day_folder_rolls_over_at_local_midnight() -> None:
     before = datetime(2026, 12, 31, 23, 59, 59)
     after = before + timedelta(seconds=2)

@@ -76,6 +76,8 @@ def recover(
         logger.info("recovered %s: %d frames, %.1f s", row.path, facts.frames, facts.duration_s)
 
     for row in known.values():
+        if row.object_key is not None:
+            continue  # uploaded to object storage: its local file is gone on purpose
         if row.status is not SegmentStatus.RECORDING and not (root / row.path).exists():
             catalog.remove_segment(row.path)
             removed += 1
