@@ -173,6 +173,20 @@ def test_each_camera_is_recorded_by_one_node_and_a_killed_nodes_cameras_move(
     assert _ts(gap["start"]) <= killed + 0.5
     assert _ts(gap["end"]) - killed <= FAILOVER_LIMIT_S
 
+    # Any node's API says who records what: the survivor's cameras list names the owner of
+    # the cameras it does not record itself.
+    listed = {x["id"]: x for x in survivor.http.get("/api/cameras").json()}
+    for cam_id, node in c.owners().items():
+        expected = None if node == owner else node
+        wait_until(
+            lambda cam_id=cam_id, expected=expected: {
+                x["id"]: x for x in survivor.http.get("/api/cameras").json()
+            }[cam_id]["recorded_by"]
+            == expected,
+            5,
+            f"{cam_id} recorded_by {expected}",
+        )
+    assert listed[cam]["recorded_by"] is None and listed[cam]["state"] != "stopped"
     cluster_view = survivor.http.get("/api/cluster").json()
     nodes = {n["node_id"]: n for n in cluster_view["nodes"]}
     wait_until(

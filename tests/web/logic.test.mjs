@@ -13,6 +13,8 @@ const cam = (over = {}) => ({
 test("badges say what the desktop says", () => {
   assert.deepEqual(badge(cam()), ["streaming", "ok"]);
   assert.deepEqual(badge(cam({ state: "connecting" })), ["connecting", "busy"]);
+  assert.deepEqual(badge(cam({ state: "stopped" })), ["stopped", "off"]);
+  assert.deepEqual(badge(cam({ state: "stopped", recorded_by: "rec-b" })), ["recorded by node rec-b", "off"]);
   assert.deepEqual(badge(cam({ state: "reconnecting" })), ["reconnecting: waiting for the camera", "busy"]);
   assert.deepEqual(badge(cam({ state: "unauthorized" })), ["unauthorized: check user and password", "bad"]);
   assert.deepEqual(badge(cam({ state: "not_found" })), ["not found: check the stream path", "bad"]);

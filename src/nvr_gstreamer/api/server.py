@@ -113,6 +113,7 @@ class CameraOut(BaseModel):
     rtp_packets_lost: int
     rtp_packets_late: int
     motion: bool | None  # a motion event goes on; None: motion detection is off
+    recorded_by: str | None = None  # cluster mode: the other node that records it now
 
 
 class SegmentOut(BaseModel):
@@ -155,7 +156,7 @@ def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def camera_out(s: CameraStatus) -> CameraOut:
+def camera_out(s: CameraStatus, recorded_by: str | None = None) -> CameraOut:
     err = None
     if s.last_error_kind is not None:
         err = ErrorOut(kind=s.last_error_kind.value, message=s.last_error_message or "")
@@ -184,6 +185,7 @@ def camera_out(s: CameraStatus) -> CameraOut:
         rtp_packets_lost=s.rtp_packets_lost,
         rtp_packets_late=s.rtp_packets_late,
         motion=s.motion,
+        recorded_by=recorded_by,
     )
 
 
@@ -334,7 +336,12 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
 
     access = Access(token, Sessions())
     auth = [Depends(access.check)]
-    add_web(api, app, access, lambda s: camera_out(s).model_dump(mode="json"))
+
+    def out(s: CameraStatus) -> CameraOut:
+        cluster = app.cluster
+        return camera_out(s, cluster.recorded_elsewhere(s.camera_id) if cluster else None)
+
+    add_web(api, app, access, lambda s: out(s).model_dump(mode="json"))
     add_exports(api, app, auth)
     add_timeline(api, app, auth)
     add_events(api, app, auth)
@@ -357,10 +364,10 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
                 504,
                 {
                     "message": f"the engine did not confirm {what} within {timeout_s:g} s",
-                    "camera": camera_out(s).model_dump(mode="json"),
+                    "camera": out(s).model_dump(mode="json"),
                 },
             )
-        return camera_out(s)
+        return out(s)
 
     @api.get("/api/health")
     def health() -> dict[str, Any]:
@@ -427,11 +434,11 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
 
     @api.get("/api/cameras", dependencies=auth)
     def cameras() -> list[CameraOut]:
-        return [camera_out(s) for s in app.engine.statuses().values()]
+        return [out(s) for s in app.engine.statuses().values()]
 
     @api.get("/api/cameras/{camera_id}", dependencies=auth)
     def camera(camera_id: str) -> CameraOut:
-        return camera_out(status_of(camera_id))
+        return out(status_of(camera_id))
 
     @api.post("/api/cameras/{camera_id}/recording/start", dependencies=auth)
     def start_recording(camera_id: str) -> CameraOut:

@@ -87,6 +87,7 @@ class ClusterNode:
         self._on_lost = on_lost
         self._heartbeats = heartbeats
         self._held: dict[str, int] = {}  # camera -> epoch, as claimed by this process
+        self._owners: dict[str, str] = {}  # camera -> the node whose lease holds, last round
         self._lock = threading.Lock()
         self._watch = LeaseWatch(settings.lease_s, margin_s=2 * settings.tick_s)
         self._stop = threading.Event()
@@ -99,9 +100,7 @@ class ClusterNode:
     def start(self) -> None:
         """Register (synchronously: a database that cannot be reached fails the start) and
         begin the protocol on a thread."""
-        with self._db.transaction() as db:
-            self._register(db)
-        self._started_mono = self._clock.monotonic()
+        self.register()
         self._thread = threading.Thread(target=self._run, name="nvr-cluster", daemon=True)
         self._thread.start()
 
@@ -136,7 +135,18 @@ class ClusterNode:
         finally:
             self._db.reset()
 
+    def register(self) -> None:
+        """The node's row and the cameras' lease rows; rounds (:meth:`tick`) may follow."""
+        with self._db.transaction() as db:
+            self._register(db)
+        self._started_mono = self._clock.monotonic()
+
     # ---- what others ask ------------------------------------------------------------------
+
+    def recorded_elsewhere(self, camera: str) -> str | None:
+        """The other node that records ``camera`` (as of the last round), else None."""
+        owner = self._owners.get(camera)
+        return owner if owner != self.settings.node_id else None
 
     def held(self) -> dict[str, int]:
         with self._lock:
@@ -206,6 +216,13 @@ class ClusterNode:
                     f"UPDATE camera_leases SET expires_utc={_NOW} + ? WHERE owner=?"
                     " AND camera = ANY(?) RETURNING camera, epoch",
                     (s.lease_s, s.node_id, list(held)),
+                )
+            }
+            self._owners = {
+                r["camera"]: r["owner"]
+                for r in db.execute(
+                    f"SELECT camera, owner FROM camera_leases WHERE expires_utc > {_NOW}"
+                    " AND owner IS NOT NULL"
                 )
             }
         lost = [c for c, epoch in held.items() if renewed.get(c) != epoch]

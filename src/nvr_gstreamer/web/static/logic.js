@@ -3,7 +3,8 @@
 
 /** @typedef {{id: string, name: string, state: string, reason: string, stalled: boolean,
  *   recording: boolean, recording_wanted: boolean, storage_state: string,
- *   next_retry_in_s: number | null, codec: string | null, motion?: boolean | null}} Camera */
+ *   next_retry_in_s: number | null, codec: string | null, motion?: boolean | null,
+ *   recorded_by?: string | null}} Camera */
 
 export const TARGET_LAG_S = 0.25; // behind the newest frame, on purpose (room for network jitter)
 export const DEADBAND_S = 0.05; // this close to the target: normal speed
@@ -27,7 +28,10 @@ export function badge(cam, elapsedS = 0) {
     case "not_found": return ["not found: check the stream path", "bad"];
     case "failed": return ["failed: gave up retrying", "bad"];
     case "disabled": return ["disabled", "off"];
-    default: return ["stopped", "off"];
+    default:
+      // Cluster mode: another node records it (this one does not connect to it).
+      if (cam.recorded_by) return [`recorded by node ${cam.recorded_by}`, "off"];
+      return ["stopped", "off"];
   }
 }
 
