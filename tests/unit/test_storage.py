@@ -141,6 +141,18 @@ def test_retention_by_space_deletes_oldest_first_until_enough_is_free() -> None:
     assert plan.bytes_freed == 600 and not plan.short_of_space
 
 
+def test_uploaded_segments_free_no_local_space_but_age_out_like_the_others() -> None:
+    up = replace(seg(1, NOW - 30, 300), object_key="cam1/d/s1.mkv")
+    rows = [up, seg(2, NOW - 20, 300), seg(3, NOW - 10, 300)]
+    usage = VolumeUsage(total_bytes=10_000, free_bytes=500)  # 5 % free, want 10 %
+    plan = plan_retention(rows, NOW, retention_days=0, usage=usage, min_free_percent=10)
+    assert [d.segment.id for d in plan.deletes] == [2, 3]  # the local ones, oldest first
+    assert plan.bytes_freed == 600 and not plan.short_of_space
+    old = plan_retention(rows, NOW + 2 * DAY_S, retention_days=1, usage=None, min_free_percent=0)
+    assert [d.segment.id for d in old.deletes] == [1, 2, 3]
+    assert all(d.reason is DeleteReason.AGE for d in old.deletes)
+
+
 def test_retention_never_deletes_a_segment_being_written() -> None:
     rows = [
         seg(1, NOW - 5 * DAY_S, status=SegmentStatus.RECORDING),
@@ -412,3 +424,18 @@ def test_a_write_under_a_stale_epoch_is_refused_and_leaves_no_row(
     finally:
         a.close()
         b.close()
+
+
+def test_a_catalog_of_a_newer_program_is_refused_not_guessed_at(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
+    from nvr_gstreamer.storage.schema import MIGRATIONS, SchemaTooNew
+
+    c = Catalog(tmp_path, catalog_url)
+    with c.transaction() as db:
+        versions = [r["version"] for r in db.execute("SELECT version FROM schema_version")]
+        db.execute("INSERT INTO schema_version (version) VALUES (?)", (MIGRATIONS[-1].version + 1,))
+    c.close()
+    assert versions == [m.version for m in MIGRATIONS]  # each applied once, in order
+    with pytest.raises(SchemaTooNew, match="run the newer nvr"):
+        Catalog(tmp_path, catalog_url)
