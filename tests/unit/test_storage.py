@@ -439,3 +439,16 @@ def test_a_catalog_of_a_newer_program_is_refused_not_guessed_at(
     assert versions == [m.version for m in MIGRATIONS]  # each applied once, in order
     with pytest.raises(SchemaTooNew, match="run the newer nvr"):
         Catalog(tmp_path, catalog_url)
+
+
+def test_a_replayed_segment_start_is_harmless(tmp_path: Path, catalog_url: str | None) -> None:
+    """A write kept while the database was away is replayed whole, even when its first try
+    got as far as committing the new row (the connection broke at the commit, or the next
+    write of the same step failed): the same row, not a duplicate-key error that would hold
+    up every write after it."""
+    c = Catalog(tmp_path, catalog_url)
+    first = c.add_segment("cam1", "cam1/d/a.mkv", T)
+    again = c.add_segment("cam1", "cam1/d/a.mkv", T)
+    assert again == first
+    assert [r.path for r in c.segments("cam1")] == ["cam1/d/a.mkv"]
+    c.close()

@@ -201,11 +201,14 @@ class Catalog:
     def add_segment(
         self, camera: str, rel_path: str, start_utc: float, writer: Writer | None = None
     ) -> int:
+        """A file begun. Idempotent: a write kept while the database was away may be
+        replayed after its first try was committed after all (the connection broke at the
+        commit, or a later write of the same step failed)."""
         with self._db.transaction() as db:
             _fence(db, camera, writer)
             return db.insert(
                 "INSERT INTO segments (camera, path, start_utc, status, node, epoch)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET path=excluded.path",
                 (camera, rel_path, start_utc, SegmentStatus.RECORDING.value,
                  writer and writer.node, writer and writer.epoch),
             )  # fmt: skip

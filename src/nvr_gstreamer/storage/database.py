@@ -30,13 +30,16 @@ from psycopg.rows import dict_row, tuple_row
 
 from nvr_gstreamer.core.redact import redact
 
-__all__ = ["DB_ERRORS", "STORAGE_ERRORS", "Connector", "Db", "Dialect"]
+__all__ = ["DB_ERRORS", "PERMANENT_ERRORS", "STORAGE_ERRORS", "Connector", "Db", "Dialect"]
 
 # Every error a catalog call can raise for a reason outside the program: a full or vanished
 # disk (SQLite), a database server that is down or unreachable (PostgreSQL).
 DB_ERRORS = (sqlite3.Error, psycopg.Error)
 # ... and with the files beside it: what the storage service retries later, in order.
 STORAGE_ERRORS = (sqlite3.Error, psycopg.Error, OSError)
+# Errors that a retry cannot mend (a constraint the write breaks): the write is dropped, loudly,
+# rather than holding up every write after it.
+PERMANENT_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 # Seconds to wait for a PostgreSQL server before a call fails (and is retried later).
 CONNECT_TIMEOUT_S = 5

@@ -35,7 +35,7 @@ from nvr_gstreamer.storage.catalog import (
     Timeline,
     Writer,
 )
-from nvr_gstreamer.storage.database import STORAGE_ERRORS
+from nvr_gstreamer.storage.database import PERMANENT_ERRORS, STORAGE_ERRORS
 from nvr_gstreamer.storage.event_store import Box, EventStore
 from nvr_gstreamer.storage.footage_runs import Part
 from nvr_gstreamer.storage.layout import is_segment_path, segment_path
@@ -291,6 +291,9 @@ class StorageService:
             except StaleEpoch as exc:
                 self._refuse(exc)
                 return
+            except PERMANENT_ERRORS as exc:
+                logger.error("catalog write dropped (a retry cannot mend it): %s", exc)
+                return
             except STORAGE_ERRORS as exc:
                 logger.warning("storage write deferred: %s", exc)
                 self._catalog_error = redact(str(exc))
@@ -307,6 +310,8 @@ class StorageService:
                 op()
             except StaleEpoch as exc:
                 self._refuse(exc)  # its camera moved on meanwhile: dropped, not retried
+            except PERMANENT_ERRORS as exc:
+                logger.error("deferred catalog write dropped (a retry cannot mend it): %s", exc)
             except STORAGE_ERRORS as exc:
                 error = redact(str(exc))
                 # Said once per cause; every retry (each check) at DEBUG.
