@@ -35,20 +35,20 @@ class CatalogUrls:
     one per example). The PostgreSQL server starts at the first use, once per test run."""
 
     def __init__(self) -> None:
-        self._server: PostgresServer | None = None
+        self.server: PostgresServer | None = None
 
     def new(self, backend: str) -> str | None:
         """None: the storage root's SQLite file; else the URL of an empty PostgreSQL schema."""
         if backend == "sqlite":
             return None
-        if self._server is None:
-            self._server = PostgresServer()
-            self._server.start()
-        return self._server.fresh_url()
+        if self.server is None:
+            self.server = PostgresServer()
+            self.server.start()
+        return self.server.fresh_url()
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self.server is not None:
+            self.server.close()
 
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]

@@ -97,3 +97,40 @@ def test_a_lost_node_s_cameras_are_taken_over_and_a_released_one_s_handed_over(
     n1.node.tick()
     assert n1.held() == {c for c, _ in CAMERAS}
     assert all(c.lost_node is None for c in n1.claims)
+
+
+def test_a_node_whose_round_hangs_stops_its_cameras_before_the_lease_runs_out(
+    url: str, catalog_urls: CatalogUrls
+) -> None:
+    """The database goes silent mid-round (SIGSTOP: no error, no answer): the node's
+    watchdog stops every camera once the lease could be claimed elsewhere, margin included,
+    while the round still hangs."""
+    import psutil
+
+    n = Node(url, "n1", 10, None)
+    n.node.start()  # registers again: the wait before claiming starts over
+    n.clock.advance(LEASE_S)
+    server = catalog_urls.server
+    assert server is not None
+    postmaster = psutil.Process(server.pid())
+    stopped: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 10
+        while not n.held() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        held = n.held()
+        assert held
+        stopped = [postmaster, *postmaster.children(recursive=True)]
+        for p in stopped:
+            p.suspend()
+        # The next round hangs; the node's clock reaches the lease less its margin.
+        time.sleep(4 * n.node.settings.tick_s)
+        n.clock.advance(LEASE_S)
+        deadline = time.monotonic() + 5
+        while set(n.lost) != held and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert set(n.lost) == held and not n.held()
+    finally:
+        for p in stopped:
+            p.resume()
+        n.node.stop()

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from nvr_gstreamer.cluster.plan import LeaseWatch, claim_quota, classify_trouble
+from nvr_gstreamer.cluster.plan import DbTrouble, LeaseWatch, claim_quota, classify_trouble
 from nvr_gstreamer.core.clock import Clock
 from nvr_gstreamer.core.heartbeat import Heartbeats
 from nvr_gstreamer.core.redact import redact
@@ -93,6 +93,7 @@ class ClusterNode:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started_mono = 0.0
+        self._round_started: float | None = None  # monotonic, while a round runs
         self._trouble: str | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -160,6 +161,9 @@ class ClusterNode:
     # ---- the protocol ---------------------------------------------------------------------
 
     def _run(self) -> None:
+        watchdog = threading.Thread(target=self._watch_rounds, name="nvr-cluster-watch")
+        watchdog.daemon = True
+        watchdog.start()
         while not self._stop.wait(self.settings.tick_s):
             if self._heartbeats is not None:
                 self._heartbeats.beat("cluster")
@@ -168,8 +172,32 @@ class ClusterNode:
             except Exception:
                 logger.exception("cluster round failed")
 
+    def _watch_rounds(self) -> None:
+        """A round that hangs (a database that went silent mid-query: no error comes for
+        minutes) must not keep this node recording past its leases: counted as cut off."""
+        while not self._stop.wait(self.settings.tick_s / 2):
+            if self._round_started is not None:
+                self._fence_if_due(DbTrouble.UNREACHABLE, "a round got no answer")
+
+    def _fence_if_due(self, trouble: DbTrouble, why: str) -> None:
+        now = self._clock.monotonic()
+        if not self._watch.must_stop(now, trouble) or not self.held():
+            return
+        logger.warning(
+            "cluster: leases not renewed for %.1f s (%s): stopping every camera before "
+            "another node may claim it",
+            now - (self._watch.renewed_at or now),
+            why,
+        )
+        with self._lock:
+            gone = list(self._held)
+            self._held.clear()
+        for camera in gone:
+            self._on_lost(camera)
+
     def tick(self) -> None:
         started = self._clock.monotonic()
+        self._round_started = started
         try:
             lost, claims = self._round(started)
         except DB_ERRORS as exc:
@@ -178,18 +206,10 @@ class ClusterNode:
             if message != self._trouble:
                 logger.warning("cluster: database %s: %s", trouble.value, message)
             self._trouble = message
-            if self._watch.must_stop(self._clock.monotonic(), trouble) and self.held():
-                logger.warning(
-                    "cluster: leases not renewed for %.1f s: stopping every camera before "
-                    "another node may claim it",
-                    self._clock.monotonic() - (self._watch.renewed_at or started),
-                )
-                with self._lock:
-                    gone = list(self._held)
-                    self._held.clear()
-                for camera in gone:
-                    self._on_lost(camera)
+            self._fence_if_due(trouble, "the database does not answer")
             return
+        finally:
+            self._round_started = None
         if self._trouble is not None:
             logger.info("cluster: database reachable again")
         self._trouble = None

@@ -194,6 +194,12 @@ class Connector:
                 row_factory=dict_row,
                 connect_timeout=CONNECT_TIMEOUT_S,
                 application_name="nvr",
+                # A server that goes silent (network cut) errors within seconds, not minutes.
+                keepalives=1,
+                keepalives_idle=5,
+                keepalives_interval=2,
+                keepalives_count=3,
+                tcp_user_timeout=10_000,
             )
         except psycopg.Error as exc:
             # psycopg's message may quote the connection string: say it without the password.
