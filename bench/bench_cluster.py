@@ -399,7 +399,10 @@ def main() -> int:
     parser.add_argument("--all", action="store_true", help="both parts")
     parser.add_argument("--trials", type=int, default=10, help="failover: nodes killed")
     parser.add_argument("--cameras-per-node", type=int, default=8, help="failover: cameras / 3")
+    parser.add_argument("--long", action="store_true", help="(bench/run_all) 30 trials")
     args = parser.parse_args()
+    if args.long:
+        args.trials = max(args.trials, 30)
     print("$ .venv/bin/python bench/bench_cluster.py " + " ".join(sys.argv[1:]))
     status = 0
     if args.all or not args.failover:
