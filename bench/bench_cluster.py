@@ -1,5 +1,5 @@
-"""Cluster mode's two costs: the catalog's queries on PostgreSQL against SQLite, and how long a
-lost node's cameras go unrecorded.
+"""Cluster mode, measured: the catalog's queries on PostgreSQL against SQLite, how long a lost
+node's cameras go unrecorded, and what outages of the database and of the bucket cost.
 
 1. Catalog queries (the default). --cameras cameras (1,000) x one local day (yesterday) of 60 s
    segments, ~1,440 a camera less the outages' minutes (3 a camera a day, 1-20 min, with their
@@ -26,9 +26,18 @@ lost node's cameras go unrecorded.
    nodes' files of one camera overlap in time (from the first settled state on). A camera not
    moved within 60 s, or an overlap, is a PROBLEM.
 
+3. Outages (--outages). The same three nodes, with the segments in object storage (a real
+   S3 server, SeaweedFS): PostgreSQL stopped for --pg-outage s (30), then the bucket for
+   --s3-outage s (60). Shown: how many catalog writes waited and how soon they caught up; that
+   no camera moved or was re-claimed (owner and epoch unchanged); how far the spool grew and
+   how soon it drained; that every segment since is an object of its size (those still waiting
+   when the nodes stop go at their next start) and that the timeline over each outage has no
+   gap. Anything else is a PROBLEM.
+
     .venv/bin/python bench/bench_cluster.py [--cameras 1000] [--repeats 30]
     .venv/bin/python bench/bench_cluster.py --failover [--trials 10] [--cameras-per-node 8]
-    .venv/bin/python bench/bench_cluster.py --all     # both
+    .venv/bin/python bench/bench_cluster.py --outages [--pg-outage 30] [--s3-outage 60]
+    .venv/bin/python bench/bench_cluster.py --all     # all three
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ from nvr_gstreamer.testing.catalog_fill import fill_catalog
 from nvr_gstreamer.testing.engine import wait_until
 from nvr_gstreamer.testing.postgres import PostgresServer
 from nvr_gstreamer.testing.recorder import Recorder, free_port
+from nvr_gstreamer.testing.s3 import S3Server
 
 FAILOVER_TARGET_S = 15.0  # p99 of the seconds a lost node's camera goes unrecorded
 MOVE_TIMEOUT_S = 60.0  # a camera not recorded elsewhere by then is a PROBLEM
@@ -197,10 +207,14 @@ class Cluster:
     def __init__(self, url: str, cameras: Sequence[str], nodes: dict[str, Recorder]) -> None:
         self.cameras = list(cameras)
         self.nodes = nodes
+        self._url = url
         self._db = psycopg.connect(url, autocommit=True, row_factory=dict_row)
 
     def close(self) -> None:
         self._db.close()
+
+    def reopen(self) -> None:
+        self._db = psycopg.connect(self._url, autocommit=True, row_factory=dict_row)
 
     def query(self, sql: str, *args: object) -> list[dict[str, Any]]:
         return list(self._db.execute(sql, args).fetchall())
@@ -258,11 +272,14 @@ def overlaps(files: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-def node_config(folder: Path, node: str, url: str, port: int, cams: dict[str, str]) -> Path:
+def node_config(
+    folder: Path, node: str, url: str, port: int, cams: dict[str, str], remote: str = ""
+) -> Path:
     cfg = folder / f"{node}.yaml"
     cameras = "".join(f"  - id: {cid}\n    url: {u}\n" for cid, u in cams.items())
+    remote = f", remote: {remote}" if remote else ""
     cfg.write_text(
-        f"storage: {{path: {folder / node}, segment_seconds: {SEGMENT_S}}}\n"
+        f"storage: {{path: {folder / node}, segment_seconds: {SEGMENT_S}{remote}}}\n"
         f"catalog: {{url: '{url}'}}\n"
         f"cluster: {{node_id: {node}, capacity: {CAPACITY}, lease_seconds: {LEASE_S}}}\n"
         f"api: {{host: 127.0.0.1, port: {port}}}\n"
@@ -391,6 +408,143 @@ def report(results: list[Trial], files: list[dict[str, Any]]) -> int:
     return status
 
 
+def outages(args: argparse.Namespace) -> int:
+    """The catalog's database stopped for --pg-outage s, then the bucket for --s3-outage s,
+    under a running cluster with segments in object storage: nothing may move or be lost."""
+    pg = PostgresServer(durable=True)
+    s3 = S3Server()
+    with temp_dir("cluster-outages") as folder:
+        try:
+            pg.start()
+            s3.start()
+            url = pg.fresh_url()
+            with SimulatorProcess(
+                cameras=len(NODES) * args.cameras_per_node, size=(320, 180), fps=10,
+                gop_seconds=1.0,
+            ) as sim:  # fmt: skip
+                urls = {name: sim.url(name) for name in sim.camera_names}
+                nodes = {}
+                for node in NODES:
+                    port = free_port()
+                    cfg = node_config(folder, node, url, port, urls, s3.config_yaml())
+                    nodes[node] = Recorder(cfg, port, folder / f"{node}.log")
+                print(
+                    f"cluster with object storage: {len(NODES)} nodes, {len(urls)} cameras;"
+                    f" PostgreSQL down {args.pg_outage:g} s, then S3 down {args.s3_outage:g} s"
+                )
+                c = Cluster(url, list(urls), nodes)
+                reader = Catalog(folder / "reader", url)
+                try:
+                    return run_outages(c, pg, s3, reader, args)
+                finally:
+                    reader.close()
+                    c.close()
+                    for rec in nodes.values():
+                        rec.stop()
+        finally:
+            s3.close()
+            pg.close()
+
+
+def run_outages(
+    c: Cluster, pg: PostgresServer, s3: S3Server, reader: Catalog, args: argparse.Namespace
+) -> int:
+    for rec in c.nodes.values():
+        rec.launch()
+    for rec in c.nodes.values():
+        rec.wait_up()
+    wait_until(c.settled, 60, "every camera owned and recording")
+    status = 0
+
+    def health(key: str) -> list[dict[str, Any]]:
+        return [rec.health()[key] for rec in c.nodes.values()]
+
+    # The database.
+    before = {r["camera"]: (r["owner"], r["epoch"]) for r in c.query(
+        "SELECT camera, owner, epoch FROM camera_leases")}  # fmt: skip
+    c.close()
+    down = time.time()
+    pg.stop()
+    most_pending = 0
+    while time.time() - down < args.pg_outage:
+        most_pending = max(most_pending, sum(h["pending_writes"] for h in health("catalog")))
+        time.sleep(1.0)
+    pg.start()
+    back = time.time()
+    c.reopen()
+    caught = wait_until(
+        lambda: all(h["pending_writes"] == 0 and h["state"] == "ok" for h in health("catalog")),
+        120,
+        "every node's catalog writes caught up",
+    )
+    after = {r["camera"]: (r["owner"], r["epoch"]) for r in c.query(
+        "SELECT camera, owner, epoch FROM camera_leases")}  # fmt: skip
+    moved = [cam for cam in before if after.get(cam) != before[cam]]
+    gaps = _gaps(reader, c.cameras, down, back)
+    print(f"PostgreSQL down {back - down:.1f} s: up to {most_pending} catalog writes waited;"
+          f" caught up {caught:.1f} s after it was back")  # fmt: skip
+    print(f"  cameras moved or re-claimed: {len(moved)} of {len(before)};"
+          f" gaps in the timeline over the outage: {len(gaps)}")  # fmt: skip
+    if moved or gaps:
+        print("PROBLEM: " + "; ".join([*(f"{m} moved" for m in moved), *gaps][:10]))
+        status = 1
+
+    # The bucket.
+    down = time.time()
+    s3.stop()
+    most_waiting = most_bytes = 0
+    while time.time() - down < args.s3_outage:
+        remote = health("remote")
+        most_waiting = max(most_waiting, sum(h["waiting_segments"] for h in remote))
+        most_bytes = max(most_bytes, sum(h["waiting_bytes"] for h in remote))
+        time.sleep(1.0)
+    s3.start()
+    back = time.time()
+    drained = wait_until(
+        lambda: all(h["waiting_segments"] == 0 and h["state"] == "ok" for h in health("remote")),
+        180,
+        "every node's spool drained",
+    )
+    for rec in c.nodes.values():
+        rec.stop()  # every file closed and catalogued before the check
+    objects = _object_sizes(s3)
+    rows = c.query(
+        "SELECT path, object_key, size_bytes FROM segments WHERE status <> 'recording'"
+        " AND end_utc > %s", down - 5,
+    )  # fmt: skip
+    not_up = [r["path"] for r in rows if r["object_key"] is None]
+    wrong = [r["path"] for r in rows if r["object_key"] and objects.get(r["object_key"]) !=
+             r["size_bytes"]]  # fmt: skip
+    gaps = _gaps(reader, c.cameras, down, back)
+    print(
+        f"S3 down {back - down:.1f} s: the spool grew to {most_waiting} segments"
+        f" ({most_bytes / 1e6:.1f} MB) and drained {drained:.1f} s after it was back"
+    )
+    print(f"  segments since: {len(rows)}; not uploaded at the next stop: {len(not_up)} (they"
+          f" wait for the next start); objects missing or of the wrong size: {len(wrong)};"
+          f" gaps over the outage: {len(gaps)}")  # fmt: skip
+    if wrong or gaps:
+        print("PROBLEM: " + "; ".join([*wrong, *gaps][:10]))
+        status = 1
+    print(f"verdict: nothing moved, nothing lost: {verdict(status == 0)}")
+    return status
+
+
+def _gaps(reader: Catalog, cameras: Sequence[str], start: float, end: float) -> list[str]:
+    now = time.time()
+    found = []
+    for cam in cameras:
+        for g in reader.timeline(cam, start, end, now).gaps:
+            found.append(f"{cam}: {g.reason.value} {g.end_utc - g.start_utc:.1f} s")
+    return found
+
+
+def _object_sizes(s3: S3Server) -> dict[str, int]:
+    client: Any = s3.client()
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=s3.bucket)
+    return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cameras", type=int, default=1000, help="catalog queries: cameras")
@@ -399,18 +553,25 @@ def main() -> int:
     parser.add_argument("--all", action="store_true", help="both parts")
     parser.add_argument("--trials", type=int, default=10, help="failover: nodes killed")
     parser.add_argument("--cameras-per-node", type=int, default=8, help="failover: cameras / 3")
+    parser.add_argument("--outages", action="store_true", help="the outages part only")
+    parser.add_argument("--pg-outage", type=float, default=30.0, help="outages: seconds")
+    parser.add_argument("--s3-outage", type=float, default=60.0, help="outages: seconds")
     parser.add_argument("--long", action="store_true", help="(bench/run_all) 30 trials")
     args = parser.parse_args()
     if args.long:
         args.trials = max(args.trials, 30)
     print("$ .venv/bin/python bench/bench_cluster.py " + " ".join(sys.argv[1:]))
     status = 0
-    if args.all or not args.failover:
+    if args.all or not (args.failover or args.outages):
         status |= queries(args)
     if args.all or args.failover:
         if args.all:
             print()
         status |= failover(args)
+    if args.all or args.outages:
+        if args.all:
+            print()
+        status |= outages(args)
     return status
 
 

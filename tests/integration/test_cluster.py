@@ -6,6 +6,7 @@ refused (no row of its stale epoch) and records nothing twice."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from websockets.sync.client import connect as ws_connect
 
 from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import wait_until
@@ -187,6 +189,14 @@ def test_each_camera_is_recorded_by_one_node_and_a_killed_nodes_cameras_move(
             f"{cam_id} recorded_by {expected}",
         )
     assert listed[cam]["recorded_by"] is None and listed[cam]["state"] != "stopped"
+    # Live view of a camera another node records, asked of this one: relayed from the owner.
+    other_cam = next(cam_id for cam_id, node in c.owners().items() if node != owner)
+    with ws_connect(f"ws://127.0.0.1:{survivor.port}/api/ws/live/{other_cam}") as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "init"
+        init = ws.recv(timeout=10)
+        assert isinstance(init, bytes) and init[4:8] == b"ftyp"
+        fragment = ws.recv(timeout=10)
+        assert isinstance(fragment, bytes) and b"moof" in fragment[:64]
     cluster_view = survivor.http.get("/api/cluster").json()
     nodes = {n["node_id"]: n for n in cluster_view["nodes"]}
     wait_until(

@@ -35,6 +35,8 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import WebSocketException
 
 from nvr_gstreamer.api.events import motion_message
 from nvr_gstreamer.api.exports import export_message
@@ -140,6 +142,29 @@ async def closed(ws: WebSocket) -> None:
     sends on a sending-only socket is ignored)."""
     while (await ws.receive())["type"] != "websocket.disconnect":
         pass
+
+
+async def relay(ws: WebSocket, upstream: str, token: str | None) -> None:
+    """Pass another node's WebSocket through, message by message, until either side ends.
+    (The nodes of a cluster share the API token, when there is one.)"""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with ws_connect(
+            upstream, additional_headers=headers, max_size=None, open_timeout=5
+        ) as up:
+
+            async def down() -> None:
+                async for message in up:
+                    if isinstance(message, bytes):
+                        await ws.send_bytes(message)
+                    else:
+                        await ws.send_text(message)
+
+            await first_to_end(down(), closed(ws))
+    except (OSError, TimeoutError, WebSocketException) as exc:
+        logger.warning("live view relayed from %s failed: %s", upstream, exc)
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await ws.close(code=1011, reason="the recording node's live view is unreachable")
 
 
 def _static(name: str) -> str:
@@ -253,6 +278,18 @@ def add_web(
     @api.websocket("/api/ws/live/{camera_id}")
     async def live(ws: WebSocket, camera_id: str) -> None:
         if not await admitted_to(ws, camera_id):
+            return
+        cluster = app.cluster
+        elsewhere = cluster.recorded_elsewhere(camera_id) if cluster is not None else None
+        if cluster is not None and elsewhere is not None:
+            # Cluster mode: the node that records the camera serves its live view; this one
+            # relays it (the page needs no address but this node's).
+            base = cluster.api_url_of(elsewhere)
+            if base is None:
+                await ws.close(code=4503, reason=f"node {elsewhere} has no API address")
+                return
+            upstream = base.replace("http", "ws", 1).rstrip("/") + f"/api/ws/live/{camera_id}"
+            await relay(ws, upstream, access.token)
             return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Piece] = asyncio.Queue()

@@ -88,6 +88,7 @@ class ClusterNode:
         self._heartbeats = heartbeats
         self._held: dict[str, int] = {}  # camera -> epoch, as claimed by this process
         self._owners: dict[str, str] = {}  # camera -> the node whose lease holds, last round
+        self._api_urls: dict[str, str] = {}  # node -> its API's address, last round
         self._lock = threading.Lock()
         self._watch = LeaseWatch(settings.lease_s, margin_s=2 * settings.tick_s)
         self._stop = threading.Event()
@@ -148,6 +149,10 @@ class ClusterNode:
         """The other node that records ``camera`` (as of the last round), else None."""
         owner = self._owners.get(camera)
         return owner if owner != self.settings.node_id else None
+
+    def api_url_of(self, node: str) -> str | None:
+        """Where another node's API answers (as it registered it)."""
+        return self._api_urls.get(node)
 
     def held(self) -> dict[str, int]:
         with self._lock:
@@ -244,6 +249,10 @@ class ClusterNode:
                     f"SELECT camera, owner FROM camera_leases WHERE expires_utc > {_NOW}"
                     " AND owner IS NOT NULL"
                 )
+            }
+            self._api_urls = {
+                r["node_id"]: r["api_url"]
+                for r in db.execute("SELECT node_id, api_url FROM nodes WHERE api_url IS NOT NULL")
             }
         lost = [c for c, epoch in held.items() if renewed.get(c) != epoch]
         with self._lock:
