@@ -533,6 +533,7 @@ def run_outages(
 def _gaps(reader: Catalog, cameras: Sequence[str], start: float, end: float) -> list[str]:
     now = time.time()
     found = []
+    reader.reset()  # (its connection may be from before the database's outage)
     for cam in cameras:
         for g in reader.timeline(cam, start, end, now).gaps:
             found.append(f"{cam}: {g.reason.value} {g.end_utc - g.start_utc:.1f} s")

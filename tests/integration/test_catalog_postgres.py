@@ -131,3 +131,17 @@ def test_segments_are_catalogued_in_postgresql_and_an_outage_of_it_loses_none(
             assert tl.gaps == ()
     finally:
         catalog.close()
+
+
+def test_the_first_call_after_the_server_restarted_reconnects_by_itself(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    catalog = Catalog(tmp_path, server.fresh_url())
+    try:
+        catalog.add_segment("cam1", "cam1/d/a.mkv", 1_790_000_000.0)
+        server.stop()
+        server.start()
+        # The kept connection is dead; nothing had been asked of it yet: no error, no 503.
+        assert [r.path for r in catalog.segments("cam1")] == ["cam1/d/a.mkv"]
+    finally:
+        catalog.close()

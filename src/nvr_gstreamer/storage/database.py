@@ -19,7 +19,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
@@ -160,13 +160,21 @@ class Connector:
             if self._conn is None:
                 self._conn = self._open(create)
             conn = self._conn
+            if self.dialect is Dialect.SQLITE:
+                with conn:
+                    yield Db(conn, self.dialect)
+                return
             try:
-                if self.dialect is Dialect.SQLITE:
-                    with conn:
-                        yield Db(conn, self.dialect)
-                else:
-                    with conn.transaction():
-                        yield Db(conn, self.dialect)
+                with ExitStack() as stack:
+                    try:
+                        stack.enter_context(conn.transaction())
+                    except psycopg.OperationalError:
+                        # The kept connection died since its last use (the server restarted):
+                        # nothing has been done yet, so connect again once, now.
+                        self.reset()
+                        conn = self._conn = self._open(create)
+                        stack.enter_context(conn.transaction())
+                    yield Db(conn, self.dialect)
             except psycopg.Error:
                 if conn.broken or conn.closed:
                     self.reset()  # the server went away: connect again next time
