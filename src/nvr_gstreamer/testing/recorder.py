@@ -39,6 +39,8 @@ class Recorder:
 
     def launch(self) -> None:
         """Start the process, not waiting for it (several nodes start together)."""
+        if self.http.is_closed:  # stopped before: a new client for the new process
+            self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=20)
         nvr = Path(sys.executable).parent / "nvr"
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([nvr, "run", "-c", self.config], stdout=out, stderr=out)
