@@ -18,6 +18,7 @@ from nvr_gstreamer.cluster.plan import DbTrouble, LeaseWatch, claim_quota, class
         (0, 12, 25, 3, 9),  # shares round up: no camera is left over
         (10, 12, 24, 3, 0),  # more than a share (taken over earlier): nothing more
         (0, 12, 0, 3, 0),  # no cameras
+        (0, 12, 1, 3, 1),  # one camera: someone must take it
         (0, 12, 4, 0, 4),  # counted no live node (not even itself yet): as if alone
         (2, 12, 4, 1, 2),
     ],

@@ -18,8 +18,6 @@ def claim_quota(owned: int, capacity: int, cameras: int, live_nodes: int) -> int
     """How many more cameras to claim now: up to a fair share of the ``cameras`` this node
     may record among the ``live_nodes`` that may record them (itself included), never beyond
     its ``capacity``."""
-    if cameras <= 0:
-        return 0
     share = math.ceil(cameras / max(1, live_nodes))
     return max(0, min(capacity, share) - owned)
 
