@@ -1,4 +1,5 @@
-"""The web app in Firefox (Debian's firefox-esr, headless, over Marionette): live video in
+"""The web app in the other engines: Firefox (Debian's firefox-esr, headless, over
+Marionette) and WebKit (Debian's WebKitGTK MiniBrowser over WebDriver, on Xvfb): live video in
 every tile through Media Source Extensions, and the recordings page showing the frame of the
 instant asked for, read from the simulator's stamp in the pixels — as in Chromium."""
 
@@ -12,6 +13,7 @@ import pytest
 
 from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.firefox import Firefox
+from nvr_gstreamer.testing.webkit import WebKit
 from tests.integration.test_web_app import Site, _site
 from tests.integration.test_web_recordings import (
     FRAME_S,
@@ -31,9 +33,12 @@ TILES = """return [...document.querySelectorAll('.tile')].map(t => ({
 }));"""
 
 
-@pytest.fixture(scope="module")
-def firefox() -> Iterator[Firefox]:
-    browser = Firefox()
+Browser = Firefox | WebKit
+
+
+@pytest.fixture(scope="module", params=["firefox", "webkit"])
+def other(request: pytest.FixtureRequest) -> Iterator[Browser]:
+    browser: Browser = Firefox() if request.param == "firefox" else WebKit()
     yield browser
     browser.close()
 
@@ -49,12 +54,11 @@ def site(sim: SimulatorProcess, tmp_path: Path) -> Iterator[Site]:
     yield from _site(tmp_path, sim)
 
 
-def test_every_tile_plays_live_video_in_firefox(site: Site, firefox: Firefox) -> None:
-    assert int(firefox.version().split(".")[0]) >= 115
-    firefox.goto(site.url + "/")
+def test_every_tile_plays_live_video(site: Site, other: Browser) -> None:
+    other.goto(site.url + "/")
 
     def tiles() -> dict[str, dict[str, object]]:
-        return {t["id"]: t for t in firefox.run(TILES)}
+        return {t["id"]: t for t in other.run(TILES)}
 
     deadline = time.monotonic() + 15
     while not (
@@ -70,16 +74,12 @@ def test_every_tile_plays_live_video_in_firefox(site: Site, firefox: Firefox) ->
         assert later[cid]["badge"] == "streaming"
 
 
-def test_a_seek_shows_the_frame_of_that_instant_in_firefox(
-    recorded: Recorded, firefox: Firefox
-) -> None:
-    firefox.goto(f"{recorded.url}/recordings")
-    firefox.wait(
-        "return document.querySelectorAll('.row .footage').length >= 2", 15, "the timeline"
-    )
+def test_a_seek_shows_the_frame_of_that_instant(recorded: Recorded, other: Browser) -> None:
+    other.goto(f"{recorded.url}/recordings")
+    other.wait("return document.querySelectorAll('.row .footage').length >= 2", 15, "the timeline")
     lags = []
     for at in (recorded.cam1_start + 1.23, recorded.cam1_start + 4.71):
-        got = firefox.run_async(PLAY_AND_READ, ["cam1", at, at + 0.3, 1])
+        got = other.run_async(PLAY_AND_READ, ["cam1", at, at + 0.3, 1])
         assert "error" not in got, got
         first_shown, first_stamp = got["frames"][0]
         assert at - FRAME_S - 0.002 <= first_shown <= at + 0.002, (at, got["frames"][:3])
