@@ -40,7 +40,8 @@ _.expires
 _.truncated  # (api/events.py)
 
 # ---- standard library and servers ----------------------------------------------------------
-_.row_factory  # sqlite3.Connection attribute (storage/catalog.py)
+_.row_factory  # sqlite3.Connection attribute (storage/database.py)
+_.binary_location  # Selenium Options attribute, read by the driver (testing/webkit.py)
 _.should_exit  # uvicorn.Server attribute, read by its serve loop (api/server.py)
 
 # ---- pytest --------------------------------------------------------------------------------

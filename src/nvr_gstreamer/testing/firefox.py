@@ -56,9 +56,6 @@ class Firefox:
         self.client.start_session()
         self.client.timeout.script = 60
 
-    def version(self) -> str:
-        return str(self.client.session_capabilities.get("browserVersion", ""))
-
     def goto(self, url: str) -> None:
         self.client.navigate(url)
 

@@ -50,9 +50,6 @@ class WebKit:
         )
         self.driver.set_script_timeout(60)
 
-    def user_agent(self) -> str:
-        return str(self.driver.execute_script("return navigator.userAgent"))
-
     def goto(self, url: str) -> None:
         self.driver.get(url)
 
