@@ -67,11 +67,16 @@ def test_every_tile_plays_live_video(site: Site, other: Browser) -> None:
         assert time.monotonic() < deadline, f"video in every tile: {t}"
         time.sleep(0.1)
     first = {cid: float(x["time"]) for cid, x in t.items()}  # type: ignore[arg-type]
-    time.sleep(1.5)
-    later = tiles()
-    for cid, t0 in first.items():  # moving, not a still
-        assert float(later[cid]["time"]) > t0 + 1.0, (cid, t0, later[cid])  # type: ignore[arg-type]
-        assert later[cid]["badge"] == "streaming"
+    # Moving, not a still: each tile plays on (a second of video, given three on a machine that
+    # also runs the simulator, the recorder and a software-rendered browser).
+    deadline = time.monotonic() + 3.0
+    while True:
+        later = tiles()
+        if all(float(later[c]["time"]) > t0 + 1.0 for c, t0 in first.items()):  # type: ignore[arg-type]
+            break
+        assert time.monotonic() < deadline, (first, later)
+        time.sleep(0.1)
+    assert all(x["badge"] == "streaming" for x in later.values()), later
 
 
 def test_a_seek_shows_the_frame_of_that_instant(recorded: Recorded, other: Browser) -> None:

@@ -107,11 +107,20 @@ class Player {
   async showThenPlay(t) {
     const video = this.video;
     video.pause();
+    const target = t - this.origin;
     const shown = new Promise((resolve) => {
-      video.requestVideoFrameCallback((_now, meta) => { this.onSeekShown(meta); resolve(null); });
+      /** @param {number} _now @param {VideoFrameCallbackMetadata} meta */
+      const onFrame = (_now, meta) => {
+        // WebKit may first present the chunk's opening key frame (appended, not yet seeked):
+        // wait for the frame of the instant.
+        if (meta.mediaTime < target - 0.5) { video.requestVideoFrameCallback(onFrame); return; }
+        this.onSeekShown(meta);
+        resolve(null);
+      };
+      video.requestVideoFrameCallback(onFrame);
       setTimeout(resolve, 1000);
     });
-    video.currentTime = t - this.origin;
+    video.currentTime = target;
     await shown;
     await video.play().catch(() => {});
   }
