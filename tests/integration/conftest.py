@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from nvr_gstreamer.core.logsetup import setup_logging
+from nvr_gstreamer.testing.firefox import Firefox
+from nvr_gstreamer.testing.webkit import WebKit
 
 
 @pytest.fixture
@@ -37,3 +39,12 @@ def browser() -> Iterator[Any]:
         )
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module", params=["firefox", "webkit"])
+def other(request: pytest.FixtureRequest) -> Iterator[Firefox | WebKit]:
+    """The other engines, one after the other: Debian's firefox-esr headless over Marionette,
+    and WebKitGTK (Safari's engine) over WebDriver on a private Xvfb."""
+    browser: Firefox | WebKit = Firefox() if request.param == "firefox" else WebKit()
+    yield browser
+    browser.close()

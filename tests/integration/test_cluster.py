@@ -64,48 +64,52 @@ class Cluster:
         return None if t is None else float(t)
 
 
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PostgresServer]:
+    """One server for the module (each test a fresh schema; one test stops and restarts it)."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.close()
+
+
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    pg = PostgresServer()
-    pg.start()
+def cluster(pg: PostgresServer, tmp_path: Path) -> Iterator[Cluster]:
     url = pg.fresh_url()
-    try:
-        with SimulatorProcess(cameras=CAMERAS, gop_seconds=0.5, fps=10) as sim:
-            cams = "".join(f"  - id: {n}\n    url: {sim.url(n)}\n" for n in sim.camera_names)
-            nodes: dict[str, Recorder] = {}
-            configs: dict[str, Path] = {}
-            for node in NODES:
-                port = free_port()
-                cfg = tmp_path / f"{node}.yaml"
-                cfg.write_text(
-                    f"storage: {{path: {tmp_path / node}, segment_seconds: 2}}\n"
-                    f"catalog: {{url: '{url}'}}\n"
-                    f"cluster: {{node_id: {node}, capacity: 4, lease_seconds: {LEASE_S}}}\n"
-                    f"reconnect: {{initial_delay_seconds: 0.5, max_delay_seconds: 1}}\n"
-                    f"api: {{port: {port}}}\n"
-                    f"cameras:\n{cams}"
-                )
-                nodes[node] = Recorder(cfg, port, tmp_path / f"{node}.log")
-                configs[node] = cfg
+    with SimulatorProcess(cameras=CAMERAS, gop_seconds=0.5, fps=10) as sim:
+        cams = "".join(f"  - id: {n}\n    url: {sim.url(n)}\n" for n in sim.camera_names)
+        nodes: dict[str, Recorder] = {}
+        configs: dict[str, Path] = {}
+        for node in NODES:
+            port = free_port()
+            cfg = tmp_path / f"{node}.yaml"
+            cfg.write_text(
+                f"storage: {{path: {tmp_path / node}, segment_seconds: 2}}\n"
+                f"catalog: {{url: '{url}'}}\n"
+                f"cluster: {{node_id: {node}, capacity: 4, lease_seconds: {LEASE_S}}}\n"
+                f"reconnect: {{initial_delay_seconds: 0.5, max_delay_seconds: 1}}\n"
+                f"api: {{port: {port}}}\n"
+                f"cameras:\n{cams}"
+            )
+            nodes[node] = Recorder(cfg, port, tmp_path / f"{node}.log")
+            configs[node] = cfg
+        for rec in nodes.values():
+            rec.launch()  # together: they share the cameras out when all are counted
+        c = Cluster(url, sim, nodes, pg, configs)
+        try:
             for rec in nodes.values():
-                rec.launch()  # together: they share the cameras out when all are counted
-            c = Cluster(url, sim, nodes, pg, configs)
-            try:
-                for rec in nodes.values():
-                    rec.wait_up()
-                wait_until(
-                    lambda: len(c.owners()) == CAMERAS and None not in c.owners().values(),
-                    30,
-                    "every camera claimed",
-                )
-                yield c
-            finally:
-                for rec in nodes.values():
-                    if rec.proc is not None and rec.proc.poll() is None:
-                        rec.sigcont()
-                    rec.stop()
-    finally:
-        pg.close()
+                rec.wait_up()
+            wait_until(
+                lambda: len(c.owners()) == CAMERAS and None not in c.owners().values(),
+                30,
+                "every camera claimed",
+            )
+            yield c
+        finally:
+            for rec in nodes.values():
+                if rec.proc is not None and rec.proc.poll() is None:
+                    rec.sigcont()
+                rec.stop()
 
 
 def _held(c: Cluster) -> dict[str, list[str]]:

@@ -27,7 +27,9 @@ from nvr_gstreamer.api.server import ApiServer
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import wait_until, web_test_config
+from nvr_gstreamer.testing.firefox import Firefox
 from nvr_gstreamer.testing.frame_stamp import age_ms
+from nvr_gstreamer.testing.webkit import WebKit
 
 pytestmark = pytest.mark.integration
 
@@ -526,3 +528,20 @@ def test_recordings_need_the_login_when_a_token_is_set(tmp_path: Path) -> None:
     finally:
         server.stop()
         app.stop()
+
+
+def test_a_seek_shows_the_frame_of_that_instant_in_the_other_engines(
+    recorded: Recorded, other: Firefox | WebKit
+) -> None:
+    other.goto(f"{recorded.url}/recordings")
+    other.wait("return document.querySelectorAll('.row .footage').length >= 2", 15, "the timeline")
+    lags = []
+    for at in (recorded.cam1_start + 1.23, recorded.cam1_start + 4.71):
+        got = other.run_async(PLAY_AND_READ, ["cam1", at, at + 0.3, 1])
+        assert "error" not in got, got
+        first_shown, first_stamp = got["frames"][0]
+        assert at - FRAME_S - 0.002 <= first_shown <= at + 0.002, (at, got["frames"][:3])
+        assert len(got["frames"]) >= 3  # and it plays on from there
+        lags.append(_lag_s(first_shown, first_stamp))
+    assert abs(lags[0] - lags[1]) <= FRAME_S / 2, lags
+    assert 0 <= lags[0] < 0.5, lags
