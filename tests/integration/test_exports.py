@@ -348,9 +348,15 @@ FIRST_FRAME = """async (url) => {
   const c = document.createElement('canvas');
   c.width = v.videoWidth; c.height = v.videoHeight;
   const g = c.getContext('2d', { willReadFrequently: true });
-  g.drawImage(v, 0, 0);
-  const px = g.getImageData(0, bandRow(c.height), c.width, 1).data;
-  return { stamp: readStamp(px, c.width), duration: v.duration };
+  // 'seeked' may come before the frame can be drawn (a blank canvas on a busy machine): read
+  // again until the stamp is there (a wrong frame still reads as a wrong stamp).
+  let stamp = null;
+  for (let i = 0; i < 40 && stamp === null; i++) {
+    if (i) await new Promise((ok) => setTimeout(ok, 50));
+    g.drawImage(v, 0, 0);
+    stamp = readStamp(g.getImageData(0, bandRow(c.height), c.width, 1).data, c.width);
+  }
+  return { stamp, duration: v.duration };
 }"""
 
 
