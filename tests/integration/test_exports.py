@@ -392,6 +392,9 @@ def test_the_live_page_ignores_export_messages(site: Site, browser: Any) -> None
              const ws = new WebSocket(`ws://${location.host}/api/ws/events`);
              ws.onmessage = (e) => window.seen.push(JSON.parse(e.data)); }"""
     )
+    # Subscribed once the socket's first message (every camera's status) has come: an export
+    # posted before that could finish unseen.
+    page.wait_for_function("() => window.seen.length > 0")
     start, end = _range_across_a_boundary(site.app)
     r = site.http.post(
         "/api/exports", json={"cameras": ["cam1"], "start": _iso(start), "end": _iso(end)}
