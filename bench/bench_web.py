@@ -523,7 +523,7 @@ def cpu_run(browser: Browser, args: argparse.Namespace, problems: Problems) -> C
                     print_window(windows[-1], n)
                 finally:
                     page.close()
-                time.sleep(args.warmup)  # the live branches go when nobody watches
+                time.sleep(args.warmup)  # the viewers gone: their sockets closed
         # nvr run stopped cleanly: every file is closed.
         spans: dict[str, list[tuple[float, float, int]]] = {}
         startup: list[str] = []

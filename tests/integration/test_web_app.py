@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from nvr_gstreamer.api.server import ApiServer
 from nvr_gstreamer.app import NvrApp
 from nvr_gstreamer.simulator.process import SimulatorProcess
-from nvr_gstreamer.testing.engine import web_test_config
+from nvr_gstreamer.testing.engine import wait_until, web_test_config
 from nvr_gstreamer.testing.firefox import Firefox
 from nvr_gstreamer.testing.webkit import WebKit
 
@@ -83,6 +83,35 @@ def _wait(page: Any, predicate: Any, timeout_s: float, what: str) -> dict[str, d
         page.wait_for_timeout(100)
 
 
+def _live_viewers(site: Site) -> dict[tuple[str, str], int]:
+    """``nvr_web_live_viewers`` from /metrics: (camera, via) → viewers, zeros left out."""
+    found = {}
+    for line in httpx.get(site.url + "/metrics").text.splitlines():
+        if line.startswith("nvr_web_live_viewers{"):
+            labels, value = line[len("nvr_web_live_viewers{") :].split("} ")
+            pairs = dict(part.split("=") for part in labels.split(","))
+            if float(value):
+                found[(pairs["camera"].strip('"'), pairs["via"].strip('"'))] = int(float(value))
+    return found
+
+
+def test_where_a_socket_cannot_be_handed_over_python_passes_the_video_on(
+    site: Site, browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TLS or another server: the sink writes into a socket pair and the web server relays its
+    messages; the page cannot tell."""
+    monkeypatch.setattr("nvr_gstreamer.api.web.handed_socket", lambda _ws: None)
+    page = browser.new_page()
+    page.goto(site.url + "/")
+    tiles = _wait(
+        page, lambda ts: len(ts) == 4 and all(t["time"] > 0 for t in ts.values()), 10, "video"
+    )
+    _wait(page, lambda ts: all(ts[c]["time"] > tiles[c]["time"] + 1 for c in ts), 10, "moving")
+    assert _live_viewers(site) == {(cid, "pass_through"): 1 for cid in tiles}
+    page.close()
+    wait_until(lambda: _live_viewers(site) == {}, 5, "the viewers gone")
+
+
 def test_every_tile_plays_live_video_and_badges_follow_the_camera(site: Site, browser: Any) -> None:
     page = browser.new_page()
     page.goto(site.url + "/")
@@ -98,6 +127,13 @@ def test_every_tile_plays_live_video_and_badges_follow_the_camera(site: Site, br
     for cid in first:  # moving, not a still
         assert later[cid]["time"] > first[cid] + 1.0, (cid, first[cid], later[cid]["time"])
         assert later[cid]["badge"] == "streaming" and later[cid]["dot"]
+    # Each tile's video is written to its socket by the camera's live sink, not by Python.
+    assert _live_viewers(site) == {(cid, "socket"): 1 for cid in first}
+    hidden = browser.new_page()  # a tab that closes: its viewers are let go
+    hidden.goto(site.url + "/")
+    wait_until(lambda: sum(_live_viewers(site).values()) == 8, 10, "a second page's viewers")
+    hidden.close()
+    wait_until(lambda: sum(_live_viewers(site).values()) == 4, 10, "the closed page's gone")
     # A camera goes away: the page says so (pushed, not polled), and shows its return.
     site.sim.stop("cam2")
     try:
@@ -194,20 +230,29 @@ def test_every_tile_shows_frames_a_fraction_of_a_second_old(site: Site, browser:
     _wait(page, lambda ts: len(ts) == 4 and all(t["time"] > 0 for t in ts.values()), 10, "video")
     ids = sorted(_tiles(page))
     page.evaluate(AGES, ids)
-    deadline = time.monotonic() + 15
-    while True:
-        ages: dict[str, list[list[int]]] = page.evaluate("() => window.nvrAges")
-        if all(len(a) >= 30 for a in ages.values()):
-            break
-        assert time.monotonic() < deadline, {k: len(a) for k, a in ages.items()}
-        page.wait_for_timeout(200)
-    for cid, seen in ages.items():
-        ordered = sorted(age for age, _stamp in seen[-30:])
+
+    def live(seen: list[list[int]]) -> bool:
         # Live: a fraction of a second behind the camera (the benchmark measures it exactly),
         # never from the future (a misread stamp), and moving: every shown frame a new one.
-        assert ordered[0] >= 0 and ordered[len(ordered) // 2] < 1000, (cid, ordered)
-        stamps = [stamp for _age, stamp in seen[-30:]]
-        assert len(set(stamps)) >= 25, (cid, stamps)
+        window = seen[-30:]
+        ordered = sorted(age for age, _stamp in window)
+        return (
+            len(window) == 30
+            and ordered[0] >= 0
+            and ordered[15] < 1000
+            and len({stamp for _age, stamp in window}) >= 25
+        )
+
+    # A loaded machine may hold a page back for a moment (CI once saw 1.4 s); the page's drift
+    # control must bring every tile back to live within seconds, and keep it there.
+    deadline = time.monotonic() + 20
+    while True:
+        ages: dict[str, list[list[int]]] = page.evaluate("() => window.nvrAges")
+        if all(live(seen) for seen in ages.values()):
+            break
+        assert time.monotonic() < deadline, {k: sorted(a[-30:]) for k, a in ages.items()}
+        page.wait_for_timeout(200)
+    assert all(age >= 0 for seen in ages.values() for age, _stamp in seen)
     page.close()
 
 

@@ -1,72 +1,126 @@
-"""The browser live branch on a real encoder: the pieces joined in C (native/nvrfmp4frag.c) are
-the same as the ones the Python assembler joins, and a player reads them."""
+"""The live sink (native/nvrlivesink.c) on real encoders: what a viewer's socket gets is an
+init message and segment, then one fragment per frame, which a player reads whole; a viewer
+that stops reading skips ahead to a keyframe and never holds up the others."""
 
 from __future__ import annotations
 
-import subprocess
-import threading
+import itertools
+import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from nvr_gstreamer.camera.fmp4 import Fragment, InitSegment, Piece
+from nvr_gstreamer.camera.fmp4 import codec_string
+from nvr_gstreamer.camera.ws_frames import TEXT
 from nvr_gstreamer.gst.faults import attach_branch
 from nvr_gstreamer.gst.loop import init_gstreamer
+from nvr_gstreamer.testing.engine import wait_until
+from nvr_gstreamer.testing.live_viewer import (
+    SocketViewer,
+    decode_time,
+    duration,
+    is_key,
+    played,
+)
 
 pytestmark = pytest.mark.integration
 
 FRAMES = 45  # three GOPs
+ENCODERS = {
+    "h264": "x264enc key-int-max=15 speed-preset=ultrafast tune=zerolatency ! h264parse "
+    "! video/x-h264,stream-format=avc,alignment=au",
+    "h265": "x265enc key-int-max=15 speed-preset=ultrafast tune=zerolatency ! h265parse "
+    "! video/x-h265,stream-format=hvc1,alignment=au",
+}
 
 
-def _pieces(fragmenter: bool) -> list[Piece]:
+def _pipeline(source: str, codec: str) -> tuple[Any, Any]:
     init_gstreamer()
     from gi.repository import Gst
 
     from nvr_gstreamer.gst.web_live import WebLiveBranch
 
-    if fragmenter:
-        assert Gst.ElementFactory.find("nvrfmp4frag"), "scripts/setup builds nvrfmp4frag"
-    pipeline = Gst.parse_launch(
-        f"videotestsrc num-buffers={FRAMES} ! video/x-raw,width=320,height=240,framerate=15/1 "
-        "! x264enc key-int-max=15 speed-preset=ultrafast tune=zerolatency ! h264parse config-interval=-1 "
-        "! tee name=t allow-not-linked=true"
-    )
-    got: list[Piece] = []
-    lock = threading.Lock()
-
-    def deliver(piece: Piece) -> None:
-        with lock:
-            got.append(piece)
-
-    branch = WebLiveBranch("h264", deliver, fragmenter=fragmenter)
+    pipeline = Gst.parse_launch(f"{source} ! {ENCODERS[codec]} ! tee name=t allow-not-linked=true")
+    branch = WebLiveBranch()
     attach_branch(pipeline, pipeline.get_by_name("t"), branch.bin)
-    pipeline.set_state(Gst.State.PLAYING)
-    try:
-        done = pipeline.get_bus().timed_pop_filtered(
-            20 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR
-        )
-        assert done is not None and done.type == Gst.MessageType.EOS, done
-    finally:
-        pipeline.set_state(Gst.State.NULL)
-    return got
+    return pipeline, branch
 
 
-def test_pieces_joined_in_c_are_those_joined_in_python_and_play(tmp_path: Path) -> None:
-    in_c, in_python = _pieces(fragmenter=True), _pieces(fragmenter=False)
-    assert isinstance(in_c[0], InitSegment) and in_c[0].codec.startswith("avc1.")
-    assert [type(p) for p in in_c] == [type(p) for p in in_python]
-    assert [getattr(p, "key", None) for p in in_c] == [getattr(p, "key", None) for p in in_python]
-    assert [p.key for p in in_c if isinstance(p, Fragment)].count(True) == FRAMES // 15
-    for piece in in_c[1:]:  # each a whole moof + mdat, nothing more, nothing less
-        moof = int.from_bytes(piece.data[0:4], "big")
-        mdat = int.from_bytes(piece.data[moof : moof + 4], "big")
-        assert piece.data[4:8] == b"moof" and piece.data[moof + 4 : moof + 8] == b"mdat"
-        assert len(piece.data) == moof + mdat
-    path = tmp_path / "c.mp4"
-    path.write_bytes(b"".join(p.data for p in in_c))
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
-    assert int(out.stdout.strip()) == FRAMES and out.stderr == ""
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_a_viewer_gets_every_frame_as_a_fragment_a_player_reads(codec: str, tmp_path: Path) -> None:
+    from gi.repository import Gst
+
+    pipeline, branch = _pipeline(
+        f"videotestsrc num-buffers={FRAMES} ! video/x-raw,width=320,height=240,framerate=15/1",
+        codec,
+    )
+    with SocketViewer() as viewer:
+        branch.add_client(viewer.give())
+        pipeline.set_state(Gst.State.PLAYING)
+        try:
+            done = pipeline.get_bus().timed_pop_filtered(
+                30 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR
+            )
+            assert done is not None and done.type == Gst.MessageType.EOS, done
+            wait_until(lambda: len(viewer.fragments()) == FRAMES, 5, "every frame")
+        finally:
+            pipeline.set_state(Gst.State.NULL)
+        got = viewer.got
+        assert got[0].message.opcode == TEXT and json.loads(got[0].message.text)["type"] == "init"
+        (codec_text,) = viewer.codecs()
+        assert codec_text == codec_string(got[1].message.data)  # what the page asks about
+        assert codec_text.startswith("avc1." if codec == "h264" else "hvc1.")
+        fragments = [g.message.data for g in viewer.fragments()]
+        assert [is_key(f) for f in fragments] == [n % 15 == 0 for n in range(FRAMES)]
+        # 15 fps at 90 kHz, and each frame lasts until the next begins: no gap, no overlap.
+        times = [decode_time(f) for f in fragments]
+        assert all(abs(b - a - 6000) <= 1 for a, b in itertools.pairwise(times)), times
+        assert [duration(f) for f in fragments[:-1]] == [
+            b - a for a, b in itertools.pairwise(times)
+        ]
+        for data in fragments:  # each a whole moof + mdat, nothing more, nothing less
+            moof = int.from_bytes(data[0:4], "big")
+            assert data[4:8] == b"moof" and data[moof + 4 : moof + 8] == b"mdat"
+            assert len(data) == moof + int.from_bytes(data[moof : moof + 4], "big")
+        name, decoded, sent = played(viewer, tmp_path / "live.mp4")
+        assert name == ("h264" if codec == "h264" else "hevc") and decoded == sent == FRAMES
+
+
+def test_a_viewer_that_stops_reading_skips_to_a_keyframe_and_holds_up_nobody(
+    tmp_path: Path,
+) -> None:
+    from gi.repository import Gst
+
+    # Large frames (noise at a high bitrate) so that a socket fills within a second.
+    pipeline, branch = _pipeline(
+        "videotestsrc is-live=true pattern=snow "
+        "! video/x-raw,width=640,height=360,framerate=30/1",
+        "h264",
+    )
+    branch.sink.set_property("backlog-max", 64 * 1024)
+    with SocketViewer() as steady, SocketViewer() as slow:
+        pipeline.set_state(Gst.State.PLAYING)
+        try:
+            branch.add_client(steady.give())
+            branch.add_client(slow.give())
+            assert branch.clients == 2
+            slow.pause()
+            wait_until(lambda: branch.skipped > 30, 20, "the slow viewer to skip frames")
+            held = len(slow.fragments())
+            slow.resume()
+            wait_until(lambda: len(slow.fragments()) > held + 30, 20, "the slow viewer again")
+            time.sleep(0.5)
+        finally:
+            pipeline.set_state(Gst.State.NULL)
+        # The steady viewer got every frame, in order, at its pace.
+        times = [decode_time(g.message.data) for g in steady.fragments()]
+        assert all(abs(b - a - 3000) <= 1 for a, b in itertools.pairwise(times)), times
+        # The slow one has a hole, and what follows it starts at a keyframe: it plays whole.
+        slow_times = [decode_time(g.message.data) for g in slow.fragments()]
+        holes = [i for i, (a, b) in enumerate(itertools.pairwise(slow_times)) if b - a > 3001]
+        assert holes, "no frame was skipped"
+        assert all(is_key(slow.fragments()[i + 1].message.data) for i in holes)
+        _name, decoded, sent = played(slow, tmp_path / "slow.mp4")
+        assert decoded == sent

@@ -1,213 +1,170 @@
-"""The browser live view's bookkeeping (loop thread) on fake media and a fake clock: the main
-stream's branch sleeps while nobody watches, a first viewer wakes it and joins once the kept
-video is through, the last one leaving puts it back to sleep; a live_url sub-stream runs while
-someone watches and a while after."""
+"""The browser live view's bookkeeping (loop thread) on fake media and a fake clock: which sink
+serves each viewer's socket. The main stream's branch is there whenever the camera streams;
+viewers are handed to every new sink (a duplicate each, taken back before the sink goes) and
+their sockets closed when they leave; a live_url sub-stream runs while someone watches and a
+while after."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 
-from nvr_gstreamer.camera.fmp4 import Fragment, InitSegment, Piece
 from nvr_gstreamer.camera.media import PipelineSpec
 from nvr_gstreamer.core.clock import FakeClock
 from nvr_gstreamer.core.logsetup import CameraLogger
 from nvr_gstreamer.engine.live_view import LIVE_RETRY_S
-from nvr_gstreamer.engine.web_view import DRAIN_MAX_POLLS, DRAIN_POLL_S, LINGER_S, WebView
-from nvr_gstreamer.testing.fake_media import FakeBranchHost, FakeMedia, FakeScheduler, FakeWebBranch
+from nvr_gstreamer.engine.web_view import LINGER_S, WebView
+from nvr_gstreamer.testing.fake_media import FakeBranchHost, FakeMedia, FakeScheduler
 
 
-def make(codec: str = "h264") -> tuple[WebView, FakeScheduler, FakeMedia, FakeBranchHost]:
+class Fds:
+    """Descriptors as numbers: duplicates are new numbers, and every one open is known."""
+
+    def __init__(self) -> None:
+        self._next = itertools.count(100)
+        self.open: set[int] = set()
+
+    def socket(self) -> int:
+        fd = next(self._next)
+        self.open.add(fd)
+        return fd
+
+    def dup(self, fd: int) -> int:
+        assert fd in self.open, f"dup of closed fd {fd}"
+        return self.socket()
+
+    def close(self, fd: int) -> None:
+        self.open.remove(fd)
+
+
+def make(
+    codec: str = "h264", spec: PipelineSpec | None = None, streaming: bool = True
+) -> tuple[WebView, FakeScheduler, FakeMedia, FakeBranchHost, Fds, list[int]]:
     scheduler = FakeScheduler(FakeClock())
     media = FakeMedia(scheduler)
+    fds = Fds()
+    failures: list[int] = []
     log = CameraLogger(logging.getLogger("test"), "cam1")
-    web = WebView(media, scheduler, log)  # type: ignore[arg-type]
+    web = WebView(
+        media, scheduler, log, spec,  # type: ignore[arg-type]
+        on_failed=lambda: failures.append(1), dup=fds.dup, close=fds.close,
+    )  # fmt: skip
     pipeline = FakeBranchHost()
-    web.pipeline_streaming(pipeline, codec)
-    return web, scheduler, media, pipeline
+    if streaming:
+        web.pipeline_streaming(pipeline, codec, "udp")  # type: ignore[arg-type]
+    return web, scheduler, media, pipeline, fds, failures
 
 
-def stream(branch: FakeWebBranch, frames: int, key_every: int = 3) -> None:
-    branch.deliver(InitSegment(b"init", "avc1.640028"))
-    for n in range(frames):
-        branch.deliver(Fragment(bytes([n]), key=n % key_every == 0))
-
-
-class Viewer:
-    def __init__(self) -> None:
-        self.got: list[Piece] = []
-        self.caught_up: int | None = None
-
-    def __call__(self, piece: Piece) -> bool:
-        self.got.append(piece)
-        return True
-
-    def done(self, n: int) -> None:
-        self.caught_up = n
-
-
-def test_the_branch_is_attached_asleep_and_a_viewer_joins_once_the_kept_video_is_through() -> None:
-    web, scheduler, media, pipeline = make()
+def test_the_branch_is_there_before_anyone_watches_and_stays_after_the_last_leaves() -> None:
+    web, _, media, pipeline, fds, _ = make()
     (branch,) = media.web_branches
-    assert pipeline.attached == [branch] and not branch.awake  # nobody watches yet
-    viewer = Viewer()
-    branch.queued = 40  # what it kept while asleep
-    web.add_viewer(viewer, viewer.done)
-    assert branch.awake and viewer.got == []  # not yet: the kept video is still flowing
-    stream(branch, 8)  # through the hub: frames 0..7, keyframes 0, 3, 6
-    scheduler.run(3 * DRAIN_POLL_S)
-    assert viewer.got == []
-    branch.queued = 0
-    scheduler.run(DRAIN_POLL_S)
-    # The init segment and the newest GOP only, then live frames as they come.
-    assert [p.data for p in viewer.got] == [b"init", b"\x06", b"\x07"]
-    assert viewer.caught_up == 3
-    branch.deliver(Fragment(b"live", key=False))
-    assert viewer.got[-1].data == b"live"
-
-
-def test_a_viewer_is_let_in_after_half_a_second_even_if_the_backlog_never_empties() -> None:
-    web, scheduler, media, _ = make()
-    (branch,) = media.web_branches
-    branch.queued = 99
-    viewer = Viewer()
-    web.add_viewer(viewer)
-    stream(branch, 4)
-    scheduler.run(DRAIN_POLL_S * (DRAIN_MAX_POLLS - 1))
-    assert viewer.got == []
-    scheduler.run(DRAIN_POLL_S)
-    assert [p.data for p in viewer.got] == [b"init", b"\x03"]
-
-
-def test_the_last_viewer_leaving_puts_it_to_sleep_and_forgets_the_stale_gop() -> None:
-    web, scheduler, media, pipeline = make()
-    (branch,) = media.web_branches
-    a, b = Viewer(), Viewer()
-    ta = web.add_viewer(a)
-    scheduler.run(DRAIN_POLL_S)
-    stream(branch, 5)
-    tb = web.add_viewer(b)  # awake already: joins at once with the current GOP
-    assert [p.data for p in b.got] == [b"init", b"\x03", b"\x04"]
+    assert pipeline.attached == [branch] and web.source == "main"
+    a, b = fds.socket(), fds.socket()
+    ta, tb = web.add_viewer(a), web.add_viewer(b)
+    assert len(branch.clients) == 2 and not {a, b} & set(branch.clients)  # duplicates
+    assert set(branch.clients) <= fds.open
     web.remove_viewer(ta)
-    assert branch.awake
     web.remove_viewer(tb)
-    assert not branch.awake and pipeline.detached == []  # asleep, not gone
-    # Woken again: what the hub had is old; only the kept video's newest GOP is sent.
-    c = Viewer()
-    web.add_viewer(c)
-    branch.deliver(Fragment(b"\x14", key=False))  # kept, but its keyframe was dropped
-    branch.deliver(Fragment(b"\x15", key=True))
-    scheduler.run(DRAIN_POLL_S)
-    assert [p.data for p in c.got] == [b"init", b"\x15"]
+    # The sink closed its duplicates (taken back), the view closed the viewers' own.
+    assert branch.clients == [] and fds.open == set(branch.given)
+    assert pipeline.detached == [] and web.attached  # unwatched, it only keeps the GOP
 
 
-def test_a_viewer_leaving_while_the_branch_drains_never_joins() -> None:
-    web, scheduler, media, _ = make()
-    (branch,) = media.web_branches
-    branch.queued = 10
-    viewer = Viewer()
-    token = web.add_viewer(viewer)
+def test_a_viewer_is_removed_once_and_an_unknown_token_is_ignored() -> None:
+    web, _, media, _, fds, _ = make()
+    token = web.add_viewer(fds.socket())
     web.remove_viewer(token)
-    assert not branch.awake
-    branch.queued = 0
-    stream(branch, 3)
-    scheduler.run(1.0)
-    assert viewer.got == [] and web.hub.viewers == 0
+    web.remove_viewer(token)
+    web.remove_viewer(12345)
+    assert media.web_branches[0].clients == [] and web.viewers == 0
 
 
-def test_viewers_waiting_for_the_camera_get_the_next_stream() -> None:
-    web, scheduler, media, pipeline = make()
-    viewer = Viewer()
+def test_viewers_waiting_for_the_camera_are_handed_to_each_new_branch() -> None:
+    web, _, media, pipeline, fds, _ = make()
+    viewer = fds.socket()
     web.add_viewer(viewer)
-    scheduler.run(DRAIN_POLL_S)
-    stream(media.web_branches[0], 2)
+    (old,) = media.web_branches
     web.pipeline_going()
-    web.pipeline_streaming(pipeline, "h264")  # the camera is back: a new branch, woken
-    old, new = media.web_branches
-    assert new.awake and pipeline.attached == [old, new]
-    stream(new, 2)
-    assert [p.data for p in viewer.got] == [b"init", b"\x00", b"\x01"] * 2
+    assert old.clients == [] and pipeline.detached == [old]  # taken back before it goes
+    assert not web.attached and web.viewers == 1
+    web.pipeline_streaming(pipeline, "h264")  # type: ignore[arg-type]
+    new = media.web_branches[-1]
+    assert len(new.clients) == 1 and new.clients[0] in fds.open and viewer in fds.open
 
 
 def test_a_viewer_while_the_camera_is_down_gets_its_first_stream() -> None:
-    scheduler = FakeScheduler(FakeClock())
-    media = FakeMedia(scheduler)
-    web = WebView(media, scheduler, CameraLogger(logging.getLogger("test"), "cam1"))  # type: ignore[arg-type]
-    viewer = Viewer()
-    web.add_viewer(viewer)
-    web.pipeline_streaming(FakeBranchHost(), "h264")
+    web, _, media, _, fds, _ = make(streaming=False)
+    web.add_viewer(fds.socket())
+    assert media.web_branches == []
+    web.pipeline_streaming(FakeBranchHost(), "h265")  # type: ignore[arg-type]
     (branch,) = media.web_branches
-    assert branch.awake
-    stream(branch, 1)
-    assert [p.data for p in viewer.got] == [b"init", b"\x00"]
+    assert len(branch.clients) == 1
 
 
 def test_a_failed_branch_is_replaced_and_viewers_stay() -> None:
-    web, scheduler, media, pipeline = make()
-    viewer = Viewer()
-    web.add_viewer(viewer)
-    scheduler.run(DRAIN_POLL_S)
+    web, _, media, pipeline, fds, _ = make()
+    web.add_viewer(fds.socket())
     (old,) = media.web_branches
+    assert web.owns(old) and not web.owns(object())
     web.rebuild()
     new = media.web_branches[-1]
-    assert pipeline.detached == [old] and new.awake
-    stream(new, 1)
-    assert [p.data for p in viewer.got] == [b"init", b"\x00"]
+    assert pipeline.detached == [old] and old.clients == [] and len(new.clients) == 1
 
 
 def test_no_branch_for_a_codec_the_browser_path_cannot_carry() -> None:
-    web, _, media, _ = make("mjpeg")
-    web.add_viewer(Viewer())
-    assert media.web_branches == [] and not web.attached
+    web, _, media, _, fds, _ = make("mjpeg")
+    web.add_viewer(fds.socket())
+    assert media.web_branches == [] and not web.attached and web.source is None
 
 
-def make_sub() -> tuple[WebView, FakeScheduler, FakeMedia, FakeBranchHost, list[int]]:
-    scheduler = FakeScheduler(FakeClock())
-    media = FakeMedia(scheduler)
-    failures: list[int] = []
-    spec = PipelineSpec(camera_id="cam1", url="rtsp://cam/sub", credentials=None)
-    log = CameraLogger(logging.getLogger("test"), "cam1")
-    web = WebView(media, scheduler, log, spec, on_failed=lambda: failures.append(1))  # type: ignore[arg-type]
-    pipeline = FakeBranchHost()
-    web.pipeline_streaming(pipeline, "h265", "udp")
-    return web, scheduler, media, pipeline, failures
+SUB = PipelineSpec(camera_id="cam1", url="rtsp://cam/sub", credentials=None)
 
 
 def test_a_camera_with_a_live_url_is_watched_from_its_sub_stream() -> None:
-    web, scheduler, media, pipeline, _ = make_sub()
-    viewer = Viewer()
-    token = web.add_viewer(viewer)
+    web, scheduler, media, pipeline, fds, _ = make("h265", SUB)
+    assert media.web_streams == []  # nobody watches: no sub-stream
+    token = web.add_viewer(fds.socket())
     (stream,) = media.web_streams
     assert stream.started and stream.spec.url == "rtsp://cam/sub"
     assert stream.spec.transport == "udp"  # the way the main stream works
-    assert pipeline.attached == [] and web.source == "live_url"
-    stream.deliver(InitSegment(b"init", "avc1.640028"))
-    stream.deliver(Fragment(b"k", key=True))
-    assert [p.data for p in viewer.got] == [b"init", b"k"]
+    assert pipeline.attached == [] and web.source == "live_url" and len(stream.clients) == 1
     web.remove_viewer(token)
+    scheduler.run(LINGER_S - 1)
+    assert not stream.released  # a viewer coming back soon starts at once
+    scheduler.run(1)
+    assert stream.released and not web.attached and fds.open == set(stream.given)
+
+
+def test_a_viewer_coming_back_while_the_sub_stream_lingers_keeps_it() -> None:
+    web, scheduler, media, _, fds, _ = make("h265", SUB)
+    web.remove_viewer(web.add_viewer(fds.socket()))
+    scheduler.run(LINGER_S / 2)
+    web.add_viewer(fds.socket())
     scheduler.run(LINGER_S)
-    assert stream.released and not web.attached
+    (stream,) = media.web_streams
+    assert not stream.released and len(stream.clients) == 1
 
 
 def test_a_failed_sub_stream_is_retried_while_someone_watches() -> None:
-    web, scheduler, media, _, failures = make_sub()
-    viewer = Viewer()
-    web.add_viewer(viewer)
+    web, scheduler, media, _, fds, failures = make("h265", SUB)
+    web.add_viewer(fds.socket())
     (first,) = media.web_streams
     first.on_failed("404")
-    assert failures == [1] and not web.attached
+    assert failures == [1] and not web.attached and first.clients == []
     scheduler.run(LIVE_RETRY_S)
     assert len(media.web_streams) == 2 and media.web_streams[1].started
+    assert len(media.web_streams[1].clients) == 1
 
 
 def test_the_main_pipeline_going_closes_the_sub_stream_and_no_retry_follows() -> None:
-    web, scheduler, media, pipeline, _ = make_sub()
-    web.add_viewer(Viewer())
+    web, scheduler, media, pipeline, fds, _ = make("h265", SUB)
+    web.add_viewer(fds.socket())
     (stream,) = media.web_streams
     stream.on_failed("timeout")
     web.pipeline_going()
     scheduler.run(2 * LIVE_RETRY_S)
     assert len(media.web_streams) == 1
-    web.pipeline_streaming(pipeline, "h265")
+    web.pipeline_streaming(pipeline, "h265")  # type: ignore[arg-type]
     assert len(media.web_streams) == 2
     web.pipeline_going()
-    assert media.web_streams[1].released
+    assert media.web_streams[1].released and media.web_streams[1].clients == []

@@ -35,6 +35,7 @@ from pydantic import BaseModel
 
 from nvr_gstreamer.api.events import add_events
 from nvr_gstreamer.api.exports import add_exports
+from nvr_gstreamer.api.live_socket import LiveViewers
 from nvr_gstreamer.api.object_file import object_response
 from nvr_gstreamer.api.recordings import add_recordings
 from nvr_gstreamer.api.timeline import add_timeline
@@ -209,8 +210,9 @@ def segment_out(r: SegmentRow) -> SegmentOut:
 class NvrCollector:
     """Reads the engine's and storage's snapshots at scrape time."""
 
-    def __init__(self, app: NvrApp) -> None:
+    def __init__(self, app: NvrApp, live_viewers: LiveViewers) -> None:
         self._app = app
+        self._live_viewers = live_viewers
 
     def collect(self) -> Any:
         statuses = self._app.engine.statuses()
@@ -257,6 +259,15 @@ class NvrCollector:
                 errors.add_metric([cid, kind.value], s.error_count(kind))
         yield from (state, recording, frames, nbytes, disconnects, attempts, stalls, errors)
         yield from (rtp_lost, rtp_late)
+        viewers = GaugeMetricFamily(
+            "nvr_web_live_viewers",
+            "browsers watching a camera live over MSE, by how the video reaches them (socket: "
+            "written by the live sink in C; pass_through: relayed by the web server)",
+            labels=["camera", "via"],
+        )
+        for (cid, via), n in sorted(self._live_viewers.counts().items()):
+            viewers.add_metric([cid, via], n)
+        yield viewers
         node = GaugeMetricFamily(
             "nvr_node_info", "this recorder: its node id in a cluster (- alone)", labels=["node"]
         )
@@ -324,7 +335,8 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
         version="1",
     )
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(NvrCollector(app))  # type: ignore[arg-type]
+    live_viewers = LiveViewers()
+    registry.register(NvrCollector(app, live_viewers))  # type: ignore[arg-type]
 
     @api.exception_handler(sqlite3.Error)
     @api.exception_handler(psycopg.Error)
@@ -341,7 +353,7 @@ def build_api(app: NvrApp, token: str | None, confirm: Confirm | None = None) ->
         cluster = app.cluster
         return camera_out(s, cluster.recorded_elsewhere(s.camera_id) if cluster else None)
 
-    add_web(api, app, access, lambda s: out(s).model_dump(mode="json"))
+    add_web(api, app, access, lambda s: out(s).model_dump(mode="json"), live_viewers)
     add_exports(api, app, auth)
     add_timeline(api, app, auth)
     add_events(api, app, auth)
@@ -582,6 +594,8 @@ class ApiServer:
             # Compressed video does not compress: deflating every live fragment took half the
             # web server's CPU (py-spy, 16 live tiles). The events socket's JSON is small.
             ws_per_message_deflate=False,
+            # The protocol whose sockets a live view may write to directly (api/live_socket.py).
+            ws="websockets-sansio",
         )
         self._heartbeats = heartbeats
         self._server = uvicorn.Server(config)

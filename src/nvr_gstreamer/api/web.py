@@ -8,7 +8,8 @@
   a list of cameras; other messages are objects with a ``type`` (``export``: a job changed).
 * ``/api/ws/live/{camera}``: the camera's live video as fragmented MP4 for Media Source
   Extensions: a JSON ``{"type": "init", "codec": ...}`` text message, then binary init segment
-  and fragments. A viewer whose socket cannot keep up skips to the next keyframe.
+  and fragments, written by the camera's live sink in C (:mod:`nvr_gstreamer.api.live_socket`).
+  A viewer whose socket cannot keep up skips to the next keyframe.
 * ``/api/ws/webrtc/{camera}``: the signalling of a WebRTC view of the camera (H.264 passed
   through; :mod:`nvr_gstreamer.camera.webrtc` has the messages). The server offers; an
   ``unsupported`` or ``error`` message ends the session (the page then uses the MSE socket).
@@ -26,6 +27,7 @@ import contextlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import threading
 from collections.abc import Coroutine
@@ -40,9 +42,13 @@ from websockets.exceptions import WebSocketException
 
 from nvr_gstreamer.api.events import motion_message
 from nvr_gstreamer.api.exports import export_message
+from nvr_gstreamer.api.live_socket import (
+    LiveViewers,
+    handed_socket,
+    pass_through,
+    socket_pair,
+)
 from nvr_gstreamer.app import NvrApp
-from nvr_gstreamer.camera.fmp4 import InitSegment, Piece
-from nvr_gstreamer.camera.live_hub import MAX_GOP_FRAMES
 from nvr_gstreamer.camera.status import CameraStatus, EngineEvent, MotionEvent
 from nvr_gstreamer.camera.webrtc import (
     BadMessage,
@@ -56,7 +62,6 @@ from nvr_gstreamer.engine.exports import ExportChanged
 logger = logging.getLogger(__name__)
 
 SESSION_COOKIE = "nvr_session"
-LIVE_BACKLOG = 60  # fragments a viewer may have in flight before it skips to a keyframe
 _STATIC = (
     "app.js",
     "logic.js",
@@ -176,6 +181,7 @@ def add_web(
     app: NvrApp,
     access: Access,
     camera_json: Any,
+    live_viewers: LiveViewers,
 ) -> None:
     """The pages and WebSockets; ``camera_json(status)`` renders a camera as the API does."""
 
@@ -291,39 +297,29 @@ def add_web(
             upstream = base.replace("http", "ws", 1).rstrip("/") + f"/api/ws/live/{camera_id}"
             await relay(ws, upstream, access.token)
             return
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Piece] = asyncio.Queue()
-
-        def put(piece: Piece) -> None:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(piece)
-
-        # The init segment and current GOP a viewer gets at once are allowed on top of the
-        # backlog; they are counted down as they are sent.
-        allowance = [LIVE_BACKLOG + MAX_GOP_FRAMES + 1]
-
-        def deliver(piece: Piece) -> bool:  # a streaming thread (the loop's, when joining)
-            if queue.qsize() >= LIVE_BACKLOG + max(0, allowance[0]):
-                return False  # behind: the hub skips it to the next keyframe
-            loop.call_soon_threadsafe(put, piece)
-            return True
-
-        def caught_up(pieces: int) -> None:
-            allowance[0] = pieces
-
-        async def sending() -> None:
-            while True:
-                piece = await queue.get()
-                if isinstance(piece, InitSegment):
-                    await ws.send_text(json.dumps({"type": "init", "codec": piece.codec}))
-                await ws.send_bytes(piece.data)
-                allowance[0] -= 1
-
-        token = await asyncio.to_thread(app.engine.add_web_viewer, camera_id, deliver, caught_up)
+        # The camera's live sink writes to the viewer's socket itself (api/live_socket.py);
+        # where it cannot, to a socket pair whose frames this passes on.
+        fd = handed_socket(ws)
+        ours = None
+        if fd is None:
+            ours, fd = socket_pair()
         try:
-            await first_to_end(sending(), closed(ws))
+            token = await asyncio.to_thread(app.engine.add_web_viewer, camera_id, fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        via = "socket" if ours is None else "pass_through"
+        live_viewers.change(camera_id, via, 1)
+        try:
+            if ours is None:
+                await closed(ws)
+            else:
+                await first_to_end(closed(ws), pass_through(ws, ours))
         finally:
             app.engine.remove_web_viewer(camera_id, token)
+            live_viewers.change(camera_id, via, -1)
+            if ours is not None:
+                ours.close()
 
     @api.websocket("/api/ws/webrtc/{camera_id}")
     async def webrtc(ws: WebSocket, camera_id: str) -> None:

@@ -1,30 +1,10 @@
-"""Fragmented MP4 for the browser's live view, from what ``mp4mux`` emits: pure.
+"""Reading fragmented MP4 for the browser: pure.
 
-``mp4mux fragment-duration=1`` puts out ``ftyp``, ``moov`` (together: the *init segment*),
-then per frame ``moof``, an ``mdat`` header and the frame's bytes as separate buffers.
-:class:`Fmp4Assembler` joins them into whole messages a MediaSource can append: the init
-segment (with the RFC 6381 codec string the page asks ``isTypeSupported`` about) and one
-fragment per frame, flagged when it starts with a keyframe (where a new viewer may start).
+The codec string of an init segment (RFC 6381, what the page asks ``isTypeSupported`` about)
+and where a fragment's first frame sits in its track's timeline.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True, slots=True)
-class InitSegment:
-    data: bytes
-    codec: str  # "avc1.640028", "hvc1.1.6.L93.B0"; "" when the moov does not say
-
-
-@dataclass(frozen=True, slots=True)
-class Fragment:
-    data: bytes
-    key: bool  # starts with a keyframe
-
-
-Piece = InitSegment | Fragment
 
 
 def _boxes(data: bytes) -> list[tuple[bytes, int, int]]:
@@ -136,46 +116,3 @@ def first_presentation_s(data: bytes) -> float:
         if flags & 0x800:
             offset = int.from_bytes(data[pos : pos + 4], "big", signed=version == 1)
     return (base + offset) / timescale
-
-
-class Fmp4Assembler:
-    """Buffers in, whole init segments and fragments out."""
-
-    def __init__(self) -> None:
-        self._init = bytearray()
-        self._fragment = bytearray()
-        self._expect = 0  # bytes of the current mdat still to come
-        self._key = False
-        self._started = False  # a fragment is being put together
-        self._flag_read = False  # the frame's first bytes (whose flag tells key or not) came
-
-    def feed(self, data: bytes, delta: bool) -> list[Piece]:
-        """One buffer of mp4mux's output; ``delta`` is its DELTA_UNIT flag."""
-        kind = data[4:8] if len(data) >= 8 else b""
-        if kind == b"ftyp":
-            self._init = bytearray(data)
-            self._started = False
-            return []
-        if kind == b"moov":
-            self._init += data
-            return [InitSegment(bytes(self._init), codec_string(bytes(self._init)))]
-        if kind == b"moof" and self._expect == 0:
-            self._fragment = bytearray(data)
-            self._started, self._key, self._flag_read = True, False, False
-            return []
-        if not self._started:
-            return []  # the middle of something: wait for the next moof
-        if kind == b"mdat" and self._expect == 0 and not self._flag_read:
-            size = int.from_bytes(data[0:4], "big")
-            self._expect = max(0, size - len(data))
-            if len(data) > 8:  # the frame came with its header
-                self._key, self._flag_read = not delta, True
-        else:
-            if not self._flag_read:  # mp4mux flags the frame's bytes, not the header
-                self._key, self._flag_read = not delta, True
-            self._expect = max(0, self._expect - len(data))
-        self._fragment += data
-        if self._expect == 0 and self._flag_read:
-            self._started = False
-            return [Fragment(bytes(self._fragment), self._key)]
-        return []

@@ -187,17 +187,20 @@ class RecorderLike(Branch, Protocol):
     def bytes_written(self) -> int: ...
 
 
-class WebBranchLike(Protocol):
-    @property
-    def awake(self) -> bool: ...
+class WebSinkLike(Protocol):
+    """Serves a camera's browser live view to viewers' sockets (``nvrlivesink``)."""
 
-    def wake(self) -> None: ...
+    def add_client(self, fd: int) -> None:
+        """A viewer's socket; the sink owns ``fd`` from now on (any thread)."""
 
-    def sleep(self) -> None: ...
+    def remove_client(self, fd: int) -> None:
+        """The viewer left; ``fd`` is closed when this returns (any thread)."""
 
-    def backlog(self) -> int:
-        """Frames kept while asleep and not yet passed on."""
-        ...
+
+class WebStreamLike(WebSinkLike, Protocol):
+    def start(self) -> None: ...
+
+    def release(self) -> None: ...
 
 
 class LiveStreamLike(Protocol):
@@ -235,14 +238,12 @@ class Media(Protocol):
         on_failed: Callable[[str], None],
     ) -> LiveStreamLike: ...
 
-    def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> WebBranchLike:
-        """The browser live branch, asleep: fragmented MP4 pieces to ``deliver`` (streaming
-        thread) while awake."""
+    def web_branch(self) -> WebSinkLike:
+        """The browser live branch for the camera's tee: serves its viewers' sockets."""
+        ...
 
-    def web_stream(
-        self, spec: PipelineSpec, deliver: Callable[[Any], None], on_failed: Callable[[str], None]
-    ) -> LiveStreamLike:
-        """The browser live view from ``spec``'s URL (a sub-stream): pieces to ``deliver``."""
+    def web_stream(self, spec: PipelineSpec, on_failed: Callable[[str], None]) -> WebStreamLike:
+        """The browser live view from ``spec``'s URL (a sub-stream)."""
         ...
 
     def webrtc_branch(self, send: Callable[[Any], None]) -> Any:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from nvr_gstreamer.camera.backoff import Backoff
-from nvr_gstreamer.camera.live_hub import CaughtUp, Deliver
 from nvr_gstreamer.camera.media import FrameCallback, Media
 from nvr_gstreamer.camera.probe import probe_camera
 from nvr_gstreamer.camera.status import CameraStatus, EngineEvent
@@ -195,15 +194,12 @@ class CameraEngine:
     def remove_viewer(self, camera_id: str, token: int) -> None:
         self.loop.call(self.runtimes[camera_id].remove_viewer, token)
 
-    def add_web_viewer(
-        self, camera_id: str, deliver: Deliver, caught_up: CaughtUp | None = None
-    ) -> int:
-        """Serve this camera's video as fragmented MP4 to ``deliver`` (called on a streaming
-        thread; it returns False when it cannot take a piece now): first the init segment and
-        the current GOP at once, then ``caught_up(n)`` with how many pieces that was, then
-        every frame. From any thread."""
+    def add_web_viewer(self, camera_id: str, fd: int) -> int:
+        """Serve this camera's video to a viewer's socket ``fd`` as WebSocket messages of
+        fragmented MP4 (native/nvrlivesink.c): the init segment and the current GOP at once,
+        then every frame. The engine owns ``fd`` from now on. From any thread."""
         web = self.runtimes[camera_id].web
-        return self.loop.call_sync(lambda: web.add_viewer(deliver, caught_up))
+        return self.loop.call_sync(lambda: web.add_viewer(fd))
 
     def remove_web_viewer(self, camera_id: str, token: int) -> None:
         self.loop.call(self.runtimes[camera_id].web.remove_viewer, token)

@@ -65,13 +65,11 @@ class GstMedia:
     ) -> LiveStream:
         return LiveStream(self._loop, spec, fmt, deliver, on_failed, self._teardown)
 
-    def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> WebLiveBranch:
-        return WebLiveBranch(codec, deliver, asleep=True)
+    def web_branch(self) -> WebLiveBranch:
+        return WebLiveBranch()
 
-    def web_stream(
-        self, spec: PipelineSpec, deliver: Callable[[Any], None], on_failed: Callable[[str], None]
-    ) -> WebStream:
-        return WebStream(self._loop, spec, deliver, on_failed, self._teardown)
+    def web_stream(self, spec: PipelineSpec, on_failed: Callable[[str], None]) -> WebStream:
+        return WebStream(self._loop, spec, on_failed, self._teardown)
 
     def webrtc_branch(self, send: SendSignal) -> WebRtcBranch:
         return WebRtcBranch(send)

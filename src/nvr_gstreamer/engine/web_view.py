@@ -1,40 +1,45 @@
-"""The browser live view of one camera (loop thread), feeding the camera's :class:`LiveHub`,
-which serves every viewer.
+"""The browser live view of one camera (loop thread): which sink serves its viewers' sockets.
 
-From the main stream: a web branch on the camera's tee, attached while the camera streams and
-asleep while nobody watches (its queue keeps the last seconds of video, nothing else runs). A
-first viewer wakes it; the kept video flows through at once, and the viewer joins the hub once
-that backlog is through (:data:`DRAIN_POLL_S`), so it starts from the newest keyframe with a
-GOP's frames instead of waiting for the next keyframe, and without a burst of old video. The
-last viewer leaving puts it back to sleep.
+From the main stream: a web branch on the camera's tee (``nvrlivesink``), attached whenever the
+camera streams, watched or not: unwatched it only keeps the current GOP, so a first viewer
+starts at once. From the camera's ``live_url`` when it has one: a sub-stream in a pipeline of its
+own while someone watches and :data:`LINGER_S` after, retried after
+:data:`~nvr_gstreamer.engine.live_view.LIVE_RETRY_S` when it fails.
 
-From the camera's ``live_url`` when it has one: a sub-stream in a pipeline of its own while
-someone watches and :data:`LINGER_S` after (a viewer coming back starts at once from the hub's
-GOP), retried after :data:`~nvr_gstreamer.engine.live_view.LIVE_RETRY_S` when it fails.
+A viewer is a socket descriptor the view owns (the web server hands over a duplicate). Each sink
+gets a duplicate of its own, which the sink closes when the viewer is taken back; so when the
+camera's pipeline is rebuilt, every viewer is handed to the new sink and sees the new stream.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
 
-from nvr_gstreamer.camera.live_hub import CaughtUp, Deliver, LiveHub
 from nvr_gstreamer.camera.media import (
+    CameraPipelineLike,
     Cancellable,
-    LiveStreamLike,
     Media,
     PipelineSpec,
     Scheduler,
-    WebBranchLike,
+    WebSinkLike,
+    WebStreamLike,
 )
 from nvr_gstreamer.core.logsetup import CameraLogger
 from nvr_gstreamer.engine.live_view import LIVE_RETRY_S
 
 LINGER_S = 30.0
-DRAIN_POLL_S = 0.01
-DRAIN_MAX_POLLS = 50  # half a second at most: a viewer is let in after that in any case
+
+Dup = Callable[[int], int]
+Close = Callable[[int], None]
+
+
+@dataclass(slots=True)
+class _Viewer:
+    fd: int  # ours
+    given: int | None = None  # the duplicate the current sink owns
 
 
 class WebView:
@@ -45,35 +50,30 @@ class WebView:
         log: CameraLogger,
         live_spec: PipelineSpec | None = None,
         on_failed: Callable[[], None] = lambda: None,
+        dup: Dup = os.dup,
+        close: Close = os.close,
     ) -> None:
         self._media = media
         self._scheduler = scheduler
         self._log = log
         self._live_spec = live_spec
         self._on_failed = on_failed
-        self.hub = LiveHub()
+        self._dup = dup
+        self._close = close
         self.linger_s = LINGER_S
-        self._pipeline: Any = None  # the camera's pipeline while it streams
+        self._pipeline: CameraPipelineLike | None = None  # while the camera streams
         self._codec: str | None = None
         self._transport = "tcp"  # how the main stream last worked: the sub-stream goes so too
-        self._branch: WebBranchLike | None = None  # from the main stream
-        self._stream: LiveStreamLike | None = None  # from live_url
+        self._branch: WebSinkLike | None = None  # from the main stream
+        self._stream: WebStreamLike | None = None  # from live_url
         self._retry: Cancellable | None = None
         self._linger: Cancellable | None = None
         self._tokens = itertools.count(1)
-        self._joined: dict[int, int] = {}  # our token → the hub's
-        self._waiting: dict[int, tuple[Deliver, CaughtUp | None]] = {}  # until drained
-        self._drain: Cancellable | None = None
-        self._polls = 0
+        self._viewers: dict[int, _Viewer] = {}
 
     @property
     def attached(self) -> bool:
-        return self._branch is not None or self._stream is not None
-
-    @property
-    def awake(self) -> bool:
-        """Video flows to the hub (a woken branch, or the sub-stream)."""
-        return self._stream is not None or (self._branch is not None and self._branch.awake)
+        return self._sink is not None
 
     @property
     def source(self) -> str | None:
@@ -84,39 +84,39 @@ class WebView:
 
     @property
     def viewers(self) -> int:
-        return len(self._joined) + len(self._waiting)
+        return len(self._viewers)
 
-    def backlog(self) -> int:
-        """Frames the branch keeps (asleep) or has still to pass on (just woken)."""
-        return self._branch.backlog() if self._branch is not None else 0
+    @property
+    def _sink(self) -> WebSinkLike | None:
+        return self._stream if self._stream is not None else self._branch
 
     def owns(self, branch: object) -> bool:
         return branch is not None and branch is self._branch
 
-    def add_viewer(self, deliver: Deliver, caught_up: CaughtUp | None = None) -> int:
+    def add_viewer(self, fd: int) -> int:
+        """A viewer's socket; the view owns ``fd`` from now on (closed by :meth:`remove_viewer`)."""
         self._stop_linger()
         token = next(self._tokens)
-        if self._branch is not None and (not self._branch.awake or self._drain is not None):
-            self._waiting[token] = (deliver, caught_up)
-            self._wake()
+        viewer = _Viewer(fd)
+        self._viewers[token] = viewer
+        if self._sink is not None:
+            self._hand(viewer)
         else:
-            self._joined[token] = self.hub.add(deliver, caught_up)
             self._attach()
         return token
 
     def remove_viewer(self, token: int) -> None:
-        self._waiting.pop(token, None)
-        hub_token = self._joined.pop(token, None)
-        if hub_token is not None:
-            self.hub.remove(hub_token)
-        if self.viewers:
+        viewer = self._viewers.pop(token, None)
+        if viewer is None:
             return
-        if self._branch is not None:
-            self._sleep()
-        elif self._stream is not None and self._linger is None:
+        self._take_back(viewer)
+        self._close(viewer.fd)
+        if not self._viewers and self._stream is not None and self._linger is None:
             self._linger = self._scheduler.timeout(self.linger_s, self._unwatched)
 
-    def pipeline_streaming(self, pipeline: Any, codec: str | None, transport: str = "tcp") -> None:
+    def pipeline_streaming(
+        self, pipeline: CameraPipelineLike, codec: str | None, transport: str = "tcp"
+    ) -> None:
         """The camera's video flows (its codec is known): viewers get it from here."""
         self._pipeline, self._codec, self._transport = pipeline, codec, transport
         self._attach()
@@ -124,13 +124,8 @@ class WebView:
     def pipeline_going(self) -> None:
         """The camera's pipeline goes, and the branch with it (a sub-stream is closed too);
         viewers wait for the next."""
-        self._stop_timers()
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.release()
-        self._branch = None
+        self._detach()
         self._pipeline = None
-        self.hub.reset()
 
     def rebuild(self) -> None:
         """The branch failed: a fresh one (the camera and its recording are untouched)."""
@@ -139,68 +134,47 @@ class WebView:
 
     # ---- inside -----------------------------------------------------------------------------
 
+    def _hand(self, viewer: _Viewer) -> None:
+        sink = self._sink
+        if sink is not None and viewer.given is None:
+            viewer.given = self._dup(viewer.fd)
+            sink.add_client(viewer.given)
+
+    def _take_back(self, viewer: _Viewer) -> None:
+        sink, given, viewer.given = self._sink, viewer.given, None
+        if sink is not None and given is not None:
+            sink.remove_client(given)
+
     def _attach(self) -> None:
         if self.attached or self._pipeline is None:
             return
         if self._live_spec is not None:
-            if self.viewers == 0:
+            if not self._viewers:
                 return
             spec = replace(self._live_spec, transport=self._transport)
-            self._stream = self._media.web_stream(spec, self.hub.feed, self._stream_failed)
-            self._stream.start()
+            stream = self._media.web_stream(spec, self._stream_failed)
+            self._stream = stream
+            stream.start()
             self._log.debug("browser live view on, from live_url")
-            return
-        if self._codec not in ("h264", "h265"):
-            return
-        self._branch = self._media.web_branch(self._codec, self.hub.feed)
-        self._pipeline.attach(self._branch)
-        self._log.debug("browser live view ready (%s), asleep", self._codec)
-        if self.viewers:
-            self._wake()
-
-    def _wake(self) -> None:
-        if self._branch is None or self._branch.awake:
-            return
-        self.hub.drop_gop()  # its streaming thread is held: nothing is fed meanwhile
-        self._branch.wake()
-        self._polls = 0
-        self._drain = self._scheduler.timeout(DRAIN_POLL_S, self._drained)
-        self._log.debug("browser live view awake")
-
-    def _drained(self) -> None:
-        self._drain = None
-        if self._branch is None:
-            return
-        self._polls += 1
-        if self._branch.backlog() > 1 and self._polls < DRAIN_MAX_POLLS:
-            self._drain = self._scheduler.timeout(DRAIN_POLL_S, self._drained)
-            return
-        waiting, self._waiting = self._waiting, {}
-        for token, (deliver, caught_up) in waiting.items():
-            self._joined[token] = self.hub.add(deliver, caught_up)
-
-    def _sleep(self) -> None:
-        if self._drain is not None:
-            self._drain.cancel()
-            self._drain = None
-        if self._branch is not None and self._branch.awake:
-            self._branch.sleep()
-            self.hub.drop_gop()
-            self._log.debug("browser live view asleep: nobody watches")
+        elif self._codec in ("h264", "h265"):
+            branch = self._media.web_branch()
+            self._branch = branch
+            self._pipeline.attach(branch)
+            self._log.debug("browser live view ready (%s)", self._codec)
+        for viewer in self._viewers.values():
+            self._hand(viewer)
 
     def _stream_failed(self, why: str) -> None:
         self._log.warning(
             "browser live view (live_url) failed: %s; retrying in %g s", why, LIVE_RETRY_S
         )
-        self._stream = None
-        self.hub.reset()
+        self._detach()
         self._on_failed()
-        self._stop_timers()
         self._retry = self._scheduler.timeout(LIVE_RETRY_S, self._attach)
 
     def _unwatched(self) -> None:
         self._linger = None
-        if self.viewers == 0:
+        if not self._viewers:
             self._detach()
             self._log.debug("browser live view off: nobody watches")
 
@@ -211,17 +185,17 @@ class WebView:
 
     def _stop_timers(self) -> None:
         self._stop_linger()
-        for timer in (self._retry, self._drain):
-            if timer is not None:
-                timer.cancel()
-        self._retry = self._drain = None
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
 
     def _detach(self) -> None:
         self._stop_timers()
+        for viewer in self._viewers.values():
+            self._take_back(viewer)
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.release()
         branch, self._branch = self._branch, None
         if branch is not None and self._pipeline is not None:
             self._pipeline.detach(branch)
-        self.hub.reset()

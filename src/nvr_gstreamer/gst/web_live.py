@@ -1,24 +1,24 @@
-"""The browser live branch: the camera's video as fragmented MP4, without decoding.
+"""The browser live view, served from C: ``nvrlivesink`` (native/nvrlivesink.c).
 
-``tee → queue (leaky) → parse → mp4mux (a fragment per frame) → appsink`` in a bin named
-``web-N``. Buffers leave on the appsink's streaming thread, are joined into whole init
-segments and fragments (:class:`~nvr_gstreamer.camera.fmp4.Fmp4Assembler`) and handed to the
-camera's :class:`~nvr_gstreamer.camera.live_hub.LiveHub`, which serves every viewer.
+On the camera's tee, which carries whole H.264/H.265 access units in the MP4 sample format
+(``avc``/``hvc1``, the parser's output), the branch is the sink alone in a bin named ``web-N``:
+it writes fragmented MP4 as WebSocket messages straight to every viewer's socket, keeps the
+frames since the last keyframe so a new viewer starts at once, and lets a viewer that falls
+behind skip to a keyframe. No parser, no muxer, no queue and no Python per frame; with nobody
+watching it only keeps a reference to each frame of the current GOP.
 
-The branch is attached while the camera streams but sleeps while nobody watches: the queue's
-output is blocked, so nothing downstream runs (no parsing, no muxing, no Python) and the queue
-only keeps the last :data:`WARM_SECONDS` of video, dropping the oldest in C. A first viewer
-wakes it: that backlog flows at once, so the hub has the current GOP within milliseconds
-instead of the viewer waiting up to a GOP for the next keyframe. It answers serialized queries
-at its entrance (:mod:`nvr_gstreamer.gst.hold`): the camera's reading thread never waits for
-it, asleep or awake.
+From a camera's ``live_url`` (:class:`WebStream`): ``rtspsrc → depayloader → parser →
+capsfilter (avc/hvc1) → nvrlivesink`` in a pipeline of its own.
+
+Viewers are sockets: :meth:`WebSink.add_client` hands the sink a descriptor it owns from then on
+(it closes it when the viewer is removed or the sink goes).
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
-import logging
+import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -27,133 +27,104 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
-from nvr_gstreamer.camera.fmp4 import (  # noqa: E402
-    Fmp4Assembler,
-    Fragment,
-    InitSegment,
-    Piece,
-    codec_string,
-)
 from nvr_gstreamer.camera.media import PipelineSpec  # noqa: E402
 from nvr_gstreamer.gst.faults import WEB_BIN  # noqa: E402
-from nvr_gstreamer.gst.hold import answer_serialized_query, keep_blocked  # noqa: E402
+from nvr_gstreamer.gst.hold import answer_serialized_query  # noqa: E402
 from nvr_gstreamer.gst.live import BinBranch, SubStream  # noqa: E402
-from nvr_gstreamer.gst.weak import weak_cb  # noqa: E402
-
-logger = logging.getLogger(__name__)
 
 PARSERS = {"h264": "h264parse", "h265": "h265parse"}
-WARM_SECONDS = 6.0  # a sleeping branch keeps this much video: GOPs up to ~5 s start at once
-WARM_BYTES = 8 * 1024 * 1024
+SAMPLE_CAPS = {
+    "h264": "video/x-h264,stream-format=avc,alignment=au",
+    "h265": "video/x-h265,stream-format=hvc1,alignment=au",
+}
 DEPAYLOADERS = {"H264": ("h264", "rtph264depay"), "H265": ("h265", "rtph265depay")}
 
 
-class WebLiveBranch(BinBranch):
-    _count = 0
+def live_sink() -> Any:
+    sink = Gst.ElementFactory.make("nvrlivesink", "web-sink")
+    if sink is None:
+        raise RuntimeError("nvrlivesink is not built: run scripts/setup")
+    return sink
 
-    def __init__(
-        self,
-        codec: str,
-        deliver: Callable[[Piece], None],
-        *,
-        asleep: bool = False,
-        fragmenter: bool = True,
-    ) -> None:
-        WebLiveBranch._count += 1
-        super().__init__(Gst.Bin.new(f"{WEB_BIN}-{WebLiveBranch._count}"))
-        self._deliver = deliver
-        queue = Gst.ElementFactory.make("queue", "web-queue")
-        queue.set_property("leaky", 2)  # a slow consumer drops old frames, never blocks the tee
-        queue.set_property("max-size-buffers", 0)
-        queue.set_property("max-size-bytes", WARM_BYTES)
-        queue.set_property("max-size-time", int(WARM_SECONDS * Gst.SECOND))
-        parse = Gst.ElementFactory.make(PARSERS[codec], "web-parse")
-        mux = Gst.ElementFactory.make("mp4mux", "web-mux")
-        mux.set_property("fragment-duration", 1)  # ms: a fragment per frame
-        mux.set_property("streamable", True)
-        sink = Gst.ElementFactory.make("appsink", "web-sink")
-        sink.set_property("emit-signals", True)
-        sink.set_property("sync", False)
-        sink.set_property("max-buffers", 0)
-        # One whole piece per buffer, joined in C (native/nvrfmp4frag.c), else in Python.
-        frag = Gst.ElementFactory.make("nvrfmp4frag", "web-frag") if fragmenter else None
-        if fragmenter and frag is None:
-            _warn_no_fragmenter()
-        self._assembler = None if frag is not None else Fmp4Assembler()
-        chain = [el for el in (queue, parse, mux, frag, sink) if el is not None]
+
+class WebLiveBranch(BinBranch):
+    """The sink on the camera's tee; ``codec`` given: after a depayloader, so a parser puts the
+    frames into the sample format first."""
+
+    _count = itertools.count(1)
+
+    def __init__(self, codec: str | None = None) -> None:
+        super().__init__(Gst.Bin.new(f"{WEB_BIN}-{next(WebLiveBranch._count)}"))
+        self.sink = live_sink()
+        chain = [self.sink]
+        if codec is not None:
+            parse = Gst.ElementFactory.make(PARSERS[codec], "web-parse")
+            caps = Gst.ElementFactory.make("capsfilter", "web-format")
+            caps.set_property("caps", Gst.Caps.from_string(SAMPLE_CAPS[codec]))
+            chain = [parse, caps, self.sink]
         for el in chain:
             self.bin.add(el)
         for upstream, downstream in itertools.pairwise(chain):
             upstream.link(downstream)
-        sink.connect("new-sample", weak_cb(self._new_sample_cb, Gst.FlowReturn.EOS))
-        self.bin.add_pad(Gst.GhostPad.new("sink", queue.get_static_pad("sink")))
+        entrance = chain[0].get_static_pad("sink")
+        self.bin.add_pad(Gst.GhostPad.new("sink", entrance))
         # Never make the camera's reading thread wait for this branch (see gst/hold.py).
-        queue.get_static_pad("sink").add_probe(
-            Gst.PadProbeType.QUERY_DOWNSTREAM, answer_serialized_query
-        )
-        self._queue = queue
-        self._out = queue.get_static_pad("src")
-        self._block: int | None = None
-        if asleep:
-            self.sleep()
+        entrance.add_probe(Gst.PadProbeType.QUERY_DOWNSTREAM, answer_serialized_query)
+
+    def add_client(self, fd: int) -> None:
+        """A viewer's socket (any thread); the sink owns ``fd`` from now on."""
+        self.sink.emit("add-client", fd)
+
+    def remove_client(self, fd: int) -> None:
+        """The viewer left: ``fd`` is closed when this returns (any thread)."""
+        self.sink.emit("remove-client", fd)
 
     @property
-    def awake(self) -> bool:
-        return self._block is None
+    def clients(self) -> int:
+        count: int = self.sink.get_property("clients")
+        return count
 
-    def sleep(self) -> None:
-        """Nobody watches: hold the queue's output (loop thread)."""
-        if self._block is None:
-            self._block = self._out.add_probe(Gst.PadProbeType.BLOCK_DOWNSTREAM, keep_blocked)
-
-    def wake(self) -> None:
-        """Someone watches: let the kept video and what follows through (loop thread)."""
-        block, self._block = self._block, None
-        if block is not None:
-            self._out.remove_probe(block)
-
-    def backlog(self) -> int:
-        """Frames queued (a woken branch has passed its kept video on when this is ~0)."""
-        level: int = self._queue.get_property("current-level-buffers")
-        return level
-
-    def _new_sample_cb(self, sink: Any) -> Any:  # the branch's streaming thread
-        sample = sink.emit("pull-sample")
-        if sample is None:
-            return Gst.FlowReturn.OK
-        buf = sample.get_buffer()
-        data = buf.extract_dup(0, buf.get_size())
-        delta = buf.has_flags(Gst.BufferFlags.DELTA_UNIT)
-        if self._assembler is not None:
-            pieces = self._assembler.feed(data, delta)
-        elif buf.has_flags(Gst.BufferFlags.HEADER):
-            pieces = [InitSegment(data, codec_string(data))]
-        else:
-            pieces = [Fragment(data, key=not delta)]
-        for piece in pieces:
-            try:
-                self._deliver(piece)
-            except Exception:
-                logger.exception("web live viewer failed")
-        return Gst.FlowReturn.OK
+    @property
+    def skipped(self) -> int:
+        """Frames viewers that were behind did not get."""
+        count: int = self.sink.get_property("skipped")
+        return count
 
 
 class WebStream(SubStream):
     """The browser live view from a camera's own ``live_url`` (a sub-stream, often H.264 where
     the main stream is H.265): ``rtspsrc → depayloader → WebLiveBranch``, built once the
-    sub-stream says its codec."""
+    sub-stream says its codec. Viewers handed over before that wait here."""
 
     def __init__(
-        self,
-        loop: Any,
-        spec: PipelineSpec,
-        deliver: Callable[[Piece], None],
-        on_failed: Callable[[str], None],
-        teardown: Any,
+        self, loop: Any, spec: PipelineSpec, on_failed: Callable[[str], None], teardown: Any
     ) -> None:
         super().__init__(loop, spec, on_failed, teardown, "web")
-        self._deliver = deliver
+        self._lock = threading.Lock()
+        self._waiting: list[int] = []
         self.branch: WebLiveBranch | None = None
+
+    def add_client(self, fd: int) -> None:
+        with self._lock:
+            if self.branch is None:
+                self._waiting.append(fd)
+                return
+            self.branch.add_client(fd)
+
+    def remove_client(self, fd: int) -> None:
+        with self._lock:
+            if fd in self._waiting:
+                self._waiting.remove(fd)
+                os.close(fd)
+            elif self.branch is not None:
+                self.branch.remove_client(fd)
+
+    def release(self) -> None:
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        for fd in waiting:
+            os.close(fd)
+        super().release()
 
     def _link_video(self, pad: Any, structure: Any) -> None:  # rtspsrc's streaming thread
         if self.branch is not None:
@@ -164,18 +135,14 @@ class WebStream(SubStream):
             return
         codec, depay_name = known
         depay = Gst.ElementFactory.make(depay_name, "web-depay")
-        branch = WebLiveBranch(codec, self._deliver)
-        self.branch = branch
+        branch = WebLiveBranch(codec)
         for element in (depay, branch.bin):
             self.pipeline.add(element)
             element.sync_state_with_parent()  # running before linked (see attach_branch)
         depay.link(branch.bin)
         pad.link(depay.get_static_pad("sink"))
-
-
-@functools.cache
-def _warn_no_fragmenter() -> None:
-    logger.warning(
-        "nvrfmp4frag is not built (scripts/setup builds it): the browser live view joins "
-        "fragments in Python, at about three times the CPU"
-    )
+        with self._lock:
+            self.branch = branch
+            waiting, self._waiting = self._waiting, []
+            for fd in waiting:
+                branch.add_client(fd)

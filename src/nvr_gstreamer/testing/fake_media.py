@@ -290,15 +290,30 @@ class FakeLiveStream:
         self.released = True
 
 
-class FakeWebStream(FakeLiveStream):
-    """A browser sub-stream: ``deliver`` is the hub's feed, for the test to push pieces."""
+class FakeWebSink:
+    """Where the browser live view's viewers are served: the descriptors it was handed and
+    not yet given back (``clients``), and every one it ever got (``given``)."""
 
-    def __init__(
-        self, spec: PipelineSpec, deliver: Callable[[Any], None], on_failed: Callable[[str], None]
-    ) -> None:
-        super().__init__(on_failed)
+    def __init__(self) -> None:
+        self.clients: list[int] = []
+        self.given: list[int] = []
+
+    def add_client(self, fd: int) -> None:
+        assert fd not in self.clients, f"fd {fd} handed twice"
+        self.clients.append(fd)
+        self.given.append(fd)
+
+    def remove_client(self, fd: int) -> None:
+        self.clients.remove(fd)
+
+
+class FakeWebStream(FakeLiveStream, FakeWebSink):
+    """A browser sub-stream: a sink of its own."""
+
+    def __init__(self, spec: PipelineSpec, on_failed: Callable[[str], None]) -> None:
+        FakeLiveStream.__init__(self, on_failed)
+        FakeWebSink.__init__(self)
         self.spec = spec
-        self.deliver = deliver
 
 
 class FakeWebRtcBranch:
@@ -329,26 +344,6 @@ class FakeBranchHost:
 
     def detach(self, branch: Any) -> None:
         self.detached.append(branch)
-
-
-class FakeWebBranch:
-    """The browser live branch: asleep until woken; ``queued`` frames wait to be drained;
-    ``deliver`` is the hub's feed, for the test to push pieces."""
-
-    def __init__(self, codec: str, deliver: Callable[[Any], None]) -> None:
-        self.codec = codec
-        self.deliver = deliver
-        self.awake = False
-        self.queued = 0
-
-    def wake(self) -> None:
-        self.awake = True
-
-    def sleep(self) -> None:
-        self.awake = False
-
-    def backlog(self) -> int:
-        return self.queued
 
 
 class FakeMedia:
@@ -389,8 +384,8 @@ class FakeMedia:
         self.live_branches.append(made)
         return made
 
-    def web_branch(self, codec: str, deliver: Callable[[Any], None]) -> FakeWebBranch:
-        made = FakeWebBranch(codec, deliver)
+    def web_branch(self) -> FakeWebSink:
+        made = FakeWebSink()
         self.web_branches.append(made)
         return made
 
@@ -399,9 +394,8 @@ class FakeMedia:
         self.webrtc_branches.append(made)
         return made
 
-    def web_stream(self, spec: PipelineSpec, deliver: Callable[[Any], None],
-                   on_failed: Callable[[str], None]) -> FakeWebStream:  # fmt: skip
-        made = FakeWebStream(spec, deliver, on_failed)
+    def web_stream(self, spec: PipelineSpec, on_failed: Callable[[str], None]) -> FakeWebStream:
+        made = FakeWebStream(spec, on_failed)
         self.web_streams.append(made)
         return made
 
