@@ -128,6 +128,12 @@ def test_the_range_says_what_the_day_timeline_says(service: Service) -> None:
     wait_until(lambda: all(_closed_today(s, c) >= 2 for c in cams), 30, "two files per camera")
     for cam in cams:  # today's answers stop changing but for their end (now)
         assert s.http.post(f"/api/cameras/{cam}/recording/stop").status_code == 200
+
+    def switched_off(cam: str) -> bool:  # the gap's note reaches the catalog a moment later
+        today = s.http.get("/api/timeline", params={"camera": cam, "date": s.today.isoformat()})
+        return "recording_off" in {p[2] for p in _pieces(today.json())}
+
+    wait_until(lambda: all(switched_off(c) for c in cams), 10, "recording_off in the catalog")
     days = [s.today - timedelta(days=i) for i in (2, 1, 0)]
     by_day = {
         cam: [
