@@ -302,11 +302,11 @@ def _make_chunk(
     if with_audio and not audio_in.is_set():
         return None  # mp4mux leaves a track without data without a sample description
     data = b"".join(pieces)
-    media_start = first_presentation_s(data)
     codec = codec_string(data)
     if with_audio and cut.audio_first_s is not None:
-        data = _place_audio(data, media_start + cut.audio_first_s - cut.first_s)
+        data = _place_audio(data, cut.audio_first_s - cut.first_s)
         codec = f"{codec},{audio_codec_string(data)}"
+    media_start = first_presentation_s(data)
     return Chunk(
         data=data,
         codec=codec,
@@ -318,14 +318,16 @@ def _make_chunk(
     )
 
 
-def _place_audio(data: bytes, audio_start_s: float) -> bytes:
-    """The chunk with its audio track starting at ``audio_start_s`` of its media time (where
-    it starts against the video in the file: mp4mux starts every track at 0), and its Opus
-    header readable (mp4mux < 1.22.4)."""
+def _place_audio(data: bytes, offset_s: float) -> bytes:
+    """The chunk with its audio starting ``offset_s`` after its video (where they start
+    against each other in the file: mp4mux starts every track at 0; the later one is moved),
+    and its Opus header readable (mp4mux < 1.22.4)."""
     data = fix_opus_dops_bytes(data)
-    track = next((t for t in tracks(data) if t.handler == b"soun"), None)
-    if track is None:
+    found = {t.handler: t for t in tracks(data)}
+    audio, video = found.get(b"soun"), found.get(b"vide")
+    if audio is None or video is None:
         return data
-    now_s = first_presentation_s(data, b"soun")
-    ticks = round((audio_start_s - now_s) * track.timescale)
-    return shift_decode_times(data, track.track_id, max(0, ticks))
+    offset_s += first_presentation_s(data) - first_presentation_s(data, b"soun")
+    if offset_s >= 0:
+        return shift_decode_times(data, audio.track_id, round(offset_s * audio.timescale))
+    return shift_decode_times(data, video.track_id, round(-offset_s * video.timescale))
