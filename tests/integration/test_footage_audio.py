@@ -452,6 +452,8 @@ def test_a_playback_chunk_is_video_only_where_the_audio_stopped_or_is_not_wanted
     assert with_audio.codec.endswith(",mp4a.40.2")
     after = make_chunk(part, T0 + 2.0, 1.0)
     assert "," not in after.codec
+    # Over the stop: the page's buffer would hold only as far as the audio goes.
+    assert "," not in make_chunk(part, T0, SEGMENT_S).codec
     assert set(streams(_chunk_file(after, tmp_path / "after.mp4"))) == {"video"}
     for audio in (frozenset(), frozenset({"opus"})):  # the browser plays no AAC
         chunk = make_chunk(part, T0, 0.5, audio)

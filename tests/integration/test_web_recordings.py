@@ -52,6 +52,7 @@ class Recorded:
     gap: tuple[float, float]  # cam2's gap (recording switched off)
     cam3_start: float  # first closed segment (the camera with audio)
     cam3_gap: tuple[float, float]
+    app: NvrApp
 
 
 def _closed(url: str, camera: str) -> list[dict[str, Any]]:
@@ -101,6 +102,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
                 _gap(url, "cam2"),
                 _t(_closed(url, AUDIO_CAMERA)[0]["start"]),
                 _gap(url, AUDIO_CAMERA),
+                app,
             )
         finally:
             server.stop()
@@ -343,6 +345,7 @@ PLAY_AND_READ = """async ([camera, at, until, rate]) => {
   player.onSeekShown = read;
   await page.playAt(camera, at);
   player.onSeekShown = () => {};
+  const firstCodec = player.codec;
   const speed = document.querySelector('#speed');  // as a user picks it
   speed.value = String(rate);
   speed.dispatchEvent(new Event('change'));
@@ -355,7 +358,7 @@ PLAY_AND_READ = """async ([camera, at, until, rate]) => {
     };
     v.requestVideoFrameCallback(cb);
   });
-  return { frames: out, note: player.note, muted, codec: player.codec };
+  return { frames: out, note: player.note, muted, codec: player.codec, firstCodec };
 }"""
 
 
@@ -737,3 +740,37 @@ def test_a_seek_shows_the_frame_of_that_instant_in_the_other_engines(
         lags.append(_lag_s(first_shown, first_stamp))
     assert abs(lags[0] - lags[1]) <= FRAME_S / 2, lags
     assert 0 <= lags[0] < 0.5, lags
+
+
+def test_playback_goes_on_where_the_cameras_audio_stops(recorded: Recorded, browser: Any) -> None:
+    # Last in the module: from here on cam3 records video alone (its audio packets dropped
+    # where rtspsrc hands them over; the recorder ends the audio after 2 s without any).
+    from gi.repository import Gst
+
+    pipeline = recorded.app.engine.runtimes[AUDIO_CAMERA].pipeline
+    assert pipeline is not None
+    depay = pipeline.pipeline.get_by_name("audio0-depay")
+    silenced = time.time()
+    depay.get_static_pad("sink").add_probe(
+        Gst.PadProbeType.BUFFER, lambda _p, _i: Gst.PadProbeReturn.DROP
+    )
+    wait_until(
+        lambda: sum(1 for r in _closed(recorded.url, AUDIO_CAMERA) if _t(r["start"]) > silenced + 3)
+        >= 1,
+        30,
+        "a file after the audio stopped",
+    )
+    page = _open(browser, recorded.url)
+    at, until = silenced - 2.0, silenced + 4.5
+    got = page.evaluate(PLAY_AND_READ, [AUDIO_CAMERA, at, until, 2])
+    shown = [s for s, _ in got["frames"]]
+    # From footage with sound on into footage without: a fresh MediaSource where the tracks
+    # change, and the video plays on in order, every frame where its stamp says.
+    assert got["firstCodec"].endswith(",mp4a.40.2") and "," not in got["codec"], got
+    assert shown == sorted(shown) and shown[-1] >= until
+    lags = [_lag_s(s, stamp) for s, stamp in got["frames"]]
+    assert _longest_off_run(lags, statistics.median(lags)) <= 2, lags
+    steps = [b - a for a, b in itertools.pairwise(shown)]
+    print(f"audio stopped: longest step {max(steps):.3f} s, note {got['note']!r}")
+    assert max(steps) < 0.5, steps
+    page.close()

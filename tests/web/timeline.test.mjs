@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 import {
   AHEAD_S, DAY_S, GAP_JUMP_S, LIVE_POLL_S, MIN_WINDOW_S, fraction, gapWords, holeBefore, pan,
-  playerStep, REACH_PER_RATE_S, REACH_S, STUCK_POLL_S, STUCK_S, stuckJump, ticks, zoom,
+  playerStep, REACH_PER_RATE_S, REACH_S, STUCK_POLL_S, STUCK_S, stuckJump, switchNow, ticks, zoom,
 } from "../../src/nvr_gstreamer/web/static/timeline.js";
 
 const day = { start: 1_000_000, end: 1_000_000 + DAY_S };
@@ -103,4 +103,12 @@ test("stuck playback jumps a hole just ahead, further ahead the faster it plays"
   assert.equal(stuckJump({ ...stuck, holes: [], nextRange: null }), null);
   assert.equal(stuckJump({ ...stuck, holes: [], nextRange: 130 }), null);
   assert.equal(stuckJump({ ...stuck, holes: [{ from: 90, to: 100 }], nextRange: null }), null);
+});
+
+test("a chunk with other tracks waits until what came before it has played out", () => {
+  const s = { now: 100, fetchedEnd: 110, stuck: false, paused: false };
+  assert.equal(switchNow(s), false); // 10 s of the old tracks still to play
+  assert.equal(switchNow({ ...s, now: 109.9 }), true);
+  assert.equal(switchNow({ ...s, now: 109.5, stuck: true }), true); // stopped short of the end
+  assert.equal(switchNow({ ...s, now: 109.9, paused: true }), false); // not while paused
 });

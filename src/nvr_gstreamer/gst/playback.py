@@ -64,6 +64,7 @@ FRAGMENT_MS = 1000  # mp4mux fragment duration: one moof per second of footage
 # wall ↔ offset arithmetic is floating point, a frame interval is ≥ 16 ms.
 SNAP_TOLERANCE_S = 0.001
 AUDIO_CODECS = frozenset({"aac", "opus"})  # what the chunks' audio can be (G.711 becomes AAC)
+AUDIO_SLACK_S = 0.5  # audio that starts later or ends sooner than the video by more: left out
 
 
 class PlaybackError(ExportError):
@@ -101,6 +102,7 @@ class _Cut:
         self.video_s = -1.0  # the latest video frame let through
         self.video_ended = False  # the file's video ended before a cut
         self.audio_first_s: float | None = None  # the first audio frame let through
+        self.audio_end_s: float | None = None  # the end of the last one
         self.audio_done = False
         self._changed = threading.Condition()
 
@@ -138,7 +140,8 @@ class _Cut:
     def audio_probe_cb(self, pad: Any, info: Any) -> Any:  # streaming thread (audio queue)
         if self.audio_done:
             return Gst.PadProbeReturn.DROP
-        t = _stream_s(pad, info.get_buffer())
+        buf = info.get_buffer()
+        t = _stream_s(pad, buf)
         if t is None:
             return Gst.PadProbeReturn.OK
         with self._changed:
@@ -152,7 +155,21 @@ class _Cut:
             return Gst.PadProbeReturn.DROP
         if self.audio_first_s is None:
             self.audio_first_s = t
+        duration = buf.duration / Gst.SECOND if buf.duration != Gst.CLOCK_TIME_NONE else 0.0
+        self.audio_end_s = t + duration
         return Gst.PadProbeReturn.OK
+
+    def audio_covers_video(self) -> bool:
+        """Whether the audio let through sounds from the video's start to its end (give or
+        take ``AUDIO_SLACK_S``): the page's buffer holds only what both tracks hold."""
+        if None in (self.first_s, self.last_end_s, self.audio_first_s, self.audio_end_s):
+            return False
+        assert self.first_s is not None and self.last_end_s is not None
+        assert self.audio_first_s is not None and self.audio_end_s is not None
+        return (
+            self.audio_first_s - self.first_s <= AUDIO_SLACK_S
+            and self.last_end_s - self.audio_end_s <= AUDIO_SLACK_S
+        )
 
     def _decided(self, t: float) -> bool:
         """Whether the video tells yet which chunk the audio frame at ``t`` belongs to."""
@@ -190,7 +207,7 @@ def make_chunk(
     the first key frame ``span_s`` later or the segment's end (blocking); with the file's
     audio if it comes out as one of ``audio`` ("aac", "opus")."""
     chunk = _make_chunk(part, start_utc, span_s, audio, timeout_s)
-    if chunk is None:  # audio in the file, none in the chunk's range: video only
+    if chunk is None:  # audio in the file, but not all through the chunk's range: video only
         chunk = _make_chunk(part, start_utc, span_s, frozenset(), timeout_s)
     assert chunk is not None
     return chunk
@@ -299,8 +316,10 @@ def _make_chunk(
         raise PlaybackError(f"no video in {part.path.name} there")
     with lock:
         with_audio = "audio" in taken
-    if with_audio and not audio_in.is_set():
-        return None  # mp4mux leaves a track without data without a sample description
+    if with_audio and not (audio_in.is_set() and cut.audio_covers_video()):
+        # No audio there (mp4mux would leave its track without a sample description), or
+        # audio that stopped (the camera's) or started midway: video only.
+        return None
     data = b"".join(pieces)
     codec = codec_string(data)
     if with_audio and cut.audio_first_s is not None:

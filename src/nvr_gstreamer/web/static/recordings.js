@@ -7,7 +7,7 @@
 
 import {
   DAY_S, FIRST_SPAN_S, GAP_WORDS, NEXT_SPAN_S, clockText, fraction, gapWords, holeBefore, pan,
-  STUCK_S, playerStep, stuckJump, ticks, zoom,
+  STUCK_S, playerStep, stuckJump, switchNow, ticks, zoom,
 } from "./timeline.js";
 
 /** @typedef {import("./timeline.js").Window} Window */
@@ -64,6 +64,7 @@ class Player {
     this.audio = playableAudio(); // asked for with every chunk ([]: video only)
     this.codec = ""; // of the SourceBuffer: "avc1.42c016" or "avc1.42c016,mp4a.40.2"
     this.soundWanted = true; // the sound button; audio plays at 1x only
+    /** @type {Chunk | null} */ this.pending = null; // with other tracks: for a fresh MediaSource
     this.lastTime = -1; // currentTime at the last tick, and since when it stood still
     this.stillSince = 0;
     setInterval(() => this.tick(), 100);
@@ -88,6 +89,7 @@ class Player {
     this.holes = [];
     this.next = null;
     this.fetchedEnd = 0;
+    this.pending = null;
     this.setNote("");
     this.sb = null;
     this.fetching = true;
@@ -252,6 +254,11 @@ class Player {
     if (video.paused || video.seeking || video.currentTime !== this.lastTime) this.stillSince = performance.now();
     this.lastTime = video.currentTime;
     const stuckS = (performance.now() - this.stillSince) / 1000;
+    if (this.pending !== null) {
+      const stuck = stuckS >= STUCK_S;
+      if (switchNow({ now, fetchedEnd: this.fetchedEnd, stuck, paused: video.paused })) await this.switchTo(this.pending);
+      return;
+    }
     const step = playerStep({
       now, fetchedEnd: this.fetchedEnd, next: this.next, live: this.live,
       sinceFetchS: (performance.now() - this.fetchedAt) / 1000, fetching: this.fetching,
@@ -272,7 +279,8 @@ class Player {
       this.fetchedAt = performance.now();
       try {
         const chunk = await this.fetchChunk(this.camera, step.fetch, NEXT_SPAN_S);
-        if (chunk !== null) await this.append(chunk, session);
+        if (chunk !== null && session === this.session && chunk.codec !== this.codec) this.pending = chunk;
+        else if (chunk !== null) await this.append(chunk, session);
       } catch (e) {
         this.setNote(String(e));
       } finally {
@@ -281,6 +289,22 @@ class Player {
     }
     if (step.ended && !this.video.paused) this.setNote("end of the recording so far");
     this.trim(now);
+  }
+
+  /** Play on from ``chunk`` (whose tracks differ: the camera's audio came or went) in a fresh
+   * MediaSource, at the same speed. @param {Chunk} chunk */
+  async switchTo(chunk) {
+    const session = this.session;
+    const rate = this.video.playbackRate;
+    const hole = holeBefore(this.fetchedEnd || null, chunk.first);
+    this.pending = null;
+    this.holes = [];
+    this.fetchedEnd = 0;
+    if (!await this.open(chunk, session)) return;
+    this.video.playbackRate = rate;
+    this.applySound();
+    if (hole) this.setNote(`skipped ${durationText(hole.to - hole.from)} without footage (${clockText(hole.from, true)}–${clockText(hole.to, true)})`);
+    await this.showThenPlay(chunk.first);
   }
 
   /** Drop what was played long ago: bounded memory over hours of playback. @param {number} now */

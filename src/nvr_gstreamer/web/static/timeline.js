@@ -123,6 +123,15 @@ export function stuckJump(s) {
   return null;
 }
 
+/** Whether the player takes up a waiting chunk whose tracks differ from its SourceBuffer's
+ * (audio came or went: a fresh MediaSource, as one SourceBuffer's tracks cannot change):
+ * once what came before it has played out (``now`` at ``fetchedEnd``, or ``stuck`` short of
+ * it), and only while playing.
+ * @param {{now: number, fetchedEnd: number, stuck: boolean, paused: boolean}} s */
+export function switchNow(s) {
+  return !s.paused && (s.stuck || s.fetchedEnd - s.now < 0.15);
+}
+
 /** The hole a new chunk opens, if it starts later than the last one ended.
  * @param {number | null} lastEnd @param {number} first @returns {Hole | null} */
 export function holeBefore(lastEnd, first) {
