@@ -5,6 +5,9 @@ then per frame ``moof``, an ``mdat`` header and the frame's bytes as separate bu
 :class:`Fmp4Assembler` joins them into whole messages a MediaSource can append: the init
 segment (with the RFC 6381 codec string the page asks ``isTypeSupported`` about) and one
 fragment per frame, flagged when it starts with a keyframe (where a new viewer may start).
+
+For the recordings' playback chunks: the tracks of an init segment, the audio's codec string,
+where a track's first fragment starts, and one track moved in time (its ``tfdt``).
 """
 
 from __future__ import annotations

@@ -19,9 +19,13 @@ holds its start, so consecutive chunks' audio joins without overlap or hole, as 
 does. mp4mux starts every track of a fragmented MP4 at 0 whatever its first timestamp (audio
 starts 5–65 ms after the key frame in a recorded file); left so, the page (which places a
 chunk by its video) put the audio early by that much and each chunk's audio ended before its
-video: Chromium's buffered ranges got holes. So the audio track's ``tfdt`` is moved to where
-its first frame sits against the video's in the file. A range with no audio gives a video-only
-chunk (mp4mux writes no sample description for a track without data).
+video: Chromium's buffered ranges got holes. So the track that starts later has its ``tfdt``
+moved to where its first frame sits against the other's in the file. A chunk whose audio does
+not sound all through its video (none in that range; the camera's audio stopped midway) is
+video only: the page's buffer holds only what both tracks hold. The page then plays on in a
+fresh MediaSource (one SourceBuffer's tracks cannot change), and resets its parser before each
+chunk (an audio frame that came before the previous chunk's last one counted as a
+discontinuity, which dropped that chunk's video up to its next key frame).
 """
 
 from __future__ import annotations

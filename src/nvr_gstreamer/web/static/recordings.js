@@ -3,7 +3,8 @@
 // reason), a still of the moment under the pointer while scrubbing, and a player that plays
 // the stored footage from any instant through Media Source Extensions: keyframe-aligned
 // fragmented MP4 chunks made by the server from the recorded files (nothing re-encoded), laid
-// on a wall-clock timeline, gaps skipped with a visible note.
+// on a wall-clock timeline, gaps skipped with a visible note; with the recording's sound where
+// the browser plays its codec (at 1x; muted at other speeds).
 
 import {
   DAY_S, FIRST_SPAN_S, GAP_WORDS, NEXT_SPAN_S, clockText, fraction, gapWords, holeBefore, pan,
