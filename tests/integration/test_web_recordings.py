@@ -495,6 +495,32 @@ def test_a_recording_with_audio_plays_its_sound_across_a_segment_boundary(
     page.close()
 
 
+# A browser that plays no audio in MP4 (only_pair: each codec alone, not H.264 with AAC).
+NO_AUDIO = """(onlyPair) => {
+  const supported = MediaSource.isTypeSupported.bind(MediaSource);
+  MediaSource.isTypeSupported = (type) =>
+    (onlyPair ? !(type.includes('avc1') && type.includes('mp4a')) : !/mp4a|opus/.test(type))
+    && supported(type);
+}"""
+
+
+@pytest.mark.parametrize("only_pair", [False, True])
+def test_a_browser_that_cannot_play_the_audio_plays_the_video_alone(
+    recorded: Recorded, browser: Any, only_pair: bool
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.add_init_script(f"({NO_AUDIO})({str(only_pair).lower()})")
+    page.goto(f"{recorded.url}/recordings")
+    page.wait_for_function("() => document.querySelectorAll('.row .footage').length >= 2")
+    at = recorded.cam3_start + 1.23
+    got = page.evaluate(PLAY_AND_READ, [AUDIO_CAMERA, at, at + 0.5, 1])
+    assert re.fullmatch(r"avc1\.[0-9a-f]{6}", got["codec"]), got["codec"]
+    assert at - FRAME_S - 0.002 <= got["frames"][0][0] <= at + 0.002, got["frames"][:3]
+    assert len(got["frames"]) >= 5 and got["muted"] and got["note"] == "", got
+    assert page.locator("#sound").is_hidden()
+    page.close()
+
+
 # The still under the pointer: [the time the page asked for, the key frame's time (header),
 # the simulator's stamp read from the JPEG's pixels].
 READ_PREVIEW = """async (at) => {
@@ -725,15 +751,18 @@ def test_recordings_need_the_login_when_a_token_is_set(tmp_path: Path) -> None:
         app.stop()
 
 
+@pytest.mark.parametrize("camera", ["cam1", AUDIO_CAMERA])
 def test_a_seek_shows_the_frame_of_that_instant_in_the_other_engines(
-    recorded: Recorded, other: Firefox | WebKit
+    recorded: Recorded, other: Firefox | WebKit, camera: str
 ) -> None:
     other.goto(f"{recorded.url}/recordings")
     other.wait("return document.querySelectorAll('.row .footage').length >= 2", 15, "the timeline")
     lags = []
-    for at in (recorded.cam1_start + 1.23, recorded.cam1_start + 4.71):
-        got = other.run_async(PLAY_AND_READ, ["cam1", at, at + 0.3, 1])
+    start = recorded.cam1_start if camera == "cam1" else recorded.cam3_start
+    for at in (start + 1.23, start + 4.71):
+        got = other.run_async(PLAY_AND_READ, [camera, at, at + 0.3, 1])
         assert "error" not in got, got
+        print(f"{type(other).__name__} {camera}: {got['codec']}")  # with sound where it can
         first_shown, first_stamp = got["frames"][0]
         assert at - FRAME_S - 0.002 <= first_shown <= at + 0.002, (at, got["frames"][:3])
         assert len(got["frames"]) >= 3  # and it plays on from there
