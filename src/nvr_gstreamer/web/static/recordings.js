@@ -232,9 +232,10 @@ class Player {
     const hole = holeBefore(this.fetchedEnd || null, chunk.first);
     if (hole !== null) this.holes.push(hole);
     // Each chunk's tracks start afresh (MSE's "reset parser state"): else a chunk whose audio
-    // begins a little before the previous one's end (the frame that straddles a cut; a file
-    // that overlaps the one before) counts as a discontinuity, which drops that chunk's video
-    // up to its next key frame (the audio frame may come after the first video frame).
+    // begins a little before the previous one's last frame (a file that overlaps the one
+    // before; G.711 encoded afresh for each chunk) counts as a discontinuity, which drops the
+    // chunk's video up to its next key frame (its first audio frame may come after its first
+    // video frame). Seen in Chromium: after a seek, only the key frames of such chunks.
     if (this.codec.includes(",")) sb.abort();
     sb.timestampOffset = chunk.first - this.origin - chunk.mediaStart;
     await new Promise((resolve, reject) => {
