@@ -1,5 +1,6 @@
 """Segments with audio, as the recorder writes them (H.264 and AAC, G.711 or Opus in Matroska):
-crash repair keeps the audio, MP4 export carries it in sync, playback is unchanged.
+crash repair keeps the audio, MP4 export and the browser's playback chunks carry it in sync,
+playback is unchanged.
 
 What a user sees is read with ffprobe/ffmpeg: the streams and codecs of a file, their
 durations, and where the beeps of ``audiotestsrc wave=ticks`` land against the video time
@@ -21,6 +22,7 @@ import pytest
 from nvr_gstreamer.camera.media import LiveFrame
 from nvr_gstreamer.gst.footage import ExportError, Player, export_mp4
 from nvr_gstreamer.gst.loop import GstLoop
+from nvr_gstreamer.gst.playback import Chunk, make_chunk
 from nvr_gstreamer.gst.remux import inspect_segment, remux_segment
 from nvr_gstreamer.storage.footage_runs import Footage, Part
 from nvr_gstreamer.storage.matroska import track_layout
@@ -391,3 +393,70 @@ def test_playback_into_a_part_without_audio_ends(tmp_path: Path) -> None:
         player.close()
         loop.stop()
     assert not errors and len(frames) >= (SEGMENT_S + 0.5) * FPS - 3
+
+
+# ---- the browser's playback chunks ------------------------------------------------------
+
+
+def _chunk_file(chunk: Chunk, path: Path) -> Path:
+    path.write_bytes(chunk.data)
+    return path
+
+
+def _file_s(chunk: Chunk, media_s: float) -> float:
+    """Where an instant of a chunk's media time is in the recorded file (T0 its start)."""
+    return media_s - chunk.media_start_s + chunk.first_utc - T0
+
+
+@pytest.mark.parametrize(
+    ("codec", "mp4_codec"), [("pcma", "aac"), ("aac", "aac"), ("opus", "opus")]
+)
+def test_a_playback_chunk_carries_the_audio_where_it_was_against_the_video(
+    tmp_path: Path, codec: str, mp4_codec: str
+) -> None:
+    a = make_segment(tmp_path / "a.mkv", codec)
+    part = Part(a, T0, SEGMENT_S)
+    first = make_chunk(part, T0 + 0.5, 1.0)  # a key frame a second: [0, 2 s)
+    second = make_chunk(part, first.next_utc or 0.0, 1.5)  # [2 s, the end)
+    assert (
+        first.codec == f"{first.codec.split(',')[0]},{'opus' if codec == 'opus' else 'mp4a.40.2'}"
+    )
+    joins = []
+    for n, chunk in enumerate((first, second)):
+        path = _chunk_file(chunk, tmp_path / f"chunk{n}.mp4")
+        found = streams(path)
+        assert found["audio"]["codec_name"] == mp4_codec and found["video"]["codec_name"] == "h264"
+        video, audio = packets(path, "v:0"), packets(path, "a:0")
+        # (Opus in MP4: ffprobe says no durations, and puts the first packet at 0 before
+        # the others' pre-skip.)
+        frame_s = float(audio[2]["pts_time"]) - float(audio[1]["pts_time"])
+        v0, a0 = float(video[0]["pts_time"]), float(audio[0]["pts_time"])
+        # The audio starts with the first frame that starts at or after the key frame.
+        assert 0 <= a0 - v0 < frame_s, (v0, a0, frame_s)
+        a_end = float(audio[-1]["pts_time"]) + frame_s
+        joins.append((_file_s(chunk, a0), _file_s(chunk, a_end)))
+        errors = sync_errors_s(path, a, _file_s(chunk, 0.0))
+        print(f"chunk {n} {codec}: audio {a0 - v0:+.3f} s after the video, beeps off by {errors}")
+        assert errors and all(abs(e) < 0.015 for e in errors)
+    # The second chunk's audio goes on where the first's stopped (an encoded G.711 frame may
+    # overlap by less than one: the encoder starts afresh).
+    assert -0.07 < joins[1][0] - joins[0][1] <= 0.001, joins
+
+
+def test_a_playback_chunk_is_video_only_where_the_audio_stopped_or_is_not_wanted(
+    tmp_path: Path,
+) -> None:
+    a = make_segment(tmp_path / "a.mkv", "aac", audio_s=1.0)  # the camera's audio stopped
+    part = Part(a, T0, SEGMENT_S)
+    with_audio = make_chunk(part, T0, 0.5)
+    assert with_audio.codec.endswith(",mp4a.40.2")
+    after = make_chunk(part, T0 + 2.0, 1.0)
+    assert "," not in after.codec
+    # Over the stop: the page's buffer would hold only as far as the audio goes.
+    assert "," not in make_chunk(part, T0, SEGMENT_S).codec
+    assert set(streams(_chunk_file(after, tmp_path / "after.mp4"))) == {"video"}
+    for audio in (frozenset(), frozenset({"opus"})):  # the browser plays no AAC
+        chunk = make_chunk(part, T0, 0.5, audio)
+        assert "," not in chunk.codec
+        assert set(streams(_chunk_file(chunk, tmp_path / "v.mp4"))) == {"video"}
+        assert chunk.frames == with_audio.frames and chunk.next_utc == with_audio.next_utc

@@ -1,8 +1,9 @@
 """Recorded footage in the browser: playback chunks and previews over HTTP, and the recordings
 page in a real Chromium, checked against the simulator's stamped clock in every frame.
 
-One recording serves the module: two cameras in 2 s segments; cam2's recording is switched
-off for a few seconds, so its footage has a gap with a reason.
+One recording serves the module: three cameras in 2 s segments, cam3 with audio (the
+simulator's 440 Hz tone in AAC); the recording of cam2 and cam3 is switched off for a few
+seconds, so their footage has a gap with a reason.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import statistics
 import subprocess
 import time
@@ -25,6 +27,7 @@ from pydantic import SecretStr
 
 from nvr_gstreamer.api.server import ApiServer
 from nvr_gstreamer.app import NvrApp
+from nvr_gstreamer.simulator.model import AudioCodec
 from nvr_gstreamer.simulator.process import SimulatorProcess
 from nvr_gstreamer.testing.engine import wait_until, web_test_config
 from nvr_gstreamer.testing.firefox import Firefox
@@ -38,11 +41,18 @@ FRAME_S = 1 / FPS
 GOP_S = 1.0
 
 
+AUDIO_CAMERA = "cam3"  # records the simulator's tone in AAC; cam1 and cam2 are video only
+TONE_HZ = 440
+
+
 @dataclass
 class Recorded:
     url: str
     cam1_start: float  # first closed segment
     gap: tuple[float, float]  # cam2's gap (recording switched off)
+    cam3_start: float  # first closed segment (the camera with audio)
+    cam3_gap: tuple[float, float]
+    app: NvrApp
 
 
 def _closed(url: str, camera: str) -> list[dict[str, Any]]:
@@ -57,42 +67,63 @@ def _t(iso: str) -> float:
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     root = tmp_path_factory.mktemp("rec")
-    with SimulatorProcess(cameras=2, fps=FPS, gop_seconds=GOP_S, size=(640, 360)) as sim:
+    with SimulatorProcess(
+        cameras=3,
+        fps=FPS,
+        gop_seconds=GOP_S,
+        size=(640, 360),
+        camera_audio={AUDIO_CAMERA: AudioCodec.AAC},
+    ) as sim:
         app = NvrApp(web_test_config({n: sim.url(n) for n in sim.camera_names}, root / "rec"))
         server = ApiServer(app)
         app.start()
         server.start()
         url = server.url
         try:
-            wait_until(lambda: len(_closed(url, "cam2")) >= 3, 30, "cam2's first segments")
-            r = httpx.post(f"{url}/api/cameras/cam2/recording/stop", timeout=20)
-            assert r.status_code == 200, r.text
+            gapped = ("cam2", AUDIO_CAMERA)
+            for cam in gapped:
+                wait_until(lambda c=cam: len(_closed(url, c)) >= 3, 30, f"{cam}'s first segments")
+            for cam in gapped:
+                r = httpx.post(f"{url}/api/cameras/{cam}/recording/stop", timeout=20)
+                assert r.status_code == 200, r.text
             time.sleep(3)  # the gap itself: footage that must be missing
-            r = httpx.post(f"{url}/api/cameras/cam2/recording/start", timeout=20)
-            assert r.status_code == 200, r.text
-            before = len(_closed(url, "cam2"))
-            wait_until(lambda: len(_closed(url, "cam2")) >= before + 3, 30, "cam2 after the gap")
-            cam2 = _closed(url, "cam2")
-            ends = [
-                (_t(a["start"]) + a["duration_s"], _t(b["start"]))
-                for a, b in itertools.pairwise(cam2)
-            ]
-            gap = max(ends, key=lambda e: e[1] - e[0])
-            assert gap[1] - gap[0] > 2, cam2
+            before = {}
+            for cam in gapped:
+                r = httpx.post(f"{url}/api/cameras/{cam}/recording/start", timeout=20)
+                assert r.status_code == 200, r.text
+                before[cam] = len(_closed(url, cam))
+            for cam in gapped:
+                wait_until(
+                    lambda c=cam: len(_closed(url, c)) >= before[c] + 3, 30, f"{cam} after the gap"
+                )
             yield Recorded(
                 url,
                 _t(_closed(url, "cam1")[0]["start"]),
-                gap,
+                _gap(url, "cam2"),
+                _t(_closed(url, AUDIO_CAMERA)[0]["start"]),
+                _gap(url, AUDIO_CAMERA),
+                app,
             )
         finally:
             server.stop()
             app.stop()
 
 
-def _chunk(url: str, camera: str, start: float, span: float) -> httpx.Response:
-    return httpx.get(
-        f"{url}/api/cameras/{camera}/playback", params={"start": f"{start:.6f}", "span": span}
-    )
+def _gap(url: str, camera: str) -> tuple[float, float]:
+    rows = _closed(url, camera)
+    ends = [(_t(a["start"]) + a["duration_s"], _t(b["start"])) for a, b in itertools.pairwise(rows)]
+    gap = max(ends, key=lambda e: e[1] - e[0])
+    assert gap[1] - gap[0] > 2, rows
+    return gap
+
+
+def _chunk(
+    url: str, camera: str, start: float, span: float, audio: str | None = None
+) -> httpx.Response:
+    params: dict[str, Any] = {"start": f"{start:.6f}", "span": span}
+    if audio is not None:
+        params["audio"] = audio
+    return httpx.get(f"{url}/api/cameras/{camera}/playback", params=params)
 
 
 def _key_frame_before(url: str, camera: str, at: float) -> float:
@@ -201,6 +232,61 @@ def test_the_file_being_written_plays_as_far_as_it_is_on_disk(recorded: Recorded
     assert float(r.headers["x-nvr-end"]) <= time.time() + FRAME_S  # the end of its last frame
 
 
+def _packets(data: bytes, tmp_path: Path) -> dict[str, list[tuple[float, float]]]:
+    """Per kind of stream ("video", "audio"), (pts, duration) of each packet of a chunk (s)."""
+    path = tmp_path / "chunk.mp4"
+    path.write_bytes(data)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries",
+         "packet=codec_type,pts_time,duration_time", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    found: dict[str, list[tuple[float, float]]] = {}
+    for line in out.split():
+        kind, pts, duration = line.split(",")
+        found.setdefault(kind, []).append((float(pts), float(duration)))
+    return found
+
+
+def test_a_chunk_with_audio_has_both_tracks_starting_together(
+    recorded: Recorded, tmp_path: Path
+) -> None:
+    t = recorded.cam3_start + 2.4  # inside the second segment, between key frames
+    joins = []
+    for _ in range(3):  # chunk after chunk, across the segment's end
+        r = _chunk(recorded.url, AUDIO_CAMERA, t, 1.5)
+        assert r.status_code == 200, r.text
+        assert re.fullmatch(r"avc1\.[0-9a-f]{6},mp4a\.40\.2", r.headers["x-nvr-codec"])
+        packets = _packets(r.content, tmp_path)
+        video, audio = packets["video"], packets["audio"]
+        frame_s = audio[0][1]  # an AAC frame: 64 ms at 16 kHz
+        assert abs(frame_s - 0.064) < 0.001
+        # Where the page puts media time 0 on the wall clock.
+        origin = float(r.headers["x-nvr-first"]) - float(r.headers["x-nvr-media-start"])
+        assert abs(origin + video[0][0] - float(r.headers["x-nvr-first"])) < 0.001
+        # Both tracks start within one audio frame of each other: the audio with the first
+        # frame at or after the key frame (at a file's start as recorded: a little after).
+        assert 0 <= audio[0][0] - video[0][0] < frame_s, (video[0], audio[0])
+        audio_end = audio[-1][0] + audio[-1][1]
+        joins.append((origin + audio[0][0], origin + audio_end, float(r.headers["x-nvr-first"])))
+        t = float(r.headers["x-nvr-next"])
+    print("audio of each chunk (wall time):", [(round(a, 3), round(b, 3)) for a, b, _v in joins])
+    # Within a file, the next chunk's audio goes on where this one's stopped; at a file's
+    # start it begins a little after the video (as the camera's did), or before the last
+    # frame of the file before ended (files overlap a little).
+    joined = [
+        (start - end)
+        for (_a, end, _v), (start, _b, first) in itertools.pairwise(joins)
+        if first - end < 0.5  # not past the gap
+    ]
+    assert joined and all(-frame_s < d < frame_s for d in joined), joins
+    video_only = _chunk(recorded.url, AUDIO_CAMERA, recorded.cam3_start + 2.4, 1.5, audio="")
+    assert video_only.status_code == 200
+    assert re.fullmatch(r"avc1\.[0-9a-f]{6}", video_only.headers["x-nvr-codec"])
+    assert list(_packets(video_only.content, tmp_path)) == ["video"]
+    assert _chunk(recorded.url, AUDIO_CAMERA, t, 1, audio="AAC").status_code == 422
+
+
 def test_bad_playback_and_preview_requests_get_clear_errors(recorded: Recorded) -> None:
     url = recorded.url
     assert _chunk(url, "nope", recorded.cam1_start, 2).status_code == 404
@@ -259,7 +345,11 @@ PLAY_AND_READ = """async ([camera, at, until, rate]) => {
   player.onSeekShown = read;
   await page.playAt(camera, at);
   player.onSeekShown = () => {};
-  v.playbackRate = rate;
+  const firstCodec = player.codec;
+  const speed = document.querySelector('#speed');  // as a user picks it
+  speed.value = String(rate);
+  speed.dispatchEvent(new Event('change'));
+  const muted = v.muted;
   await new Promise((resolve) => {
     const cb = (_now, meta) => {
       read(meta);
@@ -268,7 +358,7 @@ PLAY_AND_READ = """async ([camera, at, until, rate]) => {
     };
     v.requestVideoFrameCallback(cb);
   });
-  return { frames: out, note: player.note };
+  return { frames: out, note: player.note, muted, codec: player.codec, firstCodec };
 }"""
 
 
@@ -297,11 +387,16 @@ def _longest_off_run(lags: list[float], lag: float) -> int:
     return longest
 
 
-def test_a_seek_shows_the_frame_of_that_instant(recorded: Recorded, browser: Any) -> None:
+@pytest.mark.parametrize("camera", ["cam1", AUDIO_CAMERA])
+def test_a_seek_shows_the_frame_of_that_instant(
+    recorded: Recorded, browser: Any, camera: str
+) -> None:
     page = _open(browser, recorded.url)
     shown_at = {}
-    for at in (recorded.cam1_start + 1.23, recorded.cam1_start + 4.71):
-        got = page.evaluate(PLAY_AND_READ, ["cam1", at, at + 0.3, 1])
+    start = recorded.cam1_start if camera == "cam1" else recorded.cam3_start
+    for at in (start + 1.23, start + 4.71):
+        got = page.evaluate(PLAY_AND_READ, [camera, at, at + 0.3, 1])
+        assert got["codec"].endswith(",mp4a.40.2") == (camera == AUDIO_CAMERA), got["codec"]
         first_shown, first_stamp = got["frames"][0]
         # The frame on screen is the one whose interval contains the instant.
         assert at - FRAME_S - 0.002 <= first_shown <= at + 0.002, (at, got["frames"][:3])
@@ -312,6 +407,117 @@ def test_a_seek_shows_the_frame_of_that_instant(recorded: Recorded, browser: Any
     lag_a, lag_b = shown_at.values()
     assert abs(lag_a - lag_b) <= FRAME_S / 2, shown_at
     assert 0 <= lag_a < 0.5, shown_at
+    page.close()
+
+
+# Plays ``camera`` from ``at`` at 1x until ``until`` and listens: the SourceBuffer's ranges after
+# each chunk, Chromium's count of audio bytes decoded, and the sound itself through WebAudio
+# (the loudness and the loudest frequency of what the element plays, every 100 ms).
+PLAY_AND_LISTEN = """async ([camera, at, until]) => {
+  const page = window.nvrRecordings, player = page.player, v = player.video;
+  const ranges = [], levels = [], peaks = [];
+  const append = player.append.bind(player);
+  player.append = async (chunk, session) => {
+    await append(chunk, session);
+    const b = v.buffered, r = [];
+    for (let i = 0; i < b.length; i++) r.push([player.origin + b.start(i), player.origin + b.end(i)]);
+    ranges.push(r);
+  };
+  const shown = [];
+  player.onSeekShown = (meta) => shown.push(player.origin + meta.mediaTime);
+  await page.playAt(camera, at);
+  player.onSeekShown = () => {};
+  const decodedAtStart = v.webkitAudioDecodedByteCount;
+  const frames = [];
+  const onFrame = (_n, meta) => { frames.push(player.origin + meta.mediaTime); v.requestVideoFrameCallback(onFrame); };
+  v.requestVideoFrameCallback(onFrame);
+  const ctx = new AudioContext();
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 4096;
+  ctx.createMediaStreamSource(v.captureStream()).connect(analyser);
+  const wave = new Float32Array(analyser.fftSize), spectrum = new Float32Array(analyser.frequencyBinCount);
+  while (player.origin + v.currentTime < until) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (v.paused) break;
+    analyser.getFloatTimeDomainData(wave);
+    levels.push(Math.sqrt(wave.reduce((a, x) => a + x * x, 0) / wave.length));
+    analyser.getFloatFrequencyData(spectrum);
+    peaks.push(spectrum.indexOf(Math.max(...spectrum)) * ctx.sampleRate / analyser.fftSize);
+  }
+  v.pause();
+  player.append = append;
+  await ctx.close();
+  return {
+    shown, frames, ranges, levels, peaks, reached: player.origin + v.currentTime, muted: v.muted,
+    decoded: v.webkitAudioDecodedByteCount - decodedAtStart, note: player.note,
+    sound: document.querySelector('#sound').textContent,
+  };
+}"""
+
+
+def test_a_recording_with_audio_plays_its_sound_across_a_segment_boundary(
+    recorded: Recorded, browser: Any
+) -> None:
+    rows = _closed(recorded.url, AUDIO_CAMERA)
+    # Where a file starts right after one of a second or more (files are 1-2 s long here).
+    boundary = next(
+        _t(b["start"])
+        for a, b in itertools.pairwise(rows)
+        if a["duration_s"] > 0.9 and b["duration_s"] > 1.0
+        and abs(_t(a["start"]) + a["duration_s"] - _t(b["start"])) < 0.1
+    )  # fmt: skip
+    at, until = boundary - 0.77, boundary + 0.95
+    page = _open(browser, recorded.url)
+    got = page.evaluate(PLAY_AND_LISTEN, [AUDIO_CAMERA, at, until])
+    print(
+        f"sound: {got['decoded']} bytes decoded, levels {[round(x, 3) for x in got['levels']]},"
+        f" peaks {sorted(set(round(x) for x in got['peaks']))} Hz, ranges {got['ranges']}"
+    )
+    assert at - FRAME_S - 0.002 <= got["shown"][0] <= at + 0.002, got["shown"]
+    assert not got["muted"] and got["sound"] == "Sound on"
+    # It played on past the boundary, every frame: no stall, no frame left out ...
+    assert got["reached"] >= until, got
+    frames = got["frames"]
+    assert frames[0] < boundary < frames[-1], (boundary, frames)
+    steps = [b - a for a, b in itertools.pairwise(frames)]
+    assert max(steps) < 4 * FRAME_S and min(steps) > 0, steps  # (one dropped on a busy machine)
+    # ... the media buffered as one range from the start through the boundary (no hole
+    # where a chunk's audio ended before its video, or before the next file's audio) ...
+    assert all(r[0][0] <= at for r in got["ranges"]), got["ranges"]
+    assert got["ranges"][-1][0][1] >= until, got["ranges"]
+    # ... and with its sound: AAC decoded, and the simulator's tone heard in what it plays.
+    assert got["decoded"] > 1000
+    heard = [x for x in got["levels"] if x > 0.01]
+    assert len(heard) >= 0.8 * len(got["levels"]) >= 10, got["levels"]
+    tones = [f for f, x in zip(got["peaks"], got["levels"], strict=True) if x > 0.01]
+    bin_hz = 48000 / 4096
+    assert statistics.median(tones) == pytest.approx(TONE_HZ, abs=2 * bin_hz), tones
+    page.close()
+
+
+# A browser that plays no audio in MP4 (only_pair: each codec alone, not H.264 with AAC).
+NO_AUDIO = """(onlyPair) => {
+  const supported = MediaSource.isTypeSupported.bind(MediaSource);
+  MediaSource.isTypeSupported = (type) =>
+    (onlyPair ? !(type.includes('avc1') && type.includes('mp4a')) : !/mp4a|opus/.test(type))
+    && supported(type);
+}"""
+
+
+@pytest.mark.parametrize("only_pair", [False, True])
+def test_a_browser_that_cannot_play_the_audio_plays_the_video_alone(
+    recorded: Recorded, browser: Any, only_pair: bool
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.add_init_script(f"({NO_AUDIO})({str(only_pair).lower()})")
+    page.goto(f"{recorded.url}/recordings")
+    page.wait_for_function("() => document.querySelectorAll('.row .footage').length >= 2")
+    at = recorded.cam3_start + 1.23
+    got = page.evaluate(PLAY_AND_READ, [AUDIO_CAMERA, at, at + 0.5, 1])
+    assert re.fullmatch(r"avc1\.[0-9a-f]{6}", got["codec"]), got["codec"]
+    assert at - FRAME_S - 0.002 <= got["frames"][0][0] <= at + 0.002, got["frames"][:3]
+    assert len(got["frames"]) >= 5 and got["muted"] and got["note"] == "", got
+    assert page.locator("#sound").is_hidden()
     page.close()
 
 
@@ -361,7 +567,7 @@ def test_the_timeline_marks_now_and_moves_with_the_keys_and_the_wheel(
 ) -> None:
     page = _open(browser, recorded.url)
     marks = page.locator(".row .now")
-    assert marks.count() == 2  # today: on both cameras' rows
+    assert marks.count() == 3  # today: on every camera's row
     window = "() => { const w = window.nvrRecordings.window; return [w.start, w.end]; }"
     day = page.evaluate(window)
     assert abs((day[1] - day[0]) - 86400) < 3600 * 1.01  # a whole day (23-25 h with DST)
@@ -381,25 +587,35 @@ def test_the_timeline_marks_now_and_moves_with_the_keys_and_the_wheel(
     page.close()
 
 
+@pytest.mark.parametrize("camera", ["cam1", AUDIO_CAMERA])
 def test_playback_from_a_moment_ago_keeps_within_seconds_of_live(
-    recorded: Recorded, browser: Any
+    recorded: Recorded, browser: Any, camera: str
 ) -> None:
     page = _open(browser, recorded.url)
     now = time.time()
-    got = page.evaluate(PLAY_AND_READ, ["cam1", now - 1.0, now + 5.0, 1])
+    got = page.evaluate(PLAY_AND_READ, [camera, now - 1.0, now + 5.0, 1])
     shown = got["frames"][-1][0]
     # It played on past where it started, through the file being written, and was never
     # more than a few seconds behind the camera.
+    behind = time.time() - shown
+    print(f"{camera}: {behind:.2f} s behind the camera at the end")
     assert shown >= now + 5.0
-    assert time.time() - shown < 4.0, time.time() - shown
+    # With audio a little further (measured 3.3-4.7 s, video only 2.4-2.6 s): Chromium stops
+    # at the end of what is buffered sooner, and waits longer there when the file being
+    # written is closed and the next one not yet in the catalog.
+    assert behind < (4.0 if camera != AUDIO_CAMERA else 6.0), behind
     page.close()
 
 
-def test_sixteen_times_speed_plays_through_the_segments(recorded: Recorded, browser: Any) -> None:
+@pytest.mark.parametrize("camera", ["cam1", AUDIO_CAMERA])
+def test_sixteen_times_speed_plays_through_the_segments(
+    recorded: Recorded, browser: Any, camera: str
+) -> None:
     page = _open(browser, recorded.url)
-    start = recorded.cam1_start + 0.5
+    start = (recorded.cam1_start if camera == "cam1" else recorded.cam3_start) + 0.5
     began = time.monotonic()
-    got = page.evaluate(PLAY_AND_READ, ["cam1", start, start + 8.0, 16])
+    got = page.evaluate(PLAY_AND_READ, [camera, start, start + 8.0, 16])
+    assert got["muted"]  # the sound plays at 1x only
     took = time.monotonic() - began
     shown = [s for s, _ in got["frames"]]
     assert shown == sorted(shown) and shown[-1] >= start + 8.0
@@ -437,10 +653,11 @@ STEP = """async ([forward]) => {
 }"""
 
 
-def test_frame_steps_move_by_one_frame(recorded: Recorded, browser: Any) -> None:
+@pytest.mark.parametrize("camera", ["cam1", AUDIO_CAMERA])
+def test_frame_steps_move_by_one_frame(recorded: Recorded, browser: Any, camera: str) -> None:
     page = _open(browser, recorded.url)
-    at = recorded.cam1_start + 3.3
-    page.evaluate(PLAY_AND_READ, ["cam1", at, at, 1])
+    at = (recorded.cam1_start if camera == "cam1" else recorded.cam3_start) + 3.3
+    page.evaluate(PLAY_AND_READ, [camera, at, at, 1])
     before, fwd, fwd_stamp = page.evaluate(STEP, [True])
     was, back, back_stamp = page.evaluate(STEP, [False])
     assert abs((fwd - before) - FRAME_S) < 0.01, (before, fwd)
@@ -451,10 +668,14 @@ def test_frame_steps_move_by_one_frame(recorded: Recorded, browser: Any) -> None
     page.close()
 
 
-def test_playback_runs_across_segments_and_skips_the_gap(recorded: Recorded, browser: Any) -> None:
-    gap_start, gap_end = recorded.gap
+@pytest.mark.parametrize("camera", ["cam2", AUDIO_CAMERA])
+def test_playback_runs_across_segments_and_skips_the_gap(
+    recorded: Recorded, browser: Any, camera: str
+) -> None:
+    gap_start, gap_end = recorded.gap if camera == "cam2" else recorded.cam3_gap
     page = _open(browser, recorded.url)
-    got = page.evaluate(PLAY_AND_READ, ["cam2", gap_start - 3.0, gap_end + 2.5, 2])
+    got = page.evaluate(PLAY_AND_READ, [camera, gap_start - 3.0, gap_end + 2.5, 2])
+    assert got["muted"] and got["codec"].endswith(",mp4a.40.2") == (camera == AUDIO_CAMERA)
     frames = got["frames"]
     shown = [s for s, _ in frames]
     assert shown == sorted(shown)
@@ -530,18 +751,55 @@ def test_recordings_need_the_login_when_a_token_is_set(tmp_path: Path) -> None:
         app.stop()
 
 
+@pytest.mark.parametrize("camera", ["cam1", AUDIO_CAMERA])
 def test_a_seek_shows_the_frame_of_that_instant_in_the_other_engines(
-    recorded: Recorded, other: Firefox | WebKit
+    recorded: Recorded, other: Firefox | WebKit, camera: str
 ) -> None:
     other.goto(f"{recorded.url}/recordings")
     other.wait("return document.querySelectorAll('.row .footage').length >= 2", 15, "the timeline")
     lags = []
-    for at in (recorded.cam1_start + 1.23, recorded.cam1_start + 4.71):
-        got = other.run_async(PLAY_AND_READ, ["cam1", at, at + 0.3, 1])
+    start = recorded.cam1_start if camera == "cam1" else recorded.cam3_start
+    for at in (start + 1.23, start + 4.71):
+        got = other.run_async(PLAY_AND_READ, [camera, at, at + 0.3, 1])
         assert "error" not in got, got
+        print(f"{type(other).__name__} {camera}: {got['codec']}")  # with sound where it can
         first_shown, first_stamp = got["frames"][0]
         assert at - FRAME_S - 0.002 <= first_shown <= at + 0.002, (at, got["frames"][:3])
         assert len(got["frames"]) >= 3  # and it plays on from there
         lags.append(_lag_s(first_shown, first_stamp))
     assert abs(lags[0] - lags[1]) <= FRAME_S / 2, lags
     assert 0 <= lags[0] < 0.5, lags
+
+
+def test_playback_goes_on_where_the_cameras_audio_stops(recorded: Recorded, browser: Any) -> None:
+    # Last in the module: from here on cam3 records video alone (its audio packets dropped
+    # where rtspsrc hands them over; the recorder ends the audio after 2 s without any).
+    from gi.repository import Gst
+
+    pipeline = recorded.app.engine.runtimes[AUDIO_CAMERA].pipeline
+    assert pipeline is not None
+    depay = pipeline.pipeline.get_by_name("audio0-depay")
+    silenced = time.time()
+    depay.get_static_pad("sink").add_probe(
+        Gst.PadProbeType.BUFFER, lambda _p, _i: Gst.PadProbeReturn.DROP
+    )
+    wait_until(
+        lambda: sum(1 for r in _closed(recorded.url, AUDIO_CAMERA) if _t(r["start"]) > silenced + 3)
+        >= 1,
+        30,
+        "a file after the audio stopped",
+    )
+    page = _open(browser, recorded.url)
+    at, until = silenced - 2.0, silenced + 4.5
+    got = page.evaluate(PLAY_AND_READ, [AUDIO_CAMERA, at, until, 2])
+    shown = [s for s, _ in got["frames"]]
+    # From footage with sound on into footage without: a fresh MediaSource where the tracks
+    # change, and the video plays on in order, every frame where its stamp says.
+    assert got["firstCodec"].endswith(",mp4a.40.2") and "," not in got["codec"], got
+    assert shown == sorted(shown) and shown[-1] >= until
+    lags = [_lag_s(s, stamp) for s, stamp in got["frames"]]
+    assert _longest_off_run(lags, statistics.median(lags)) <= 2, lags
+    steps = [b - a for a, b in itertools.pairwise(shown)]
+    print(f"audio stopped: longest step {max(steps):.3f} s, note {got['note']!r}")
+    assert max(steps) < 0.5, steps
+    page.close()

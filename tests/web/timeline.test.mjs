@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 import {
   AHEAD_S, DAY_S, GAP_JUMP_S, LIVE_POLL_S, MIN_WINDOW_S, fraction, gapWords, holeBefore, pan,
-  playerStep, ticks, zoom,
+  playerStep, REACH_PER_RATE_S, REACH_S, STUCK_POLL_S, STUCK_S, stuckJump, switchNow, ticks, zoom,
 } from "../../src/nvr_gstreamer/web/static/timeline.js";
 
 const day = { start: 1_000_000, end: 1_000_000 + DAY_S };
@@ -80,4 +80,35 @@ test("at the end of the file being written the player asks again, at the end of 
   assert.deepEqual(playerStep({ ...live, sinceFetchS: LIVE_POLL_S - 0.1 }), { fetch: null, jumpTo: null, ended: false });
   assert.equal(playerStep({ ...live, sinceFetchS: LIVE_POLL_S }).fetch, 100.05);
   assert.equal(playerStep({ ...live, sinceFetchS: LIVE_POLL_S, fetching: true }).fetch, null);
+  // Standing still at its end (played out what came): sooner.
+  assert.equal(playerStep({ ...live, sinceFetchS: STUCK_POLL_S, stuck: true }).fetch, 100.05);
+  assert.equal(playerStep({ ...live, sinceFetchS: STUCK_POLL_S - 0.1, stuck: true }).fetch, null);
+});
+
+test("stuck playback jumps a hole just ahead, further ahead the faster it plays", () => {
+  const hole = { from: 110, to: 140 };
+  const stuck = { now: 109.5, stuckS: STUCK_S, rate: 1, holes: [hole], nextRange: 140.03 };
+  assert.equal(stuckJump(stuck), 140);
+  assert.equal(stuckJump({ ...stuck, stuckS: STUCK_S - 0.1 }), null); // not stuck (yet)
+  // At 16x Chromium stopped 2.5 s before the end of what was buffered: still in reach.
+  const far = { ...stuck, now: 110 - 2.5 };
+  assert.equal(stuckJump(far), null);
+  assert.equal(stuckJump({ ...far, rate: 16 }), 140);
+  assert.ok(REACH_S + REACH_PER_RATE_S * 16 >= 2.5);
+  // Past the hole's start already (a jump landed short of the buffered range): the next range.
+  assert.equal(stuckJump({ ...stuck, now: 140.001 }), 140.03);
+  // A small hole between chunks, no gap in the footage: on to the next buffered range.
+  assert.equal(stuckJump({ ...stuck, holes: [], nextRange: 109.8 }), 109.8);
+  // Nothing ahead within reach: wait for the chunk on its way, or the end.
+  assert.equal(stuckJump({ ...stuck, holes: [], nextRange: null }), null);
+  assert.equal(stuckJump({ ...stuck, holes: [], nextRange: 130 }), null);
+  assert.equal(stuckJump({ ...stuck, holes: [{ from: 90, to: 100 }], nextRange: null }), null);
+});
+
+test("a chunk with other tracks waits until what came before it has played out", () => {
+  const s = { now: 100, fetchedEnd: 110, stuck: false, paused: false };
+  assert.equal(switchNow(s), false); // 10 s of the old tracks still to play
+  assert.equal(switchNow({ ...s, now: 109.9 }), true);
+  assert.equal(switchNow({ ...s, now: 109.5, stuck: true }), true); // stopped short of the end
+  assert.equal(switchNow({ ...s, now: 109.9, paused: true }), false); // not while paused
 });

@@ -1,10 +1,12 @@
 """Recorded footage for the web app: playback chunks and scrubbing previews.
 
 ``GET /api/cameras/{id}/playback?start=&span=`` answers a fragmented MP4 of the camera's
-footage from the key frame at or before ``start`` for about ``span`` seconds (see
-:mod:`nvr_gstreamer.gst.playback`); headers say where it sits on the wall clock and where the
-next chunk starts (``X-Nvr-Next``), which is past a gap when the footage stops. The page
-appends chunk after chunk to one MediaSource.
+footage from the key frame at or before ``start`` for about ``span`` seconds, with the
+recording's audio when it comes out as one of ``audio`` (default ``aac,opus``; the page lists
+what its browser plays, empty for video only; see :mod:`nvr_gstreamer.gst.playback`);
+``X-Nvr-Codec`` lists the codecs (``avc1.42c016,mp4a.40.2``); other headers say where it sits
+on the wall clock and where the next chunk starts (``X-Nvr-Next``), which is past a gap when
+the footage stops. The page appends chunk after chunk to one MediaSource.
 
 ``GET /api/cameras/{id}/preview?at=`` answers a small JPEG of the key frame at or before
 ``at`` (``X-Nvr-Frame``: its wall time), cached.
@@ -23,7 +25,12 @@ from fastapi import FastAPI, HTTPException, Path, Query
 from fastapi.responses import Response
 
 from nvr_gstreamer.app import NvrApp
-from nvr_gstreamer.gst.playback import SNAP_TOLERANCE_S, PlaybackError, make_chunk
+from nvr_gstreamer.gst.playback import (
+    AUDIO_CODECS,
+    SNAP_TOLERANCE_S,
+    PlaybackError,
+    make_chunk,
+)
 from nvr_gstreamer.gst.preview import PreviewCache, PreviewError, PreviewReaders, preview_jpeg
 from nvr_gstreamer.storage.catalog import SegmentRow, SegmentStatus
 from nvr_gstreamer.storage.footage_runs import Part
@@ -33,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 SPAN_DEFAULT_S = 20.0
 SPAN_MAX_S = 120.0
+AUDIO_PATTERN = r"^([a-z0-9]+(,[a-z0-9]+)*)?$"  # "aac,opus", "opus", "" (video only)
 
 CameraPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
@@ -82,8 +90,10 @@ def add_recordings(
         camera_id: CameraPath,
         start: datetime,
         span: Annotated[float, Query(gt=0, le=SPAN_MAX_S)] = SPAN_DEFAULT_S,
+        audio: Annotated[str, Query(pattern=AUDIO_PATTERN)] = ",".join(sorted(AUDIO_CODECS)),
     ) -> Response:
-        """Fragmented MP4 of the footage from the key frame at or before ``start``."""
+        """Fragmented MP4 of the footage from the key frame at or before ``start``, with its
+        audio if that is one of ``audio`` (what the browser plays; empty: video only)."""
         known(camera_id)
         t = start.timestamp()
         # The segment that holds ``t``, else the first one after it (``t`` is in a gap).
@@ -94,7 +104,8 @@ def add_recordings(
         i = max(0, sum(1 for p, _ in parts if p.start_utc <= t + SNAP_TOLERANCE_S) - 1)
         (part, live), later = parts[i], [p for p, _ in parts[i + 1 :]]
         try:
-            chunk = make_chunk(part, max(t, part.start_utc), span)
+            accepted = frozenset(audio.split(",")) & AUDIO_CODECS
+            chunk = make_chunk(part, max(t, part.start_utc), span, accepted)
         except PlaybackError as e:
             logger.warning("playback of %s at %s: %s", camera_id, start.isoformat(), e)
             raise HTTPException(500, f"cannot play {camera_id} there: {e}") from e

@@ -2,9 +2,14 @@
 
 The codec string of an init segment (RFC 6381, what the page asks ``isTypeSupported`` about)
 and where a fragment's first frame sits in its track's timeline.
+
+For the recordings' playback chunks: the tracks of an init segment, the audio's codec string,
+where a track's first fragment starts, and one track moved in time (its ``tfdt``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 def _boxes(data: bytes) -> list[tuple[bytes, int, int]]:
@@ -90,19 +95,109 @@ def _find(
     return span
 
 
-def first_presentation_s(data: bytes) -> float:
-    """Presentation time (s) of the first sample of the first fragment of a fragmented MP4
-    (``tfdt`` plus the first sample's composition offset), in its track's timescale
-    (``mdhd``); 0.0 when the file does not say."""
-    mdhd = _find(data, (b"moov", b"trak", b"mdia", b"mdhd"))
-    traf = _find(data, (b"moof", b"traf"))
-    if mdhd is None or traf is None:
+@dataclass(frozen=True, slots=True)
+class Track:
+    track_id: int
+    handler: bytes  # b"vide", b"soun", ...
+    timescale: int  # ticks per second of its media time (mdhd)
+
+
+def tracks(init: bytes) -> list[Track]:
+    """The tracks of an init segment (``moov``), in their order there."""
+    moov = _find(init, (b"moov",))
+    if moov is None:
+        return []
+    out = []
+    for kind, start, end in _children(init, *moov):
+        if kind != b"trak":
+            continue
+        tkhd = _find(init, (b"tkhd",), start, end)
+        mdhd = _find(init, (b"mdia", b"mdhd"), start, end)
+        hdlr = _find(init, (b"mdia", b"hdlr"), start, end)
+        if tkhd is None or mdhd is None or hdlr is None:
+            continue
+        ts, ms = tkhd[0], mdhd[0]
+        track_id = int.from_bytes(
+            init[ts + 20 : ts + 24] if init[ts] == 1 else init[ts + 12 : ts + 16], "big"
+        )
+        timescale = int.from_bytes(
+            init[ms + 20 : ms + 24] if init[ms] == 1 else init[ms + 12 : ms + 16], "big"
+        )
+        out.append(Track(track_id, init[hdlr[0] + 8 : hdlr[0] + 12], timescale))
+    return out
+
+
+def _descriptor(data: bytes, pos: int, end: int) -> tuple[int, int, int] | None:
+    """(tag, payload start, payload end) of the MPEG-4 descriptor at ``pos`` (ISO 14496-1)."""
+    if pos + 2 > end:
+        return None
+    tag, pos, size = data[pos], pos + 1, 0
+    for _ in range(4):  # the size: 7 bits a byte, the high bit says another byte follows
+        if pos >= end:
+            return None
+        byte, pos = data[pos], pos + 1
+        size = size << 7 | byte & 0x7F
+        if not byte & 0x80:
+            break
+    return (tag, pos, pos + size) if pos + size <= end else None
+
+
+def audio_codec_string(init: bytes) -> str:
+    """The codec parameter of the init segment's first audio track (RFC 6381: ``mp4a.40.2``
+    for AAC-LC, ``opus``), or "" when it has none the page could ask about."""
+    for kind, start, end in _boxes(init):
+        if kind == b"Opus":
+            return "opus"
+        if kind != b"mp4a":
+            continue
+        at = init.find(b"esds", start + 8, end)
+        if at < 0:
+            return ""
+        esds_end = min(end, at - 4 + int.from_bytes(init[at - 4 : at], "big"))
+        es = _descriptor(init, at + 8, esds_end)  # after the box's version and flags
+        if es is None or es[0] != 0x03:
+            return ""
+        flags = init[es[1] + 2]
+        pos = es[1] + 3 + (2 if flags & 0x80 else 0) + (2 if flags & 0x20 else 0)
+        if flags & 0x40:
+            pos += 1 + init[pos]  # a URL, its length first
+        config = _descriptor(init, pos, es[2])
+        if config is None or config[0] != 0x04:
+            return ""
+        oti = init[config[1]]
+        specific = _descriptor(init, config[1] + 13, config[2])
+        if specific is None or specific[0] != 0x05 or specific[1] >= specific[2]:
+            return f"mp4a.{oti:02x}"
+        aot = init[specific[1]] >> 3
+        if aot == 31 and specific[1] + 1 < specific[2]:
+            aot = 32 + ((init[specific[1]] & 0x07) << 3 | init[specific[1] + 1] >> 5)
+        return f"mp4a.{oti:02x}.{aot}"
+    return ""
+
+
+def _trafs(data: bytes) -> list[tuple[int, int, int]]:
+    """(track id, payload start, end) of every ``traf`` of every ``moof``, in order."""
+    out = []
+    for kind, start, end in _children(data, 0, len(data)):
+        if kind != b"moof":
+            continue
+        for k, s, e in _children(data, start, end):
+            tfhd = _find(data, (b"tfhd",), s, e) if k == b"traf" else None
+            if tfhd is not None:
+                out.append((int.from_bytes(data[tfhd[0] + 4 : tfhd[0] + 8], "big"), s, e))
+    return out
+
+
+def first_presentation_s(data: bytes, handler: bytes = b"vide") -> float:
+    """Presentation time (s) of the first sample of the first fragment of the first track of
+    kind ``handler`` in a fragmented MP4 (``tfdt`` plus the first sample's composition
+    offset), in its track's timescale (``mdhd``); 0.0 when the file does not say."""
+    track = next((t for t in tracks(data) if t.handler == handler), None)
+    traf = next(((s, e) for tid, s, e in _trafs(data) if track and tid == track.track_id), None)
+    if track is None or traf is None or not track.timescale:
         return 0.0
-    ms, _me = mdhd
-    v1 = data[ms] == 1
-    timescale = int.from_bytes(data[ms + 20 : ms + 24] if v1 else data[ms + 12 : ms + 16], "big")
     tfdt = _find(data, (b"tfdt",), *traf)
-    if not timescale or tfdt is None:
+    if tfdt is None:
         return 0.0
     ts, _te = tfdt
     base = int.from_bytes(data[ts + 4 : ts + 12] if data[ts] == 1 else data[ts + 4 : ts + 8], "big")
@@ -115,4 +210,25 @@ def first_presentation_s(data: bytes) -> float:
         pos += sum(4 for bit in (0x100, 0x200, 0x400) if flags & bit)
         if flags & 0x800:
             offset = int.from_bytes(data[pos : pos + 4], "big", signed=version == 1)
-    return (base + offset) / timescale
+    return (base + offset) / track.timescale
+
+
+def shift_decode_times(data: bytes, track_id: int, ticks: int) -> bytes:
+    """``data`` (a fragmented MP4) with ``ticks`` added to the ``tfdt`` of every fragment of
+    track ``track_id``: the whole track moves later by that much, the other tracks stay.
+
+    mp4mux starts every track of a fragmented MP4 at 0, whatever its first timestamp: this
+    puts back where one track starts against the others. A 32-bit ``tfdt`` that the shift
+    would overflow raises ValueError."""
+    out = bytearray(data)
+    for tid, start, end in _trafs(data):
+        tfdt = _find(data, (b"tfdt",), start, end) if tid == track_id else None
+        if tfdt is None:
+            continue
+        ts = tfdt[0]
+        width = 8 if data[ts] == 1 else 4
+        value = int.from_bytes(data[ts + 4 : ts + 4 + width], "big") + ticks
+        if not 0 <= value < 1 << (8 * width):
+            raise ValueError(f"tfdt {value} does not fit in {width} bytes")
+        out[ts + 4 : ts + 4 + width] = value.to_bytes(width, "big")
+    return bytes(out)

@@ -197,27 +197,46 @@ def _fix_opus_dops(path: Path) -> bool:
         if moov is None:
             return False
         base, data = moov
-        fixed = False
-        for stsd_start, stsd_end in _find_boxes(data, 0, len(data), _MP4_PATH_TO_STSD):
-            # stsd: version/flags and entry count, then the sample entries
-            for kind, e_start, e_end in _mp4_boxes(data, stsd_start + 8, stsd_end):
-                i = data.find(b"dOps", e_start, e_end) if kind == b"Opus" else -1
-                if i < 0 or i + 14 > e_end:
-                    continue
-                field = i + 4 + 2  # after version and channel count
-                rate_be = int.from_bytes(data[field + 2 : field + 6], "big")
-                rate_le = int.from_bytes(data[field + 2 : field + 6], "little")
-                if rate_be <= _OPUS_MAX_INPUT_RATE or rate_le > _OPUS_MAX_INPUT_RATE:
-                    continue
-                swapped = (
-                    data[field : field + 2][::-1]
-                    + data[field + 2 : field + 6][::-1]
-                    + data[field + 6 : field + 8][::-1]
-                )
-                f.seek(base + field)
-                f.write(swapped)
-                fixed = True
-        return fixed
+        swaps = _dops_swaps(data)
+        for at, swapped in swaps:
+            f.seek(base + at)
+            f.write(swapped)
+        return bool(swaps)
+
+
+def fix_opus_dops_bytes(data: bytes) -> bytes:
+    """``data`` (an MP4 in memory: ``moov`` at the top level) with the Opus track's ``dOps``
+    big-endian, as :func:`_fix_opus_dops` does to a file."""
+    out = bytearray(data)
+    for kind, start, end in _mp4_boxes(data, 0, len(data)):
+        if kind == b"moov":
+            for at, swapped in _dops_swaps(data[start - 8 : end]):
+                out[start - 8 + at : start - 8 + at + len(swapped)] = swapped
+    return bytes(out)
+
+
+def _dops_swaps(data: bytes) -> list[tuple[int, bytes]]:
+    """Where in ``data`` (a ``moov`` box) an Opus ``dOps`` written little-endian is, and its
+    fields big-endian."""
+    swaps = []
+    for stsd_start, stsd_end in _find_boxes(data, 0, len(data), _MP4_PATH_TO_STSD):
+        # stsd: version/flags and entry count, then the sample entries
+        for kind, e_start, e_end in _mp4_boxes(data, stsd_start + 8, stsd_end):
+            i = data.find(b"dOps", e_start, e_end) if kind == b"Opus" else -1
+            if i < 0 or i + 14 > e_end:
+                continue
+            field = i + 4 + 2  # after version and channel count
+            rate_be = int.from_bytes(data[field + 2 : field + 6], "big")
+            rate_le = int.from_bytes(data[field + 2 : field + 6], "little")
+            if rate_be <= _OPUS_MAX_INPUT_RATE or rate_le > _OPUS_MAX_INPUT_RATE:
+                continue
+            swapped = (
+                data[field : field + 2][::-1]
+                + data[field + 2 : field + 6][::-1]
+                + data[field + 6 : field + 8][::-1]
+            )
+            swaps.append((field, swapped))
+    return swaps
 
 
 def _find_boxes(

@@ -3,11 +3,12 @@
 // reason), a still of the moment under the pointer while scrubbing, and a player that plays
 // the stored footage from any instant through Media Source Extensions: keyframe-aligned
 // fragmented MP4 chunks made by the server from the recorded files (nothing re-encoded), laid
-// on a wall-clock timeline, gaps skipped with a visible note.
+// on a wall-clock timeline, gaps skipped with a visible note; with the recording's sound where
+// the browser plays its codec (at 1x; muted at other speeds).
 
 import {
   DAY_S, FIRST_SPAN_S, GAP_WORDS, NEXT_SPAN_S, clockText, fraction, gapWords, holeBefore, pan,
-  playerStep, ticks, zoom,
+  STUCK_S, playerStep, stuckJump, switchNow, ticks, zoom,
 } from "./timeline.js";
 
 /** @typedef {import("./timeline.js").Window} Window */
@@ -22,6 +23,14 @@ const $ = (/** @type {string} */ sel) => /** @type {HTMLElement} */ (document.qu
 
 /** @param {number} t */
 const num = (t) => t.toFixed(6);
+
+/** The chunks' audio codecs (as the server names them) and their MP4 codec parameter. */
+const AUDIO_CODECS = /** @type {Record<string, string>} */ ({ aac: "mp4a.40.2", opus: "opus" });
+
+/** The audio codecs this browser plays from MP4 in Media Source Extensions. */
+function playableAudio() {
+  return Object.keys(AUDIO_CODECS).filter((name) => MediaSource.isTypeSupported(`audio/mp4; codecs="${AUDIO_CODECS[name]}"`));
+}
 
 /** Local midnight of a "YYYY-MM-DD" day, epoch seconds. @param {string} day */
 function dayStart(day) {
@@ -53,6 +62,12 @@ class Player {
     this.shown = 0; // wall time of the frame on screen
     this.frameS = 1 / 15; // frame interval, from the last chunk
     this.note = "";
+    this.audio = playableAudio(); // asked for with every chunk ([]: video only)
+    this.codec = ""; // of the SourceBuffer: "avc1.42c016" or "avc1.42c016,mp4a.40.2"
+    this.soundWanted = true; // the sound button; audio plays at 1x only
+    /** @type {Chunk | null} */ this.pending = null; // with other tracks: for a fresh MediaSource
+    this.lastTime = -1; // currentTime at the last tick, and since when it stood still
+    this.stillSince = 0;
     setInterval(() => this.tick(), 100);
     const onFrame = (/** @type {number} */ _now, /** @type {VideoFrameCallbackMetadata} */ meta) => {
       this.shown = this.origin + meta.mediaTime;
@@ -75,30 +90,57 @@ class Player {
     this.holes = [];
     this.next = null;
     this.fetchedEnd = 0;
+    this.pending = null;
     this.setNote("");
-    const ms = new MediaSource();
-    this.ms = ms;
     this.sb = null;
-    this.video.src = URL.createObjectURL(ms);
-    await new Promise((resolve) => ms.addEventListener("sourceopen", resolve, { once: true }));
     this.fetching = true;
     let chunk;
     try {
       chunk = await this.fetchChunk(camera, t, FIRST_SPAN_S);
+      if (chunk !== null && chunk.codec.includes(",") && !MediaSource.isTypeSupported(`video/mp4; codecs="${chunk.codec}"`)) {
+        // Each codec alone, not the pair: video only from now on.
+        this.audio = [];
+        chunk = await this.fetchChunk(camera, t, FIRST_SPAN_S);
+      }
     } finally {
       if (session === this.session) this.fetching = false;
     }
     if (session !== this.session) return;
     if (chunk === null) { this.setNote("nothing recorded from here"); return; }
     if (chunk.first > t + 0.5) this.setNote(`nothing recorded at ${clockText(t, true)}: from ${clockText(chunk.first, true)}`);
+    if (!await this.open(chunk, session)) return;
+    await this.showThenPlay(Math.max(t, chunk.first));
+  }
+
+  /** A fresh MediaSource with ``chunk`` in it, for chunks with its tracks (those of one
+   * SourceBuffer cannot change). @param {Chunk} chunk @param {number} session */
+  async open(chunk, session) {
     const type = `video/mp4; codecs="${chunk.codec}"`;
     if (!MediaSource.isTypeSupported(type)) {
       this.setNote(`this browser cannot play ${chunk.codec}`);
-      return;
+      return false;
     }
+    const ms = new MediaSource();
+    this.ms = ms;
+    this.sb = null;
+    this.video.src = URL.createObjectURL(ms);
+    await new Promise((resolve) => ms.addEventListener("sourceopen", resolve, { once: true }));
+    if (session !== this.session) return false;
     this.sb = ms.addSourceBuffer(type);
+    this.codec = chunk.codec;
+    this.applySound();
     await this.append(chunk, session);
-    await this.showThenPlay(Math.max(t, chunk.first));
+    return true;
+  }
+
+  /** Sound when the footage has audio, the sound button wants it and the speed is 1x (at
+   * other speeds the audio is muted). */
+  applySound() {
+    const audio = this.codec.includes(",");
+    this.video.muted = !(audio && this.soundWanted && this.video.playbackRate === 1);
+    const button = $("#sound");
+    button.hidden = !audio;
+    button.textContent = this.soundWanted ? "Sound on" : "Sound off";
   }
 
   /** Seek to ``t``, let that frame reach the screen, then play on (a seek while playing could
@@ -122,7 +164,13 @@ class Player {
     });
     video.currentTime = target;
     await shown;
-    await video.play().catch(() => {});
+    await video.play().catch(async () => {
+      if (video.muted) return;
+      // Sound needs a click on the page first (autoplay policy): play muted.
+      this.soundWanted = false;
+      this.applySound();
+      await video.play().catch(() => {});
+    });
   }
 
   /** Called with the frame a seek put on the screen, before playing on (tests read it).
@@ -137,9 +185,30 @@ class Player {
     return false;
   }
 
+  /** The start of the first buffered range that starts after ``t``, or null (wall times).
+   * @param {number} t */
+  rangeAfter(t) {
+    const b = this.video.buffered;
+    const m = t - this.origin;
+    for (let i = 0; i < b.length; i++) if (b.start(i) > m) return this.origin + b.start(i);
+    return null;
+  }
+
+  /** Where a jump to ``t`` lands: ``t``, or the start of the buffered range just after it
+   * when ``t`` is not buffered (a file's audio starts a little after its first frame).
+   * @param {number} t */
+  landing(t) {
+    const b = this.video.buffered;
+    const m = t - this.origin;
+    for (let i = 0; i < b.length; i++) if (b.start(i) <= m && m < b.end(i)) return t;
+    const after = this.rangeAfter(t);
+    return after !== null && after - t < 0.5 ? after : t;
+  }
+
   /** @param {string} camera @param {number} t @param {number} span @returns {Promise<Chunk | null>} */
   async fetchChunk(camera, t, span) {
-    const r = await fetch(`/api/cameras/${camera}/playback?start=${num(t)}&span=${span}`);
+    const q = new URLSearchParams({ start: num(t), span: String(span), audio: this.audio.join(",") });
+    const r = await fetch(`/api/cameras/${camera}/playback?${q}`);
     if (r.status === 404) return null;
     if (!r.ok) throw new Error(`playback: ${r.status} ${await r.text()}`);
     const h = (/** @type {string} */ k) => r.headers.get(k);
@@ -162,6 +231,12 @@ class Player {
     if (sb === null || session !== this.session) return;
     const hole = holeBefore(this.fetchedEnd || null, chunk.first);
     if (hole !== null) this.holes.push(hole);
+    // Each chunk's tracks start afresh (MSE's "reset parser state"): else a chunk whose audio
+    // begins a little before the previous one's last frame (a file that overlaps the one
+    // before; G.711 encoded afresh for each chunk) counts as a discontinuity, which drops the
+    // chunk's video up to its next key frame (its first audio frame may come after its first
+    // video frame). Seen in Chromium: after a seek, only the key frames of such chunks.
+    if (this.codec.includes(",")) sb.abort();
     sb.timestampOffset = chunk.first - this.origin - chunk.mediaStart;
     await new Promise((resolve, reject) => {
       sb.addEventListener("updateend", resolve, { once: true });
@@ -177,14 +252,27 @@ class Player {
   async tick() {
     if (this.sb === null || this.camera === null) return;
     const now = this.origin + this.video.currentTime;
+    const video = this.video;
+    if (video.paused || video.seeking || video.currentTime !== this.lastTime) this.stillSince = performance.now();
+    this.lastTime = video.currentTime;
+    const stuckS = (performance.now() - this.stillSince) / 1000;
+    if (this.pending !== null) {
+      const stuck = stuckS >= STUCK_S;
+      if (switchNow({ now, fetchedEnd: this.fetchedEnd, stuck, paused: video.paused })) await this.switchTo(this.pending);
+      return;
+    }
     const step = playerStep({
       now, fetchedEnd: this.fetchedEnd, next: this.next, live: this.live,
       sinceFetchS: (performance.now() - this.fetchedAt) / 1000, fetching: this.fetching,
-      holes: this.holes,
+      holes: this.holes, stuck: stuckS >= STUCK_S,
     });
-    if (step.jumpTo !== null) {
-      const hole = this.holes.find((h) => h.to === step.jumpTo);
-      this.video.currentTime = step.jumpTo - this.origin + 0.001;
+    const jumpTo = step.jumpTo ?? stuckJump({
+      now, stuckS, rate: video.playbackRate, holes: this.holes, nextRange: this.rangeAfter(now),
+    });
+    if (jumpTo !== null) {
+      const hole = this.holes.find((h) => h.to === jumpTo);
+      video.currentTime = this.landing(jumpTo) - this.origin + 0.001;
+      this.stillSince = performance.now();
       if (hole) this.setNote(`skipped ${durationText(hole.to - hole.from)} without footage (${clockText(hole.from, true)}–${clockText(hole.to, true)})`);
     }
     if (step.fetch !== null) {
@@ -193,7 +281,8 @@ class Player {
       this.fetchedAt = performance.now();
       try {
         const chunk = await this.fetchChunk(this.camera, step.fetch, NEXT_SPAN_S);
-        if (chunk !== null) await this.append(chunk, session);
+        if (chunk !== null && session === this.session && chunk.codec !== this.codec) this.pending = chunk;
+        else if (chunk !== null) await this.append(chunk, session);
       } catch (e) {
         this.setNote(String(e));
       } finally {
@@ -202,6 +291,22 @@ class Player {
     }
     if (step.ended && !this.video.paused) this.setNote("end of the recording so far");
     this.trim(now);
+  }
+
+  /** Play on from ``chunk`` (whose tracks differ: the camera's audio came or went) in a fresh
+   * MediaSource, at the same speed. @param {Chunk} chunk */
+  async switchTo(chunk) {
+    const session = this.session;
+    const rate = this.video.playbackRate;
+    const hole = holeBefore(this.fetchedEnd || null, chunk.first);
+    this.pending = null;
+    this.holes = [];
+    this.fetchedEnd = 0;
+    if (!await this.open(chunk, session)) return;
+    this.video.playbackRate = rate;
+    this.applySound();
+    if (hole) this.setNote(`skipped ${durationText(hole.to - hole.from)} without footage (${clockText(hole.from, true)}–${clockText(hole.to, true)})`);
+    await this.showThenPlay(chunk.first);
   }
 
   /** Drop what was played long ago: bounded memory over hours of playback. @param {number} now */
@@ -340,7 +445,11 @@ class Page {
     video.addEventListener("play", () => { $("#play").textContent = "Pause"; });
     video.addEventListener("pause", () => { $("#play").textContent = "Play"; });
     const speed = /** @type {HTMLSelectElement} */ ($("#speed"));
-    speed.addEventListener("change", () => { video.playbackRate = Number(speed.value); });
+    speed.addEventListener("change", () => { video.playbackRate = Number(speed.value); this.player.applySound(); });
+    $("#sound").addEventListener("click", () => {
+      this.player.soundWanted = !this.player.soundWanted;
+      this.player.applySound();
+    });
     $("#step-back").addEventListener("click", () => this.player.stepFrames(-1));
     $("#step-forward").addEventListener("click", () => this.player.stepFrames(1));
     $("#mark-in").addEventListener("click", () => { this.exportFrom = this.player.shown; this.showRange(); });

@@ -26,6 +26,7 @@ export const FIRST_SPAN_S = 6; // a seek asks for a short chunk: the picture com
 export const NEXT_SPAN_S = 30;
 export const GAP_JUMP_S = 0.5; // a hole in the footage longer than this is a gap to skip
 export const LIVE_POLL_S = 2; // at the end of the file being written: ask again this often
+export const STUCK_POLL_S = 0.5; // ... this often when playback stands still there
 
 /** A time window [start, end) on the axis, in epoch seconds.
  * @typedef {{start: number, end: number}} Window */
@@ -81,21 +82,54 @@ export function clockText(t, seconds) {
  * last chunk appended; ``next``: where the next chunk starts (null: no more footage known yet);
  * ``live``: the last chunk came from the file being written, which grows (ask again from its
  * end every ``LIVE_POLL_S``; ``sinceFetchS`` since the last ask); ``fetching``: a chunk is on
- * its way; ``holes``: the gaps between appended chunks.
+ * its way; ``holes``: the gaps between appended chunks; ``stuck``: playing, the time stands
+ * still (at the end of the file being written: ask again sooner, every ``STUCK_POLL_S``).
  * @param {{now: number, fetchedEnd: number, next: number | null, live: boolean,
- *   sinceFetchS: number, fetching: boolean, holes: Hole[]}} s
+ *   sinceFetchS: number, fetching: boolean, holes: Hole[], stuck?: boolean}} s
  * @returns {{fetch: number | null, jumpTo: number | null, ended: boolean}} */
 export function playerStep(s) {
   const ahead = !s.fetching && s.fetchedEnd - s.now < AHEAD_S;
   let fetch = null;
   if (ahead && s.next !== null) fetch = s.next;
-  else if (ahead && s.live && s.sinceFetchS >= LIVE_POLL_S) fetch = s.fetchedEnd;
+  else if (ahead && s.live && s.sinceFetchS >= (s.stuck ? STUCK_POLL_S : LIVE_POLL_S)) fetch = s.fetchedEnd;
   const hole = s.holes.find((h) => h.from - 0.15 <= s.now && s.now < h.to);
   return {
     fetch,
     jumpTo: hole ? hole.to : null,
     ended: s.next === null && !s.live && !s.fetching && s.fetchedEnd - s.now < 0.15,
   };
+}
+
+export const STUCK_S = 0.3; // playing, yet the time stood still this long: stuck
+export const REACH_S = 0.5; // stuck: a hole this close ahead is jumped over, ...
+export const REACH_PER_RATE_S = 0.25; // ... plus this much per 1x of speed
+
+/** Where playback that is stuck jumps to (``now`` has not moved for ``stuckS`` s while
+ * playing at ``rate``): past the first hole ahead within reach (a gap in the footage), else
+ * to the next buffered range's start (``nextRange``, a small hole between chunks) within
+ * reach. null: wait (a chunk is on its way, or this is the end).
+ *
+ * With audio, Chromium stops short of the end of what is buffered (its audio renderer wants
+ * decoded audio ahead: stuck 0.08 s before the end at 2x, 2.5 s at 16x, measured), so the
+ * player never reaches a hole that it jumps when reaching it.
+ * @param {{now: number, stuckS: number, rate: number, holes: Hole[], nextRange: number | null}} s
+ * @returns {number | null} */
+export function stuckJump(s) {
+  if (s.stuckS < STUCK_S) return null;
+  const reach = REACH_S + REACH_PER_RATE_S * s.rate;
+  const hole = s.holes.find((h) => s.now < h.to && h.from - s.now <= reach);
+  if (hole) return hole.to;
+  if (s.nextRange !== null && s.nextRange > s.now && s.nextRange - s.now <= reach) return s.nextRange;
+  return null;
+}
+
+/** Whether the player takes up a waiting chunk whose tracks differ from its SourceBuffer's
+ * (audio came or went: a fresh MediaSource, as one SourceBuffer's tracks cannot change):
+ * once what came before it has played out (``now`` at ``fetchedEnd``, or ``stuck`` short of
+ * it), and only while playing.
+ * @param {{now: number, fetchedEnd: number, stuck: boolean, paused: boolean}} s */
+export function switchNow(s) {
+  return !s.paused && (s.stuck || s.fetchedEnd - s.now < 0.15);
 }
 
 /** The hole a new chunk opens, if it starts later than the last one ended.
