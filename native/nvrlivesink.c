@@ -16,7 +16,10 @@
  *
  * A frame is sent when the next one arrives, so that its duration is exact (as mp4mux does):
  * Chromium's MSE takes a decode-time step of more than twice the last frame's duration for a
- * discontinuity and then drops everything up to the next keyframe.
+ * discontinuity and then drops everything up to the next keyframe. Frames go to a viewer
+ * `frames-per-send` at a time (2 by default) in one sendmsg: on loopback the kernel's TCP work
+ * per call is most of what a viewer costs (bench/RESULTS.md §10), for one frame interval more
+ * latency on every other frame.
  *
  * The frames since the last keyframe are kept, so a new viewer starts at once (init, that
  * keyframe and what followed) instead of waiting up to a GOP. A viewer whose socket does not take
@@ -41,6 +44,7 @@ GST_DEBUG_CATEGORY_STATIC (nvr_live_sink_debug);
 
 #define TIMESCALE 90000
 #define BACKLOG_MAX (4 * 1024 * 1024)   /* default of backlog-max */
+#define FRAMES_PER_SEND 2                /* default of frames-per-send */
 #define GOP_MAX_FRAMES 600              /* a GOP longer than this is not kept whole */
 #define HEADER_MAX 128                  /* WebSocket header + moof + mdat header */
 
@@ -78,6 +82,7 @@ struct _NvrLiveSink
   guint32 sequence;
   guint64 skipped;              /* frames a behind viewer did not get */
   guint backlog_max;
+  guint frames_per_send;
 };
 
 G_DEFINE_TYPE (NvrLiveSink, nvr_live_sink, GST_TYPE_BASE_SINK);
@@ -89,6 +94,7 @@ enum
   PROP_SKIPPED,
   PROP_CODEC,
   PROP_BACKLOG_MAX,
+  PROP_FRAMES_PER_SEND,
 };
 
 enum
@@ -441,20 +447,32 @@ client_flush (Client * client)
   return client->backlog->len == 0;
 }
 
-/* Pieces in order: written as far as the socket takes them, the rest kept. */
+/* Pieces in order after the backlog, in one call: written as far as the socket takes them, the
+ * rest kept. `hold`: only kept (sent with the next write). */
 static void
-client_write (Client * client, struct iovec *iov, gsize n)
+client_write_held (Client * client, struct iovec *iov, gsize n, gboolean hold)
 {
   if (client->dead)
     return;
   gsize skip = 0;
-  if (client->backlog->len == 0) {
-    const gssize sent = client_send (client, iov, n);
+  if (!hold) {
+    struct iovec all[4];
+    gsize count = 0;
+    if (client->backlog->len > 0) {
+      all[count].iov_base = client->backlog->data;
+      all[count++].iov_len = client->backlog->len;
+    }
+    for (gsize i = 0; i < n && count < G_N_ELEMENTS (all); i++)
+      all[count++] = iov[i];
+    const gssize sent = client_send (client, all, count);
     if (sent < 0) {
       client->dead = TRUE;
       return;
     }
     skip = (gsize) sent;
+    const gsize from_backlog = MIN (skip, (gsize) client->backlog->len);
+    g_byte_array_remove_range (client->backlog, 0, (guint) from_backlog);
+    skip -= from_backlog;
   }
   for (gsize i = 0; i < n; i++) {
     if (skip >= iov[i].iov_len) {
@@ -468,13 +486,20 @@ client_write (Client * client, struct iovec *iov, gsize n)
 }
 
 static void
-client_write_fragment (Client * client, const Fragment * fragment, const GstMapInfo * map)
+client_write (Client * client, struct iovec *iov, gsize n)
+{
+  client_write_held (client, iov, n, FALSE);
+}
+
+static void
+client_write_fragment (Client * client, const Fragment * fragment, const GstMapInfo * map,
+    gboolean hold)
 {
   struct iovec iov[2] = {
     {(void *) fragment->header, fragment->header_size},
     {map->data, map->size},
   };
-  client_write (client, iov, 2);
+  client_write_held (client, iov, 2, hold);
 }
 
 static void
@@ -497,7 +522,7 @@ client_start (NvrLiveSink * self, Client * client)
     GstMapInfo map;
     if (!gst_buffer_map (fragment->buffer, &map, GST_MAP_READ))
       return;
-    client_write_fragment (client, fragment, &map);
+    client_write_fragment (client, fragment, &map, FALSE);
     gst_buffer_unmap (fragment->buffer, &map);
   }
   client->waiting = FALSE;
@@ -570,21 +595,25 @@ send_frame (NvrLiveSink * self, GstBuffer * frame, guint64 duration)
       (guint32) MIN (duration, G_MAXUINT32), (gint32) CLAMP (offset, G_MININT32, G_MAXINT32),
       map.size, key);
 
+  /* Frames sent together, frames_per_send at a time: one call per viewer for them all. */
+  const gboolean hold = self->frames_per_send > 1 && self->sequence % self->frames_per_send != 0;
   for (guint i = 0; i < self->clients->len; i++) {
     Client *client = g_ptr_array_index (self->clients, i);
-    const gboolean clear = client_flush (client);
     if (client->dead)
       continue;
-    if (!client->waiting && client->backlog->len > self->backlog_max)
-      client->waiting = TRUE;   /* too far behind: from the next keyframe once caught up */
-    if (client->waiting && !(key && clear)) {
-      self->skipped++;
-      continue;
+    if (client->waiting) {
+      const gboolean clear = client_flush (client);
+      if (!(key && clear)) {
+        self->skipped++;
+        continue;
+      }
+      if (client->generation != self->generation)
+        client_write_init (self, client);
+      client->waiting = FALSE;
     }
-    if (client->waiting && client->generation != self->generation)
-      client_write_init (self, client);
-    client->waiting = FALSE;
-    client_write_fragment (client, &fragment, &map);
+    client_write_fragment (client, &fragment, &map, hold);
+    if (!hold && client->backlog->len > self->backlog_max)
+      client->waiting = TRUE;   /* too far behind: from the next keyframe once caught up */
   }
   gst_buffer_unmap (frame, &map);
 
@@ -708,6 +737,8 @@ nvr_live_sink_event (GstBaseSink * sink, GstEvent * event)
         send_frame (self, self->held, self->last_duration);
         gst_clear_buffer (&self->held);
       }
+      for (guint i = 0; i < self->clients->len; i++)    /* a frame kept to send with the next */
+        client_flush (g_ptr_array_index (self->clients, i));
       g_mutex_unlock (&self->lock);
       break;
     case GST_EVENT_FLUSH_STOP:
@@ -752,6 +783,11 @@ nvr_live_sink_get_property (GObject * object, guint id, GValue * value, GParamSp
       g_value_set_uint (value, self->backlog_max);
       g_mutex_unlock (&self->lock);
       break;
+    case PROP_FRAMES_PER_SEND:
+      g_mutex_lock (&self->lock);
+      g_value_set_uint (value, self->frames_per_send);
+      g_mutex_unlock (&self->lock);
+      break;
     case PROP_CODEC:
       GST_OBJECT_LOCK (self);
       g_value_set_string (value, g_object_get_data (object, "nvr-codec"));
@@ -771,6 +807,11 @@ nvr_live_sink_set_property (GObject * object, guint id, const GValue * value,
     case PROP_BACKLOG_MAX:
       g_mutex_lock (&self->lock);
       self->backlog_max = g_value_get_uint (value);
+      g_mutex_unlock (&self->lock);
+      break;
+    case PROP_FRAMES_PER_SEND:
+      g_mutex_lock (&self->lock);
+      self->frames_per_send = g_value_get_uint (value);
       g_mutex_unlock (&self->lock);
       break;
     default:
@@ -812,6 +853,10 @@ nvr_live_sink_class_init (NvrLiveSinkClass * klass)
       g_param_spec_uint ("backlog-max", "Backlog max",
           "Bytes a viewer may be behind before it skips to the next keyframe", 0, G_MAXUINT,
           BACKLOG_MAX, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (object_class, PROP_FRAMES_PER_SEND,
+      g_param_spec_uint ("frames-per-send", "Frames per send",
+          "Frames written to a viewer in one call (more: less CPU, up to that many frame "
+          "intervals more latency)", 1, 16, FRAMES_PER_SEND, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (object_class, PROP_CODEC,
       g_param_spec_string ("codec", "Codec", "The stream's MSE codec string", NULL,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
@@ -842,6 +887,7 @@ nvr_live_sink_init (NvrLiveSink * self)
   g_array_set_clear_func (self->gop, fragment_clear);
   self->last_duration = TIMESCALE / 25;
   self->backlog_max = BACKLOG_MAX;
+  self->frames_per_send = FRAMES_PER_SEND;
   GstBaseSink *sink = GST_BASE_SINK (self);
   gst_base_sink_set_sync (sink, FALSE);
   gst_base_sink_set_async_enabled (sink, FALSE);
