@@ -22,11 +22,6 @@ pytestmark = pytest.mark.integration
 FPS = 15
 
 
-def _ended(viewer: SocketViewer) -> bool:
-    """The far end of the viewer's socket is closed (every copy of it)."""
-    return not viewer.reading
-
-
 @pytest.fixture
 def engine() -> Iterator[CameraEngine]:
     with SimulatorProcess(cameras=1, fps=FPS, gop_seconds=1.0) as sim:
@@ -59,12 +54,12 @@ def test_viewers_get_playable_fragmented_mp4_and_their_sockets_closed_when_they_
         codec, count, sent = played(second, tmp_path / "live.mp4")
         assert codec == "h264" and count == sent
         engine.remove_web_viewer("cam1", token)
-        wait_until(lambda: _ended(first), 5, "the first viewer's socket closed")
+        wait_until(lambda: not first.reading, 5, "the first viewer's socket closed")
         n = len(second.fragments())
         wait_until(lambda: len(second.fragments()) > n + FPS // 2, 5, "the other still watching")
         assert second.reading
         engine.remove_web_viewer("cam1", other)
-        wait_until(lambda: _ended(second), 5, "the second viewer's socket closed")
+        wait_until(lambda: not second.reading, 5, "the second viewer's socket closed")
         web = engine.runtimes["cam1"].web
         assert engine.loop.call_sync(lambda: web.source) == "main"  # kept, for the next viewer
 
@@ -100,9 +95,9 @@ def test_a_first_viewer_starts_at_once_from_the_newest_keyframe_with_a_long_gop(
         engine.start()
         try:
             watch.wait_for("cam1", CameraState.STREAMING, 15)
-            time.sleep(
-                GOP_S
-            )  # the camera well into a GOP: a viewer waiting for the next would show it
+            # The camera well into a GOP: a viewer waiting for the next keyframe would show it.
+            frames = engine.status("cam1").frames
+            wait_until(lambda: engine.status("cam1").frames >= frames + GOP_S * FPS, 10, "a GOP")
             for n in range(3):  # the first viewer, and each first one after everybody left
                 took = _view(engine, tmp_path / f"view{n}.mp4")
                 assert took < 0.5, took
