@@ -238,6 +238,13 @@ class ApiConfig(_Strict):
         default=None,
         description="Bearer token required on every endpoint but health. May be ${ENV_VAR}.",
     )
+    live_viewer_timeout_seconds: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=600.0,
+        description="A live viewer whose network goes silent (a laptop closed, Wi-Fi lost) is "
+        "dropped after this long, and its camera stops sending to it.",
+    )
 
 
 Point = tuple[float, float]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TOKEN = "webrtc-test-t0ken"
+SILENT_S = 2.0  # api.live_viewer_timeout_seconds
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,13 @@ class Site:
 @pytest.fixture
 def site(sim: SimulatorProcess, net: Net, tmp_path: Path) -> Iterator[Site]:
     urls = {n: sim.url(n) for n in sim.camera_names}
-    config = web_test_config(urls, tmp_path / "rec", host=net.host_ip, token=SecretStr(TOKEN))
+    config = web_test_config(
+        urls,
+        tmp_path / "rec",
+        host=net.host_ip,
+        token=SecretStr(TOKEN),
+        live_viewer_timeout_seconds=SILENT_S,
+    )
     app = NvrApp(config)
     server = ApiServer(app)
     app.start()
@@ -307,3 +315,45 @@ def test_closing_the_page_detaches_the_branch_and_recording_goes_on(
     )
     assert ok, later
     assert later.recording and not later.errors
+
+
+def _mse_viewers(site: Site) -> int:
+    """Live viewers whose socket the camera's sink writes to, from /metrics."""
+    metrics = httpx.get(site.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    metrics.raise_for_status()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in metrics.text.splitlines()
+        if line.startswith("nvr_web_live_viewers{") and 'via="socket"' in line
+    )
+
+
+def test_a_viewer_whose_network_goes_silent_is_dropped(site: Site, browser: Any, net: Net) -> None:
+    """A laptop closed or out of Wi-Fi says nothing: no FIN, no RST. Its sockets are dropped
+    after api.live_viewer_timeout_seconds, not TCP's quarter of an hour, and the cameras stop
+    sending to it; a viewer that keeps listening is never dropped."""
+    page = _page(browser, site)
+    _wait(page, "cam1", lambda t: t["transport"] == "mse" and t["time"] > 0, 10, "MSE in the grid")
+    watching = _mse_viewers(site)
+    assert watching >= 1
+    page.wait_for_timeout(2 * SILENT_S * 1000)  # longer than the timeout: still there
+    assert _mse_viewers(site) == watching
+    # Every packet into and out of the browser's namespace is dropped from now on.
+    silence = (
+        "table inet nvrsilent {\n"
+        " chain input { type filter hook input priority 0; policy drop; }\n"
+        " chain output { type filter hook output priority 0; policy drop; }\n"
+        "}\n"
+    )
+    inside = ["ip", "netns", "exec", net.namespace]
+    subprocess.run([*inside, "nft", "-f", "-"], input=silence, check=True, text=True)
+    try:
+        cut = time.monotonic()
+        wait_until(lambda: _mse_viewers(site) == 0, SILENT_S + 10, "the silent viewer dropped")
+        took = time.monotonic() - cut
+        print(f"a silent viewer was dropped {took:.1f} s after its network went quiet")
+        assert took >= SILENT_S * 0.5  # by the timeout, not by something else
+        assert site.app.engine.status("cam1").recording
+    finally:
+        subprocess.run([*inside, "nft", "delete", "table", "inet", "nvrsilent"], check=False)
+        page.context.close()

@@ -44,9 +44,11 @@ class LiveViewers:
             return dict(self._counts)
 
 
-def handed_socket(ws: WebSocket) -> int | None:
+def handed_socket(ws: WebSocket, silent_s: float) -> int | None:
     """A duplicate of the viewer's socket for the sink to write to, or None where that is not
-    safe (then use :func:`pass_through`)."""
+    safe (then use :func:`pass_through`). A peer that goes silent for ``silent_s`` (nothing
+    acknowledged while frames go out, or no answer to keep-alive probes while none do) is
+    dropped by the kernel: the sink's next write fails and the server sees the socket close."""
     # The ASGI receive callable is a bound method of the connection's protocol object.
     protocol: Any = getattr(ws._receive, "__self__", None)
     stop_keepalive = getattr(protocol, "stop_keepalive", None)
@@ -58,8 +60,21 @@ def handed_socket(ws: WebSocket) -> int | None:
     sock = transport.get_extra_info("socket")
     if sock is None or sock.type != socket.SOCK_STREAM:
         return None
-    stop_keepalive()
+    stop_keepalive()  # the WebSocket pings; TCP's own keep-alive takes over
+    watch_peer(sock, silent_s)
     return os.dup(sock.fileno())
+
+
+def watch_peer(sock: socket.socket, silent_s: float) -> None:
+    """TCP_USER_TIMEOUT and keep-alive probes on ``sock``, so a peer that vanished without a
+    word (no FIN, no RST) is noticed after about ``silent_s``, not TCP's default 15 minutes."""
+    probes = 3
+    interval = max(1, int(silent_s / (probes + 1)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(silent_s * 1000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, interval)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
 
 
 def socket_pair() -> tuple[socket.socket, int]:

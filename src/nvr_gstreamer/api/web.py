@@ -299,7 +299,7 @@ def add_web(
             return
         # The camera's live sink writes to the viewer's socket itself (api/live_socket.py);
         # where it cannot, to a socket pair whose frames this passes on.
-        fd = handed_socket(ws)
+        fd = handed_socket(ws, app.config.api.live_viewer_timeout_seconds)
         ours = None
         if fd is None:
             ours, fd = socket_pair()
