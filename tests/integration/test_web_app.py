@@ -100,7 +100,7 @@ def test_where_a_socket_cannot_be_handed_over_python_passes_the_video_on(
 ) -> None:
     """TLS or another server: the sink writes into a socket pair and the web server relays its
     messages; the page cannot tell."""
-    monkeypatch.setattr("nvr_gstreamer.api.web.handed_socket", lambda _ws: None)
+    monkeypatch.setattr("nvr_gstreamer.api.web.handed_socket", lambda _ws, _silent_s: None)
     page = browser.new_page()
     page.goto(site.url + "/")
     tiles = _wait(

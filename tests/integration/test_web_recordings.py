@@ -621,11 +621,13 @@ def test_sixteen_times_speed_plays_through_the_segments(
     assert shown == sorted(shown) and shown[-1] >= start + 8.0
     assert took < 8.0, took  # faster than real time (8 s of footage; 0.5 s at 16x, plus fetching)
     # Where each frame sits is checked at 2x (below): at 16x a frame is 4 ms of real time, so
-    # the canvas read slips too often to tell a slip from a misplaced frame. The pixels still
-    # move on with the timeline: the last frame's stamp is about 8 s after the first's.
-    stamps = [stamp for _, stamp in got["frames"]]
-    assert stamps[0] is not None and stamps[-1] is not None
-    assert abs(age_ms(stamps[0], stamps[-1]) / 1000 - (shown[-1] - shown[0])) < 0.2, stamps
+    # the canvas read slips too often (seen: the last read 0.53 s of footage late) to tell a
+    # slip from a misplaced frame. The pixels still move on with the timeline: most frames
+    # sit where their stamps say, the last ones too (pixels stuck would drift 8 s).
+    lags = [_lag_s(s, stamp) for s, stamp in got["frames"] if stamp is not None]
+    typical = statistics.median(lags)
+    near = [abs(x - typical) < 0.2 for x in lags]
+    assert sum(near) >= 0.8 * len(lags) and any(near[-3:]), lags
     page.close()
 
 
