@@ -10,7 +10,8 @@ node's cameras go unrecorded, and what outages of the database and of the bucket
    turns, --repeats times, a different camera each time:
    (a) `Catalog.timeline` of one camera for the day;
    (b) `Catalog.segments` of one camera over the week that ends with the day;
-   (c) `Catalog.footage_timeline` of 16 cameras for the day, one after another.
+   (c) `Catalog.footage_timelines` of 16 cameras for the day, in one read (what the API
+       does), and (c1) `Catalog.footage_timeline` of each, one after another (as before).
    Median and p90 of each, and PostgreSQL / SQLite of both. Checked once: both backends give
    the same answers (a mismatch is a PROBLEM, exit status 1).
 
@@ -124,7 +125,9 @@ def queries(args: argparse.Namespace) -> int:
               lambda c, rep: c.timeline(camera(rep), start, end, now)),
         Query("(b) segments, 1 camera x 1 week",
               lambda c, rep: c.segments(camera(rep), week_start, end)),
-        Query(f"(c) footage_timeline, {len(many)} cameras x 1 day",
+        Query(f"(c) footage_timelines, {len(many)} cameras x 1 day, one read",
+              lambda c, rep: c.footage_timelines(many, start, end, now)),
+        Query(f"(c1) footage_timeline, {len(many)} cameras x 1 day, one by one",
               lambda c, rep: [c.footage_timeline(cam, start, end, now) for cam in many]),
     ]  # fmt: skip
     pg = PostgresServer(durable=True)

@@ -153,20 +153,23 @@ def catalogs(draw: st.DrawFn) -> dict:
     }
 
 
-def _write(root: Path, facts: dict, url: str | None = None) -> Catalog:
+def _write(root: Path, facts: dict, url: str | None = None, others: dict | None = None) -> Catalog:
+    """A catalog of ``facts`` on cam1 (its runs are the recorder's), and the segments and
+    interruptions of ``others`` (facts too) on cam2."""
     c = Catalog(root, url)
+    cams = [("cam1", facts)] + ([("cam2", others)] if others is not None else [])
     with c.transaction() as db:
-        db.executemany(
-            "INSERT INTO segments (camera, path, start_utc, end_utc, status) VALUES (?, ?, ?, ?, ?)",
-            [("cam1", f"cam1/d/{i}.mkv", T0 + s, None if e is None else T0 + e,
-              "recording" if e is None else "closed")
-             for i, (s, e) in enumerate(facts["segments"])],
-        )  # fmt: skip
-        db.executemany(
-            "INSERT INTO interruptions (camera, reason, start_utc, end_utc) VALUES (?, ?, ?, ?)",
-            [("cam1", r, T0 + s, None if e is None else T0 + e)
-             for r, s, e in facts["interruptions"]],
-        )  # fmt: skip
+        for cam, f in cams:
+            db.executemany(
+                "INSERT INTO segments (camera, path, start_utc, end_utc, status) VALUES (?, ?, ?, ?, ?)",
+                [(cam, f"{cam}/d/{i}.mkv", T0 + s, None if e is None else T0 + e,
+                  "recording" if e is None else "closed")
+                 for i, (s, e) in enumerate(f["segments"])],
+            )  # fmt: skip
+            db.executemany(
+                "INSERT INTO interruptions (camera, reason, start_utc, end_utc) VALUES (?, ?, ?, ?)",
+                [(cam, r, T0 + s, None if e is None else T0 + e) for r, s, e in f["interruptions"]],
+            )  # fmt: skip
         db.executemany(
             "INSERT INTO runs (start_utc, alive_utc) VALUES (?, ?)",
             [(T0 + s, T0 + e) for s, e in facts["runs"]],
@@ -176,21 +179,25 @@ def _write(root: Path, facts: dict, url: str | None = None) -> Catalog:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(catalogs(), st.sampled_from([None, 1]))
+@given(catalogs(), catalogs(), st.sampled_from([None, 1]))
 def test_the_range_timeline_is_the_day_timeline_without_the_segments(
-    catalog_urls: CatalogUrls, backend: str, facts: dict, current_run: int | None
+    catalog_urls: CatalogUrls, backend: str, facts: dict, others: dict, current_run: int | None
 ) -> None:
+    """Of each camera, read alone or with others in one read (what the API does)."""
     with tempfile.TemporaryDirectory() as folder:
-        c = _write(Path(folder), facts, catalog_urls.new(backend))
+        c = _write(Path(folder), facts, catalog_urls.new(backend), others)
         try:
             args = (T0 + facts["start"], T0 + facts["end"], T0 + facts["now"])
-            day = c.timeline("cam1", *args, current_run=current_run)
-            got = c.footage_timeline("cam1", *args, current_run=current_run)
+            days = [c.timeline(cam, *args, current_run=current_run) for cam in ("cam1", "cam2")]
+            alone = c.footage_timeline("cam1", *args, current_run=current_run)
+            both = c.footage_timelines(["cam2", "cam1"], *args, current_run=current_run)
         finally:
             c.close()
-    assert got.footage == day.footage
-    assert got.gaps == day.gaps
-    assert got.segment_count == len(day.segments)
+    for got, day in [(alone, days[0]), (both[1], days[0]), (both[0], days[1])]:
+        assert got.camera == day.camera
+        assert got.footage == day.footage
+        assert got.gaps == day.gaps
+        assert got.segment_count == len(day.segments)
 
 
 def _plan(db: sqlite3.Connection, sql: str, params: int) -> str:

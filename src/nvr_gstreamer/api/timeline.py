@@ -99,8 +99,8 @@ def add_timeline(api: FastAPI, app: NvrApp, auth: list[Any]) -> None:
         now = app.clock.wall().timestamp()  # one horizon for every camera
         horizon_utc = min(end_utc, max(start_utc, now))
         out = []
-        for camera in wanted:
-            tl = app.storage.footage_timeline(camera, start_utc, end_utc, now)
+        for tl in app.storage.footage_timelines(wanted, start_utc, end_utc, now):
+            camera = tl.camera
             out.append(
                 CameraRangeOut(
                     camera=camera,

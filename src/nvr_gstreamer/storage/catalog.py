@@ -20,7 +20,7 @@ Longer than ~300 lines: every query of one database belongs together.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -480,23 +480,56 @@ class Catalog:
         the segments. For ranges of days: the footage is merged as the covering index yields
         the rows (a week of 60 s files is 10,080 of them), and only rows that start at most two
         hours before the range are read, plus the long and the open ones (``segments_long``)."""
+        (one,) = self.footage_timelines(
+            [camera], start_utc, end_utc, now_utc, min_gap_s, current_run
+        )
+        return one
+
+    def footage_timelines(
+        self,
+        cameras: Sequence[str],
+        start_utc: float,
+        end_utc: float,
+        now_utc: float,
+        min_gap_s: float = 2.0,
+        current_run: int | None = None,
+    ) -> list[FootageTimeline]:
+        """:meth:`footage_timeline` of each of ``cameras``, in their order, read in one
+        transaction: the recorder's runs and all the cameras' interruptions by one query each
+        (on PostgreSQL every statement is a round trip; 16 cameras took 64 and 32 transactions)."""
         reach = start_utc - min_gap_s  # a file ending after this joins the range's footage
         lo = reach - LONG_SEGMENT_S - 1.0  # a row that starts earlier and ends after reach is long
+        merged: dict[str, tuple[list[Span], int]] = {}
         with self._db.transaction() as db:
-            long_rows = list(db.tuples(_LONG_SPANS, (camera, lo, reach)))
-            rows = db.tuples(_SPANS, (camera, lo, end_utc, reach))
-            merged, count = sorted_footage(
-                chain(sorted(long_rows, key=lambda r: r[0]), rows),  # all in order of start
+            for camera in dict.fromkeys(cameras):
+                long_rows = list(db.tuples(_LONG_SPANS, (camera, lo, reach)))
+                rows = db.tuples(_SPANS, (camera, lo, end_utc, reach))
+                merged[camera] = sorted_footage(
+                    chain(sorted(long_rows, key=lambda r: r[0]), rows),  # all in order of start
+                    now_utc,
+                    min_gap_s,
+                    start_utc,
+                )
+            interruptions = _interruptions(db, list(merged), start_utc, end_utc)
+            runs = _runs(db, end_utc, now_utc, current_run)
+        out = []
+        for camera in cameras:
+            spans, count = merged[camera]
+            # Merged spans are their own footage: build_gaps merges them again to the same.
+            footage, gaps = build_gaps(
+                camera,
+                start_utc,
+                end_utc,
+                spans,
+                interruptions.get(camera, []),
+                runs,
                 now_utc,
                 min_gap_s,
-                start_utc,
             )
-        interruptions, runs = self._gap_facts(camera, start_utc, end_utc, now_utc, current_run)
-        # Merged spans are their own footage: build_gaps merges them again to the same spans.
-        footage, gaps = build_gaps(
-            camera, start_utc, end_utc, merged, interruptions, runs, now_utc, min_gap_s
-        )
-        return FootageTimeline(camera, start_utc, end_utc, count, tuple(footage), tuple(gaps))
+            out.append(
+                FootageTimeline(camera, start_utc, end_utc, count, tuple(footage), tuple(gaps))
+            )
+        return out
 
     def _gap_facts(
         self,
@@ -508,17 +541,36 @@ class Catalog:
     ) -> tuple[list[Interruption], list[Span]]:
         """The interruptions of the camera and the runs of the recorder in the range."""
         with self._db.transaction() as db:
-            rows = db.execute(
-                "SELECT reason, start_utc, end_utc FROM interruptions WHERE camera=?"
-                " AND start_utc < ? AND (end_utc IS NULL OR end_utc > ?) ORDER BY start_utc",
-                (camera, end_utc, start_utc),
-            ).fetchall()
-            runs = db.execute(
-                "SELECT start_utc, CASE WHEN id=? THEN GREATEST(alive_utc, ?) ELSE alive_utc END"
-                " AS alive_utc FROM runs WHERE start_utc < ?",
-                (current_run, now_utc, end_utc),
-            ).fetchall()
-        interruptions = [
-            Interruption(GapReason(r["reason"]), r["start_utc"], r["end_utc"]) for r in rows
-        ]
-        return interruptions, [(r["start_utc"], r["alive_utc"]) for r in runs]
+            interruptions = _interruptions(db, [camera], start_utc, end_utc)
+            return interruptions.get(camera, []), _runs(db, end_utc, now_utc, current_run)
+
+
+def _interruptions(
+    db: Db, cameras: list[str], start_utc: float, end_utc: float
+) -> dict[str, list[Interruption]]:
+    """The interruptions of ``cameras`` that overlap the range, by camera, in order of start."""
+    if not cameras:
+        return {}
+    marks = ", ".join("?" * len(cameras))
+    rows = db.execute(
+        "SELECT camera, reason, start_utc, end_utc FROM interruptions"
+        f" WHERE camera IN ({marks}) AND start_utc < ? AND (end_utc IS NULL OR end_utc > ?)"
+        " ORDER BY camera, start_utc",
+        (*cameras, end_utc, start_utc),
+    ).fetchall()
+    out: dict[str, list[Interruption]] = {}
+    for r in rows:
+        out.setdefault(r["camera"], []).append(
+            Interruption(GapReason(r["reason"]), r["start_utc"], r["end_utc"])
+        )
+    return out
+
+
+def _runs(db: Db, end_utc: float, now_utc: float, current_run: int | None) -> list[Span]:
+    """The recorder's runs that began before ``end_utc``; the asking one lasts until now."""
+    rows = db.execute(
+        "SELECT start_utc, CASE WHEN id=? THEN GREATEST(alive_utc, ?) ELSE alive_utc END"
+        " AS alive_utc FROM runs WHERE start_utc < ?",
+        (current_run, now_utc, end_utc),
+    ).fetchall()
+    return [(r["start_utc"], r["alive_utc"]) for r in rows]

@@ -622,15 +622,13 @@ class StorageService:
         now = self._clock.wall().timestamp()
         return self.catalog.timeline(camera_id, start_utc, end_utc, now, current_run=self._run_id)
 
-    def footage_timeline(
-        self, camera_id: str, start_utc: float, end_utc: float, now_utc: float | None = None
-    ) -> FootageTimeline:
-        """As :meth:`timeline`, with the number of segments instead of the segments (ranges
-        of days, many cameras); ``now_utc`` (default: the clock's) gives several cameras one
-        horizon."""
-        now = self._clock.wall().timestamp() if now_utc is None else now_utc
-        return self.catalog.footage_timeline(
-            camera_id, start_utc, end_utc, now, current_run=self._run_id
+    def footage_timelines(
+        self, camera_ids: Sequence[str], start_utc: float, end_utc: float, now_utc: float
+    ) -> list[FootageTimeline]:
+        """As :meth:`timeline`, with the number of segments instead of the segments, for each
+        of ``camera_ids`` (ranges of days, many cameras), with one horizon, in one read."""
+        return self.catalog.footage_timelines(
+            camera_ids, start_utc, end_utc, now_utc, current_run=self._run_id
         )
 
     def wait_idle(self, timeout_s: float = 10.0) -> None:
