@@ -125,9 +125,9 @@ def queries(args: argparse.Namespace) -> int:
               lambda c, rep: c.timeline(camera(rep), start, end, now)),
         Query("(b) segments, 1 camera x 1 week",
               lambda c, rep: c.segments(camera(rep), week_start, end)),
-        Query(f"(c) footage_timelines, {len(many)} cameras x 1 day, one read",
+        Query(f"(c) footage, {len(many)} cameras x 1 day, one read",
               lambda c, rep: c.footage_timelines(many, start, end, now)),
-        Query(f"(c1) footage_timeline, {len(many)} cameras x 1 day, one by one",
+        Query("(c1) the same, one camera at a time",
               lambda c, rep: [c.footage_timeline(cam, start, end, now) for cam in many]),
     ]  # fmt: skip
     pg = PostgresServer(durable=True)
