@@ -49,6 +49,48 @@ def test_frames_split_anywhere_come_out_whole_and_in_order(
     assert [(m.opcode, m.data) for m in got] == sent and reader.pending == 0
 
 
+SIZES = [0, 1, 125, 126, 300, 65535, 65536]  # every length form, at and past its edges
+
+
+def _stream() -> tuple[list[Message], bytes]:
+    sent = [Message(BINARY if i % 2 else TEXT, bytes([i]) * n) for i, n in enumerate(SIZES)]
+    return sent, b"".join(frame(m.opcode, m.data) for m in sent)
+
+
+def test_a_cut_at_any_byte_of_any_header_or_edge_loses_nothing() -> None:
+    """Two reads, cut anywhere in a frame's header or around where one frame ends and the
+    next begins, after frames already read (hypothesis cuts a 64-bit header too rarely)."""
+    sent, data = _stream()
+    starts, pos = [], 0
+    for m in sent:
+        starts.append(pos)
+        pos += len(frame(m.opcode, m.data))
+    cuts = {c for s in [*starts, pos] for c in range(s - 3, s + 12) if 0 < c < len(data)}
+    for cut in sorted(cuts):
+        reader = FrameReader()
+        first = reader.feed(data[:cut])
+        assert reader.pending == cut - sum(len(frame(m.opcode, m.data)) for m in first), cut
+        assert first + reader.feed(data[cut:]) == sent, cut
+        assert reader.pending == 0
+
+
+def test_byte_by_byte_every_message_comes_once_when_its_last_byte_does() -> None:
+    sent = [Message(TEXT, b""), Message(BINARY, b"a"), Message(BINARY, bytes(126)),
+            Message(TEXT, b"b" * 200)]  # fmt: skip
+    data = b"".join(frame(m.opcode, m.data) for m in sent)
+    ends = set()
+    pos = 0
+    for m in sent:
+        pos += len(frame(m.opcode, m.data))
+        ends.add(pos)
+    reader, got = FrameReader(), []
+    for i in range(len(data)):
+        out = reader.feed(data[i : i + 1])
+        assert len(out) == (1 if i + 1 in ends else 0), i
+        got += out
+    assert got == sent and reader.pending == 0
+
+
 def test_a_partial_frame_waits_for_its_rest() -> None:
     reader = FrameReader()
     whole = frame(BINARY, bytes(300))
@@ -60,11 +102,19 @@ def test_a_partial_frame_waits_for_its_rest() -> None:
     "data",
     [
         bytes([0x02, 0]),  # not FIN: fragmented messages are never written
+        bytes([0x01, 0]),  # not FIN, of a text message
         bytes([0xC2, 0]),  # a reserved bit
         bytes([0x82, 0x80]),  # masked: a client's frame
         bytes([0x88, 0]),  # close: not written by the sink
     ],
 )
 def test_anything_the_sink_never_writes_is_refused(data: bytes) -> None:
-    with pytest.raises(BadFrame):
+    with pytest.raises(BadFrame, match=f"{data[0]:#04x} {data[1]:#04x}|opcode 0x{data[0] & 15:x}"):
         FrameReader().feed(data)
+
+
+def test_the_refusal_says_what_came() -> None:
+    with pytest.raises(BadFrame, match=r"^unexpected opcode 0x8$"):
+        FrameReader().feed(bytes([0x88, 0]))
+    with pytest.raises(BadFrame, match=r"^not a whole unmasked server frame: 0x82 0x80$"):
+        FrameReader().feed(bytes([0x82, 0x80]))

@@ -52,15 +52,13 @@ class FrameReader:
             opcode, length, head = first & 0x0F, second & 0x7F, 2
             if opcode not in (TEXT, BINARY):
                 raise BadFrame(f"unexpected opcode {opcode:#x}")
+            # A 16- or 64-bit length not all here yet reads short; then fewer than ``head`` bytes
+            # are here, so fewer than ``head + length``, and the frame waits for its rest.
             if length == 126:
                 head = 4
-                if len(buf) - pos < head:
-                    break
                 length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
             elif length == 127:
                 head = 10
-                if len(buf) - pos < head:
-                    break
                 length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
             if len(buf) - pos < head + length:
                 break
