@@ -46,7 +46,6 @@ _.should_exit  # uvicorn.Server attribute, read by its serve loop (api/server.py
 
 # ---- pytest --------------------------------------------------------------------------------
 pytestmark  # module-level marks, read by pytest
-pytest_collection_modifyitems  # a pytest hook (tests/conftest.py)
 
 # ---- TODO(runtime refactor): check after the refactor ---------------------------------------
 # Reported while the camera runtime and the GStreamer layer are being rewritten; each is dead

@@ -51,32 +51,6 @@ class CatalogUrls:
             self.server.close()
 
 
-# Modules whose tests time what a user sees (glass-to-glass latency, first frame, frame
-# regularity, motion event delay, reconnect within seconds of a camera's return) or drive a
-# browser: scripts/check runs them one at a time after the rest, which run two at a time
-# (pytest-xdist) to keep the suite within 15 minutes. Seen late under the other half's load:
-# a reconnect after a freeze, a frame stamp's age, playback steps with the audio stopping.
-ALONE = {
-    "test_camera_engine",
-    "test_desktop",
-    "test_exports",
-    "test_frame_stamp",
-    "test_motion",
-    "test_receive_path",
-    "test_web_app",
-    "test_web_branch",
-    "test_web_live",
-    "test_web_recordings",
-    "test_webrtc",
-}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.stem in ALONE:
-            item.add_marker(pytest.mark.alone)
-
-
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
 
 

@@ -67,7 +67,10 @@ def test_periodic_timer_ticks_until_cancelled(loop: GstLoop) -> None:
     assert five.wait(5)
     loop.call_sync(timer.cancel)
     n = len(ticks)
-    assert ticks[4] - ticks[0] >= 4 * 0.02 - 0.002  # spaced by the interval, not bunched
+    # Spaced by the interval, not bunched. GLib schedules the next tick from the loop's time
+    # at dispatch, which can be a little before this callback reads the clock: seen 77 ms for
+    # four intervals of 20 ms under load.
+    assert ticks[4] - ticks[0] >= 3 * 0.02
     # A one-shot timer well past the next would-be tick: once it fired, a live periodic
     # timer would have ticked too.
     later = threading.Event()
