@@ -17,6 +17,7 @@ from nvr_gstreamer.camera.errors import (
     classify,
     fault_from_error,
     recovery_for,
+    rtsp_status,
     source_eos,
     source_timeout,
     stall,
@@ -163,6 +164,43 @@ def test_a_fault_is_described_by_element_message_domain_code_and_debug_text() ->
     )
     no_debug = fault_from_gerror(Origin.SOURCE, "source", error, None)
     assert no_debug.describe() == "source: Could not read from resource. (resource/9)"
+
+
+@pytest.mark.parametrize(
+    "debug",
+    [
+        "gstrtspsrc.c(6455): gst_rtspsrc_send (): /GstPipeline:p/GstRTSPSrc:source:\n"
+        "Service Unavailable (503)",
+        "native/nvrrtspsrc.c(534): check_response (): /GstPipeline:p/NvrRtspSrc:source:\n"
+        "Service Unavailable (503) to DESCRIBE",
+    ],
+)
+def test_an_rtsp_status_without_an_error_code_is_named_in_the_reason(debug: str) -> None:
+    error = GError.new_literal(R.quark(), "Unhandled error", int(R.READ))
+    fault = fault_from_gerror(Origin.SOURCE, "source", error, debug)
+    assert rtsp_status(fault) == (503, "Service Unavailable")
+    assert fault.reason == "the camera answered 503 Service Unavailable"
+    assert classify(fault) is ErrorKind.NETWORK  # retried like any lost connection
+
+
+def test_other_faults_keep_their_message_as_the_reason() -> None:
+    busy = "check_response (): ...:\nNot Enough Bandwidth (453) to SETUP"
+    cases = [
+        (R.NOT_AUTHORIZED, "Unauthorized", "gst_rtspsrc_send (): ...:\nUnauthorized (401)"),
+        (R.READ, "Could not read from resource.", "The server closed the connection."),
+        (R.READ, "Unhandled error", "no status here"),
+        (R.READ, "Could not read from resource.", busy),
+    ]
+    for code, message, debug in cases:
+        fault = fault_from_gerror(
+            Origin.SOURCE, "source", GError.new_literal(R.quark(), message, int(code)), debug
+        )
+        assert fault.reason == message, fault
+    assert rtsp_status(Fault(Origin.SOURCE, "source", "", 0, "x", busy)) == (
+        453,
+        "Not Enough Bandwidth",
+    )
+    assert rtsp_status(Fault(Origin.SOURCE, "source", "", 0, "x", "Bad (50)")) is None
 
 
 def test_every_kind_has_a_recovery() -> None:

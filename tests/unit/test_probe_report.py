@@ -414,7 +414,14 @@ def test_a_busy_camera_is_asked_again_and_nothing_else_is() -> None:
         "Unhandled error",
         "gst_rtspsrc_send (): ...:\nNot Enough Bandwidth (453)",
     )
+    native_unavailable = _src_fault(  # nvrrtspsrc names the request too
+        RESOURCE,
+        RES_READ,
+        "Unhandled error",
+        "check_response (): ...:\nService Unavailable (503) to DESCRIBE",
+    )
     assert is_busy(_failed(UDP, CONNECTING, UNAVAILABLE))
+    assert is_busy(_failed(TCP, CONNECTING, native_unavailable))
     assert is_busy(_failed(TCP, DESCRIBED, not_enough_bandwidth))
     assert not is_busy(_failed(UDP, CONNECTING, NOT_FOUND))
     assert not is_busy(_failed(UDP, CONNECTING, UNAUTHORIZED))

@@ -10,6 +10,7 @@ source) crashed its handler and stopped the camera for good.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -37,6 +38,12 @@ RES_NOT_AUTHORIZED = 15
 STREAM_FAILED = 1
 STREAM_CODEC_NOT_FOUND = 6
 STREAM_DECODE = 7
+
+# The RTSP status a source quotes at the end of its debug text: rtspsrc "Service Unavailable
+# (503)", nvrrtspsrc "Service Unavailable (503) to DESCRIBE".
+_RTSP_STATUS = re.compile(r"([A-Za-z][A-Za-z ]*?) \((\d{3})\)(?: to [A-Z_]+)?\s*$")
+# What both sources say for an RTSP status they have no error code for (503, 453, 400, ...).
+_UNHANDLED = "Unhandled error"
 
 
 class Origin(Enum):
@@ -82,10 +89,24 @@ class Fault:
     debug: str = ""
     branch: str = ""  # name of the recorder or live bin it came from ("recorder-3")
 
+    @property
+    def reason(self) -> str:
+        """The message in words a user can act on: "Unhandled error" becomes the status the
+        camera answered ("the camera answered 503 Service Unavailable")."""
+        status = rtsp_status(self) if self.message == _UNHANDLED else None
+        return f"the camera answered {status[0]} {status[1]}" if status else self.message
+
     def describe(self) -> str:
         domain = self.domain.removeprefix("gst-").removesuffix("-error-quark") or "-"
         text = f"{self.element}: {self.message} ({domain}/{self.code})"
         return f"{text} [{self.debug}]" if self.debug else text
+
+
+def rtsp_status(fault: Fault) -> tuple[int, str] | None:
+    """The RTSP status a source quotes at the end of its debug text: (503, "Service
+    Unavailable"), or None."""
+    match = _RTSP_STATUS.search(fault.debug)
+    return (int(match.group(2)), match.group(1)) if match else None
 
 
 def source_eos() -> Fault:

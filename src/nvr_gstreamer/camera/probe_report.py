@@ -36,7 +36,7 @@ from enum import Enum, IntEnum
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from nvr_gstreamer.camera.errors import ErrorKind, Fault, classify
+from nvr_gstreamer.camera.errors import ErrorKind, Fault, classify, rtsp_status
 from nvr_gstreamer.camera.probe import DEFAULT_RTSP_PORT, DEFAULT_RTSPS_PORT
 from nvr_gstreamer.camera.transport import Transport
 from nvr_gstreamer.core.redact import redact, redact_url
@@ -49,7 +49,6 @@ DEFAULT_WINDOW_S = 10.0
 KEYFRAMES_WANTED = 2  # two keyframes per video stream: one whole GOP measured
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # as the config file accepts them
-_RTSP_STATUS = re.compile(r"([A-Za-z][A-Za-z ]*?) \((\d{3})\)\s*$")  # "Service Unavailable (503)"
 
 
 class ProbeUsageError(ValueError):
@@ -529,12 +528,6 @@ _CONNECT_FAILURES = {
     ConnectProblem.TIMEOUT: Failure.CONNECT_TIMEOUT,
     ConnectProblem.OTHER: Failure.CONNECT_FAILED,
 }
-
-
-def rtsp_status(fault: Fault) -> tuple[int, str] | None:
-    """The RTSP status rtspsrc quotes at the end of its debug text ("Not Found (404)")."""
-    match = _RTSP_STATUS.search(fault.debug)
-    return (int(match.group(2)), match.group(1)) if match else None
 
 
 def _mentions_timeout(fault: Fault) -> bool:

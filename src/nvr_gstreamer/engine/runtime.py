@@ -426,7 +426,7 @@ class CameraRuntime:
                 switch = self.transport.attempt_failed(kind, self._gen_had_video)
                 if switch is not None:
                     self.log.info("%s", switch)
-            message = self.transport.refusal_message(kind) or fault.message
+            message = self.transport.refusal_message(kind) or fault.reason
             self.handle(PipelineFailed(generation, kind, message, other_transport=bool(switch)))
             return
         # Faults of the recording and live branches never restart the camera.
