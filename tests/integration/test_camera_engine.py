@@ -179,7 +179,18 @@ def _resources() -> tuple[int, int, int]:
     return proc.num_fds(), others, proc.memory_info().rss
 
 
-def test_200_reconnect_cycles_leak_no_descriptors_or_threads(sim: SimulatorProcess) -> None:
+@pytest.fixture
+def short_gop_sim() -> Iterator[SimulatorProcess]:
+    """A reconnect waits for key frames twice (the simulator answers DESCRIBE once its media has
+    a frame, the recorder starts at one): a short GOP makes a cycle about 0.6 s, not 1.4 s."""
+    with SimulatorProcess(cameras=4, gop_seconds=0.2) as s:
+        yield s
+
+
+def test_200_reconnect_cycles_leak_no_descriptors_or_threads(
+    short_gop_sim: SimulatorProcess,
+) -> None:
+    sim = short_gop_sim
     cams = list(sim.camera_names)
     engine, watch = _engine(sim, probe_interval_seconds=0.1)
     try:

@@ -162,10 +162,12 @@ def test_tcp_recordings_on_both_paths_are_equally_regular(
             figures.setdefault(cam, []).append(reg.step_sd_ms)
     print(f"frame step SD (ms): {figures}")
     # The simulator stamps frames as they leave it, so a busy machine jitters both paths alike;
-    # the exact figure on an idle machine is bench/bench_receive.py's.
-    mean = {cam: sum(sds) / len(sds) for cam, sds in figures.items()}
-    assert mean["stamp"] <= mean["jitterbuffer"] + 1.0, mean
-    assert mean["native"] <= mean["jitterbuffer"] + 1.0, mean
+    # the exact figure on an idle machine is bench/bench_receive.py's. A path that stamps badly
+    # does so in every file; one moment of load (a 3.4 ms file among 0.5-0.8 ms ones, in CI)
+    # spoils one file: each path is judged by its steadier file.
+    best = {cam: min(sds) for cam, sds in figures.items()}
+    assert best["stamp"] <= best["jitterbuffer"] + 1.0, figures
+    assert best["native"] <= best["jitterbuffer"] + 1.0, figures
 
 
 @pytest.mark.parametrize(("setting", "path"), [("auto", "native"), ("stamp", "stamp")])
@@ -203,11 +205,14 @@ def test_an_encoder_restart_on_an_open_connection_leaves_no_time_jump(
 
 
 @pytest.mark.parametrize(("setting", "expected"), [("auto", "native"), ("stamp", "stamp")])
-def test_many_starts_on_the_tcp_paths_never_hang(
-    sim: SimulatorProcess, setting: str, expected: str
-) -> None:
+def test_many_starts_on_the_tcp_paths_never_hang(setting: str, expected: str) -> None:
     """rtspsrc calls Python (request-jitterbuffer) and GLib may warn on a streaming thread:
     with GLib's warnings routed through Python, more than half of such starts hung."""
+    with SimulatorProcess(cameras=1, fps=FPS, gop_seconds=0.2) as sim:  # starts wait for a key
+        _start_and_stop_twelve_times(sim, setting, expected)  # frame: a short GOP, quick starts
+
+
+def _start_and_stop_twelve_times(sim: SimulatorProcess, setting: str, expected: str) -> None:
     config = engine_config(
         {"cam1": sim.url("cam1")},
         camera_options={"cam1": {"transport": "tcp", "rtp_jitterbuffer": setting}},

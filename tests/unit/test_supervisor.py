@@ -675,18 +675,26 @@ def test_a_camera_lost_that_answers_but_cannot_stream_gets_three_quick_retries()
     assert {round(b - a, 6) for a, b in itertools.pairwise(probe_times)} == {0.25}
 
 
-def test_a_camera_that_never_streamed_waits_out_the_backoff_while_it_answers() -> None:
-    """Quick retries are for a camera that was streaming (an outage); one failing from the
-    start is retried at once only after a probe found it away (and by the backoff)."""
+def test_a_camera_that_fails_from_the_start_gets_the_quick_retries_too() -> None:
+    """A camera refusing for a moment as the NVR starts (503: it still holds the previous
+    run's session) is an outage as much as a lost one: three quick retries, 1, 2 and 4 s after
+    each failure, then the backoff. It is not assumed away, so no retry at once; and each
+    stop and start grants them again, never more than three per start."""
     h = Harness()
-    h.send(StartRequested())
-    h.fail()
-    attempts = answer_probes(h, Reach.ANSWERS, 30)
-    assert [why for _, why in attempts] == [
-        "attempt 1 (backoff elapsed)",
-        "attempt 2 (backoff elapsed)",
-    ]
-    assert h.probe_kinds[0] is False  # its first probe asks (DESCRIBE): no port seen closed
+    for _ in range(2):
+        h.send(StartRequested())
+        h.fail()
+        attempts = answer_probes(h, Reach.ANSWERS, 80)
+        assert attempts[:3] == [
+            (1.0, "attempt 1 (camera answers; quick retry)"),
+            (3.0, "attempt 2 (camera answers; quick retry)"),
+            (7.0, "attempt 3 (camera answers; quick retry)"),
+        ]
+        # The fourth failure in a row: the backoff's 40 s (5 s doubled three times) ± 10 %.
+        assert [why for _, why in attempts[3:]] == ["attempt 4 (backoff elapsed)"]
+        assert 7.0 + 36 <= attempts[3][0] <= 7.0 + 44
+        assert h.probe_kinds[0] is False  # its first probe asks (DESCRIBE): no port seen closed
+        h.send(StopRequested())
 
 
 def test_a_probe_that_finds_the_camera_away_makes_its_next_answer_a_retry_at_once() -> None:

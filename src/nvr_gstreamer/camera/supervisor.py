@@ -273,6 +273,9 @@ class CameraSupervisor:
             return []  # already running, or disabled
         self._failures = self._attempts = 0
         self._outage_since = self._clock.monotonic()
+        # Not streaming yet is an outage too: a camera that refuses for a moment at start (503
+        # while it still holds the session of the NVR's previous run) gets the quick retries.
+        self._fresh_quick_retries()
         out = self._move(CameraState.CONNECTING, "started")
         return out + self._start_pipeline()
 
@@ -317,9 +320,7 @@ class CameraSupervisor:
         was_streaming = self._state is CameraState.STREAMING
         self._last_failure_at = now
         if was_streaming:  # a new outage: a fresh budget of quick retries
-            self._quick_retries_left = QUICK_RETRIES
-            self._quick_gap_s = max(1.0, self._settings.probe_interval_s)
-            self._port_retry_at, self._port_retry_gap_s = None, 1.0
+            self._fresh_quick_retries()
         if was_streaming or self._outage_since is None:
             self._outage_since = now
         if was_streaming:
@@ -467,6 +468,11 @@ class CameraSupervisor:
             self._probe_id += 1  # results of earlier probes are stale
         if not self._probe_in_flight:
             self._next_probe_at = now + self._probe_interval(now)
+
+    def _fresh_quick_retries(self) -> None:
+        self._quick_retries_left = QUICK_RETRIES
+        self._quick_gap_s = max(1.0, self._settings.probe_interval_s)
+        self._port_retry_at, self._port_retry_gap_s = None, 1.0
 
     def _stop_probing(self) -> None:
         self._probing = False
