@@ -345,6 +345,39 @@ def test_live_url_is_decoded_from_its_own_stream_and_never_disturbs_recording(
         engine.stop()
 
 
+def test_a_frozen_live_url_is_noticed_in_the_stall_timeout_and_tried_again(
+    sim: SimulatorProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sub-stream that goes silent with its connection open (rtspsrc alone would say so
+    after ~27 s) is closed after the stall timeout and tried again; the main stream never
+    notices."""
+    config = engine_config({"cam1": sim.url("cam1")}, stall_timeout_seconds=2)
+    cam = config.cameras[0].model_copy(update={"live_url": sim.url("cam2")})
+    engine = CameraEngine(config.model_copy(update={"cameras": [cam]}))
+    watch = EngineWatch(engine)
+    engine.start()
+    try:
+        watch.wait_for("cam1", STREAMING, 10)
+        frames: list[float] = []
+        engine.add_viewer("cam1", lambda _f: frames.append(time.monotonic()))
+        wait_until(lambda: len(frames) >= 5, 10, "frames from live_url")
+        frozen = time.monotonic()
+        sim.freeze("cam2")
+        try:
+            wait_until(lambda: "(stalled); retrying" in caplog.text, 10, "the stall noticed")
+            noticed = time.monotonic() - frozen
+            print(f"sub-stream stall noticed {noticed:.2f} s after the freeze")
+            assert noticed <= 2 + 2.5  # the stall timeout, two 0.5 s polls, and load
+        finally:
+            sim.resume("cam2")
+        n = len(frames)
+        wait_until(lambda: len(frames) >= n + 5, 20, "live view back after its retry")
+        assert engine.status("cam1").disconnects == 0
+        assert engine.status("cam1").state is STREAMING
+    finally:
+        engine.stop()
+
+
 class _StartFails:
     """A real pipeline whose start() raises."""
 

@@ -53,6 +53,11 @@ class LiveView:
         self._branch: Any = None
         self._stream: LiveStreamLike | None = None
         self._retry: Cancellable | None = None
+        # The sub-stream's watchdog: frames delivered (streaming thread), and on the loop the
+        # count at its start and (count, since when) the count last changed.
+        self._frames = 0
+        self._frames_at_start = 0
+        self._quiet: tuple[int, float] | None = None
 
     @property
     def attached(self) -> bool:
@@ -85,6 +90,7 @@ class LiveView:
             self._detach()
 
     def _deliver(self, frame: LiveFrame) -> None:
+        self._frames += 1
         for callback in list(self._viewers.values()):
             callback(frame)
 
@@ -102,6 +108,26 @@ class LiveView:
         self._branch = None
         self._pipeline = None
 
+    def check_stall(self, now: float, stall_s: float, connect_s: float) -> None:
+        """Loop thread, from the camera's poll: a sub-stream that brings no frame for
+        ``stall_s`` (``connect_s`` before its first) is closed and tried again after
+        :data:`LIVE_RETRY_S`. rtspsrc alone notices a silent camera only after ~27 s, and
+        until then the view and motion detection would be blind. A branch on the main
+        pipeline needs no watchdog: the camera's own covers it."""
+        stream = self._stream
+        if stream is None:
+            self._quiet = None
+            return
+        frames = self._frames
+        if self._quiet is None or self._quiet[0] != frames:
+            self._quiet = (frames, now)
+            return
+        silent = now - self._quiet[1]
+        if silent >= (stall_s if frames > self._frames_at_start else connect_s):
+            self._quiet = None
+            stream.release()
+            self._failed(f"no video for {silent:.1f} s (stalled)")
+
     def rebuild(self) -> None:
         """The branch failed (decoder, sink): a fresh one; the recording is untouched."""
         self._detach()
@@ -116,6 +142,7 @@ class LiveView:
             spec = replace(self._live_spec, transport=self._transport)
             stream = self._media.live_stream(spec, self._format, self._deliver, self._failed)
             self._stream = stream
+            self._frames_at_start, self._quiet = self._frames, None
             stream.start()
             self._log.debug("%s on, from live_url", self._what)
             return

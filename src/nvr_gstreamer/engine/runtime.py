@@ -465,6 +465,11 @@ class CameraRuntime:
         self.counters.sample(now)
         if self.motion is not None:
             self.motion.tick()
+        for view in (self.live, self.motion_view):
+            if view is not None:
+                view.check_stall(
+                    now, self._settings.stall_timeout_s, self._settings.supervisor.connect_timeout_s
+                )
         pipeline = self.pipeline
         streaming = self.supervisor.state is CameraState.STREAMING
         if pipeline is not None and streaming and self.last_frame_at is not None:

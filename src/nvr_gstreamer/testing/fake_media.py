@@ -279,8 +279,11 @@ class FakeRecorder:
 
 
 class FakeLiveStream:
-    def __init__(self, on_failed: Callable[[str], None]) -> None:
+    def __init__(
+        self, on_failed: Callable[[str], None], deliver: FrameCallback | None = None
+    ) -> None:
         self.on_failed = on_failed
+        self.deliver = deliver  # a test hands frames to the view through it
         self.started = self.released = False
 
     def start(self) -> None:
@@ -399,9 +402,9 @@ class FakeMedia:
         self.web_streams.append(made)
         return made
 
-    def live_stream(self, _spec: PipelineSpec, _fmt: LiveFormat, _deliver: FrameCallback,
+    def live_stream(self, _spec: PipelineSpec, _fmt: LiveFormat, deliver: FrameCallback,
                     on_failed: Callable[[str], None]) -> FakeLiveStream:  # fmt: skip
-        made = FakeLiveStream(on_failed)
+        made = FakeLiveStream(on_failed, deliver)
         self.live_streams.append(made)
         return made
 
