@@ -9,7 +9,7 @@ import logging
 from nvr_gstreamer.camera.media import LiveFrame, PipelineSpec
 from nvr_gstreamer.core.clock import FakeClock
 from nvr_gstreamer.core.logsetup import CameraLogger
-from nvr_gstreamer.engine.live_view import LIVE_RETRY_S, LiveView
+from nvr_gstreamer.engine.live_view import LIVE_RETRY_S, MIN_STALL_S, LiveView
 from nvr_gstreamer.testing.fake_media import FakeBranchHost, FakeMedia, FakeScheduler
 
 SUB = PipelineSpec(camera_id="cam1", url="rtsp://cam/sub", credentials=None)
@@ -61,6 +61,19 @@ def test_a_sub_stream_gone_silent_is_closed_and_tried_again() -> None:
     assert len(s.media.live_streams) == 2 and s.media.live_streams[1].started
     s.live(30, frames=True)
     assert len(s.media.live_streams) == 2 and s.failures == [1]  # the new one flows
+
+
+def test_a_stall_is_never_shorter_than_two_slow_frames() -> None:
+    """Motion looks at as little as 1 frame a second; the stall timeout may be 0.5 s."""
+    s = Setup()
+    s.live(5, frames=True)
+    for _ in range(round(MIN_STALL_S / POLL_S) - 1):
+        s.scheduler.run(POLL_S)
+        s.view.check_stall(s.clock.monotonic(), 0.5, CONNECT_S)
+    assert not s.media.live_streams[0].released
+    s.scheduler.run(POLL_S)
+    s.view.check_stall(s.clock.monotonic(), 0.5, CONNECT_S)
+    assert s.media.live_streams[0].released
 
 
 def test_before_its_first_frame_a_sub_stream_has_the_connect_timeout() -> None:

@@ -24,6 +24,9 @@ from nvr_gstreamer.camera.media import (
 from nvr_gstreamer.core.logsetup import CameraLogger
 
 LIVE_RETRY_S = 5.0
+# The shortest silence judged a stall: the slowest view (motion at 1 fps) brings a frame every
+# second, and the shortest stall_timeout_seconds is 0.5 s.
+MIN_STALL_S = 2.0
 
 
 class LiveView:
@@ -123,7 +126,8 @@ class LiveView:
             self._quiet = (frames, now)
             return
         silent = now - self._quiet[1]
-        if silent >= (stall_s if frames > self._frames_at_start else connect_s):
+        limit = max(MIN_STALL_S, stall_s) if frames > self._frames_at_start else connect_s
+        if silent >= limit:
             self._quiet = None
             stream.release()
             self._failed(f"no video for {silent:.1f} s (stalled)")
