@@ -217,6 +217,13 @@ def test_unknown_recovers_by_the_branch_it_came_from() -> None:
     assert recovery_for(ErrorKind.UNKNOWN, Origin.LIVE) is Recovery.REBUILD_LIVE
 
 
+def test_a_fault_says_which_branch_it_came_from() -> None:
+    error = GError.new_literal(R.quark(), "No space left on the resource.", int(R.NO_SPACE_LEFT))
+    fault = fault_from_gerror(Origin.RECORDER, "sink", error, None, "recorder-3")
+    assert fault.branch == "recorder-3"  # which recording session to rebuild
+    assert fault_from_gerror(Origin.SOURCE, "source", error, None).branch == ""
+
+
 def test_fault_texts_are_redacted() -> None:
     error = GError.new_literal(R.quark(), "Could not open rtsp://admin:pw1@cam/1", int(R.OPEN_READ))
     fault = fault_from_gerror(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from nvr_gstreamer.camera.media import LiveFrame, PipelineSpec
 from nvr_gstreamer.core.clock import FakeClock
 from nvr_gstreamer.core.logsetup import CameraLogger
@@ -46,10 +48,12 @@ def test_a_sub_stream_that_delivers_frames_is_left_alone() -> None:
     s = Setup()
     s.live(60, frames=True)
     (stream,) = s.media.live_streams
-    assert not stream.released and s.failures == [] and len(s.seen) == 120
+    assert not stream.released and s.failures == [] and s.seen == [FRAME] * 120
 
 
-def test_a_sub_stream_gone_silent_is_closed_and_tried_again() -> None:
+def test_a_sub_stream_gone_silent_is_closed_and_tried_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     s = Setup()
     s.live(5, frames=True)
     s.live(STALL_S - POLL_S, frames=False)
@@ -57,6 +61,9 @@ def test_a_sub_stream_gone_silent_is_closed_and_tried_again() -> None:
     assert not first.released  # silent, but not yet for the stall timeout
     s.live(POLL_S, frames=False)
     assert first.released and s.failures == [1] and not s.view.attached
+    assert "live view (live_url) failed: no video for 3.0 s (stalled); retrying in 5 s" in (
+        caplog.text
+    )
     s.live(LIVE_RETRY_S, frames=True)
     assert len(s.media.live_streams) == 2 and s.media.live_streams[1].started
     s.live(30, frames=True)

@@ -119,7 +119,6 @@ class LiveView:
         pipeline needs no watchdog: the camera's own covers it."""
         stream = self._stream
         if stream is None:
-            self._quiet = None
             return
         frames = self._frames
         if self._quiet is None or self._quiet[0] != frames:
@@ -128,7 +127,6 @@ class LiveView:
         silent = now - self._quiet[1]
         limit = max(MIN_STALL_S, stall_s) if frames > self._frames_at_start else connect_s
         if silent >= limit:
-            self._quiet = None
             stream.release()
             self._failed(f"no video for {silent:.1f} s (stalled)")
 
