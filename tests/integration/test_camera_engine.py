@@ -311,20 +311,31 @@ def test_live_branch_exists_only_while_someone_watches(sim: SimulatorProcess) ->
         engine.stop()
 
 
-def test_live_url_is_decoded_from_its_own_stream_and_never_disturbs_recording(
-    sim: SimulatorProcess,
-) -> None:
+def _watched_from_live_url(sim: SimulatorProcess) -> tuple[CameraEngine, EngineWatch, list[float]]:
+    """An engine recording sim's cam1 and showing it from cam2 (its live_url), with a viewer
+    that has seen frames; the times (monotonic) the viewer got each frame."""
     config = engine_config({"cam1": sim.url("cam1")}, stall_timeout_seconds=2)
     cam = config.cameras[0].model_copy(update={"live_url": sim.url("cam2")})
     engine = CameraEngine(config.model_copy(update={"cameras": [cam]}))
     watch = EngineWatch(engine)
     engine.start()
+    frames: list[float] = []
     try:
         watch.wait_for("cam1", STREAMING, 10)
-        runtime = engine.runtimes["cam1"]
-        frames: list[float] = []
         engine.add_viewer("cam1", lambda _f: frames.append(time.monotonic()))
         wait_until(lambda: len(frames) >= 5, 10, "frames from live_url")
+    except BaseException:
+        engine.stop()
+        raise
+    return engine, watch, frames
+
+
+def test_live_url_is_decoded_from_its_own_stream_and_never_disturbs_recording(
+    sim: SimulatorProcess,
+) -> None:
+    engine, watch, frames = _watched_from_live_url(sim)
+    try:
+        runtime = engine.runtimes["cam1"]
         assert engine.loop.call_sync(lambda: runtime.live.source) == "live_url"
 
         sim.stop("cam2")  # the sub-stream goes away; the main stream does not
@@ -351,16 +362,8 @@ def test_a_frozen_live_url_is_noticed_in_the_stall_timeout_and_tried_again(
     """A sub-stream that goes silent with its connection open (rtspsrc alone would say so
     after ~27 s) is closed after the stall timeout and tried again; the main stream never
     notices."""
-    config = engine_config({"cam1": sim.url("cam1")}, stall_timeout_seconds=2)
-    cam = config.cameras[0].model_copy(update={"live_url": sim.url("cam2")})
-    engine = CameraEngine(config.model_copy(update={"cameras": [cam]}))
-    watch = EngineWatch(engine)
-    engine.start()
+    engine, _watch, frames = _watched_from_live_url(sim)
     try:
-        watch.wait_for("cam1", STREAMING, 10)
-        frames: list[float] = []
-        engine.add_viewer("cam1", lambda _f: frames.append(time.monotonic()))
-        wait_until(lambda: len(frames) >= 5, 10, "frames from live_url")
         frozen = time.monotonic()
         sim.freeze("cam2")
         try:
