@@ -387,6 +387,16 @@ def _longest_off_run(lags: list[float], lag: float) -> int:
     return longest
 
 
+def _frame_of(at: float, shown: list[float]) -> bool:
+    """Whether the first frame in ``shown`` is the one whose interval contains ``at``: it
+    starts at or before the instant and the next frame played after it starts after the
+    instant. Not "within one frame interval before it": the simulator stamps a frame when it
+    reaches its RTSP media, so a moment of load makes one interval ~10 ms longer."""
+    first = shown[0]
+    later = [s for s in shown[1:] if s > first + 0.001]
+    return at - 2 * FRAME_S <= first <= at + 0.002 and bool(later) and later[0] > at - 0.002
+
+
 def _seek_instants(url: str, camera: str) -> tuple[float, float]:
     """Two instants in two files, each with footage for 0.45 s after it: in the second and
     third closed files, which the fixture saw closed before it stopped cam3 for its gap (an
@@ -406,7 +416,7 @@ def test_a_seek_shows_the_frame_of_that_instant(
         assert got["codec"].endswith(",mp4a.40.2") == (camera == AUDIO_CAMERA), got["codec"]
         first_shown, first_stamp = got["frames"][0]
         # The frame on screen is the one whose interval contains the instant.
-        assert at - FRAME_S - 0.002 <= first_shown <= at + 0.002, (at, got["frames"][:3])
+        assert _frame_of(at, [f for f, _ in got["frames"]]), (at, got["frames"][:3])
         shown_at[at] = _lag_s(first_shown, first_stamp)
     # Against the simulator's own clock in the pixels: both frames sit on the page's timeline
     # where the stamp says they were captured, up to the same small lag (capture to the
@@ -480,7 +490,7 @@ def test_a_recording_with_audio_plays_its_sound_across_a_segment_boundary(
         f"sound: {got['decoded']} bytes decoded, levels {[round(x, 3) for x in got['levels']]},"
         f" peaks {sorted(set(round(x) for x in got['peaks']))} Hz, ranges {got['ranges']}"
     )
-    assert at - FRAME_S - 0.002 <= got["shown"][0] <= at + 0.002, got["shown"]
+    assert _frame_of(at, got["shown"][:1] + got["frames"]), (got["shown"], got["frames"][:3])
     assert not got["muted"] and got["sound"] == "Sound on"
     # It played on past the boundary, every frame: no stall, no frame left out ...
     assert got["reached"] >= until, got
@@ -522,7 +532,7 @@ def test_a_browser_that_cannot_play_the_audio_plays_the_video_alone(
     at = recorded.cam3_start + 1.23
     got = page.evaluate(PLAY_AND_READ, [AUDIO_CAMERA, at, at + 0.5, 1])
     assert re.fullmatch(r"avc1\.[0-9a-f]{6}", got["codec"]), got["codec"]
-    assert at - FRAME_S - 0.002 <= got["frames"][0][0] <= at + 0.002, got["frames"][:3]
+    assert _frame_of(at, [f for f, _ in got["frames"]]), (at, got["frames"][:3])
     assert len(got["frames"]) >= 5 and got["muted"] and got["note"] == "", got
     assert page.locator("#sound").is_hidden()
     page.close()
@@ -669,10 +679,14 @@ def test_frame_steps_move_by_one_frame(recorded: Recorded, browser: Any, camera:
     page.evaluate(PLAY_AND_READ, [camera, at, at, 1])
     before, fwd, fwd_stamp = page.evaluate(STEP, [True])
     was, back, back_stamp = page.evaluate(STEP, [False])
-    assert abs((fwd - before) - FRAME_S) < 0.01, (before, fwd)
+    # The next frame, neither the same one nor the one after it. Not exactly one interval
+    # on: the simulator stamps a frame when it reaches its RTSP media, so a moment of load
+    # moves one frame by ~10 ms (both cameras at one instant, in a CI run).
+    assert abs((fwd - before) - FRAME_S) < FRAME_S / 2, (before, fwd)
     assert was == fwd and abs(back - before) < 0.001, (before, fwd, back)
     # The frames are one apart by the simulator's clock in their pixels too.
-    assert abs(age_ms(back_stamp, fwd_stamp) / 1000 - FRAME_S) < 0.03, (back_stamp, fwd_stamp)
+    pixels_s = age_ms(back_stamp, fwd_stamp) / 1000
+    assert abs(pixels_s - FRAME_S) < FRAME_S / 2, (back_stamp, fwd_stamp)
     assert page.evaluate("() => window.nvrRecordings.player.video.paused")
     page.close()
 
@@ -772,7 +786,7 @@ def test_a_seek_shows_the_frame_of_that_instant_in_the_other_engines(
         assert "error" not in got, got
         print(f"{type(other).__name__} {camera}: {got['codec']}")  # with sound where it can
         first_shown, first_stamp = got["frames"][0]
-        assert at - FRAME_S - 0.002 <= first_shown <= at + 0.002, (at, got["frames"][:3])
+        assert _frame_of(at, [f for f, _ in got["frames"]]), (at, got["frames"][:3])
         assert len(got["frames"]) >= 3  # and it plays on from there
         lags.append(_lag_s(first_shown, first_stamp))
     assert abs(lags[0] - lags[1]) <= FRAME_S / 2, lags
