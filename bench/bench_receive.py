@@ -21,20 +21,20 @@ Ratios are against ffmpeg of the same repeat. The path is checked, not assumed: 
 stamp runs must have no `rtpjitterbuffer` thread, the jitterbuffer run one per camera, and the API
 must report each camera's receive path as the one asked for.
 
-Timestamps. After each run (SIGTERM: open segments are finalised) the longest closed segment of
-the first camera is read with ffprobe: the standard deviation of the frame-to-frame PTS deltas
-of its video packets (file order; the simulator's x264 sends no B-frames, so that is
-presentation order), and how many deltas are 0 (duplicate) or negative (backwards). That figure
-is mostly the sender's own jitter: the simulator stamps each frame when its shared encoder
-outputs it (appsrc do-timestamp), which on a loaded machine varies by several ms from minute to
-minute, so runs recorded minutes apart differ by more than the 1 ms being judged. Hence a
-reference: during every run one more `ffmpeg -c copy` (not counted) records the first camera
-into one file, keeping the sender's RTP timestamps. The recorder's frames are matched to the
-reference's by packet size (snow makes sizes nearly unique; the most common offset wins), and on
-the same frames: `sd-ref` = the file's delta sd minus the reference's (what the path does to
-regularity: 0 if it keeps the sender's timing, negative if it smooths) and `resid` = sd of the
-per-frame difference of deltas (how far it moves frames from the sender's timing). ffmpeg's first
-two packets are left out of the matching (it stamps them 0 and 1 ms apart).
+Timestamps. After each run (SIGTERM: open segments are finalised) the longest closed segment of the
+first camera is read with ffprobe: the standard deviation of the frame-to-frame PTS deltas of its
+video packets (file order; the simulator's x264 sends no B-frames, so that is presentation order),
+and how many deltas are 0 (duplicate) or negative (backwards). That figure was mostly the sender's
+own jitter while the simulator stamped each frame when its shared encoder output it (appsrc
+do-timestamp; now it restores the capture cadence, CaptureClock), which on a loaded machine varied
+by several ms from minute to minute, more than the 1 ms being judged. Hence a reference: during
+every run one more `ffmpeg -c copy` (not counted) records the first camera into one file, keeping
+the sender's RTP timestamps. The recorder's frames are matched to the reference's by packet size
+(snow makes sizes nearly unique; the most common offset wins), and on the same frames: `sd-ref` =
+the file's delta sd minus the reference's (what the path does to regularity: 0 if it keeps the
+sender's timing, negative if it smooths) and `resid` = sd of the per-frame difference of deltas
+(how far it moves frames from the sender's timing). ffmpeg's first two packets are left out of the
+matching (it stamps them 0 and 1 ms apart).
 
 Any WARNING, ERROR, CRITICAL or traceback in the nvr log, a wrong path, a non-zero exit or an
 unreadable file is a PROBLEM: the benchmark fails. A run whose recorded bytes in the window are

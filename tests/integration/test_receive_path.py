@@ -161,10 +161,10 @@ def test_tcp_recordings_on_both_paths_are_equally_regular(
             assert reg.largest_step_s < 3 / FPS, (cam, reg)
             figures.setdefault(cam, []).append(reg.step_sd_ms)
     print(f"frame step SD (ms): {figures}")
-    # The simulator stamps frames as they leave it, so a busy machine jitters both paths alike;
-    # the exact figure on an idle machine is bench/bench_receive.py's. A path that stamps badly
-    # does so in every file; one moment of load (a 3.4 ms file among 0.5-0.8 ms ones, in CI)
-    # spoils one file: each path is judged by its steadier file.
+    # The simulator stamps frames at its capture cadence (CaptureClock), so a path that keeps
+    # the RTP timestamps gives 0 ms. A path that stamps badly does so in every file; one moment
+    # of load (a 3.4 ms file among 0.5-0.8 ms ones, in CI, when the simulator stamped on
+    # arrival) spoils one file: each path is judged by its steadier file.
     best = {cam: min(sds) for cam, sds in figures.items()}
     assert best["stamp"] <= best["jitterbuffer"] + 1.0, figures
     assert best["native"] <= best["jitterbuffer"] + 1.0, figures

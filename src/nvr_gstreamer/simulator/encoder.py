@@ -11,7 +11,9 @@ cost is one shallow buffer copy (the encoded memory is shared, only the metadata
 
 Timestamps: the copy carries no PTS/DTS and the media's appsrc runs with ``do-timestamp=true``, so
 each media stamps frames with its own running time when they arrive. That keeps every media's
-timeline consistent however often it is (re)started, and a freeze shows up as a gap.
+timeline consistent however often it is (re)started, and a freeze shows up as a gap. The copy's
+``offset`` carries the encoder's timestamp (its capture time), from which the media puts the
+frames back at the capture cadence (:mod:`.capture_clock`), as a real camera stamps them.
 
 A subscription forwards nothing until a key frame arrives (the parser repeats SPS/PPS (and VPS)
 before every key frame, so a new consumer can decode from there). It goes back to waiting for a key
@@ -175,6 +177,7 @@ class Subscription:
             self._awaiting_keyframe = True
             return
         copy = buffer.copy_region(_COPY_FLAGS, 0, buffer.get_size())
+        copy.offset = buffer.pts  # the capture time, for the media's CaptureClock
         ret = self._appsrc.push_buffer(copy)
         if ret == Gst.FlowReturn.OK:
             self._awaiting_keyframe = False

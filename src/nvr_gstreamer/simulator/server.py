@@ -6,6 +6,10 @@ Design
   picture (codec, size, fps, ...). Each camera mount is a *shared* media factory whose media is
   ``appsrc ! rtph26Xpay name=pay0``; on ``media-configure`` the appsrc subscribes to its encoder,
   on ``unprepared`` it unsubscribes. A camera without clients costs nothing.
+* **Capture-time stamps.** The appsrc stamps a frame when it arrives; a pad probe then puts it
+  back at the encoder's capture cadence (:class:`~.capture_clock.CaptureClock`), so the RTP
+  timestamps of consecutive frames are one frame interval apart even when load delays one, as
+  a real camera's are.
 * **One thread per RTSP connection.** The server's thread pool is unbounded, so every client
   connection has its own thread and main context. That lets a frozen camera leave its requests
   unanswered (the request handler blocks in that connection's thread) without delaying any other
@@ -84,6 +88,7 @@ gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
+from nvr_gstreamer.simulator.capture_clock import CaptureClock  # noqa: E402
 from nvr_gstreamer.simulator.encoder import (  # noqa: E402
     EncoderError,
     EncoderSpec,
@@ -606,6 +611,9 @@ class Simulator:
         appsrc = element.get_by_name("src")
         appsrc.set_property("caps", encoder.caps)
         subscription = encoder.subscribe(appsrc, camera, camera.name)
+        appsrc.get_static_pad("src").add_probe(
+            Gst.PadProbeType.BUFFER, self._capture_time_probe_cb, CaptureClock()
+        )
         audio_source = element.get_by_name(_AUDIO_SOURCE)
         camera.sources = [r for r in camera.sources if r() is not None]
         for source in (appsrc, audio_source):
@@ -645,6 +653,16 @@ class Simulator:
                     self._flow_probe_cb,
                     camera,
                 )
+
+    @staticmethod
+    def _capture_time_probe_cb(
+        pad: Gst.Pad, info: Gst.PadProbeInfo, clock: CaptureClock
+    ) -> Gst.PadProbeReturn:
+        buffer = info.get_buffer()
+        # The appsrc made this buffer (Subscription.offer's copy) and passes it on alone.
+        if buffer.pts != Gst.CLOCK_TIME_NONE and buffer.offset != Gst.BUFFER_OFFSET_NONE:
+            buffer.pts = buffer.dts = clock.stamp(buffer.pts, buffer.offset)
+        return Gst.PadProbeReturn.OK
 
     @staticmethod
     def _video_started_probe_cb(
