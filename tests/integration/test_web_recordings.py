@@ -822,6 +822,12 @@ def test_playback_goes_on_where_the_cameras_audio_stops(recorded: Recorded, brow
     lags = [_lag_s(s, stamp) for s, stamp in got["frames"]]
     assert _longest_off_run(lags, statistics.median(lags)) <= 2, lags
     steps = [b - a for a, b in itertools.pairwise(shown)]
-    print(f"audio stopped: longest step {max(steps):.3f} s, note {got['note']!r}")
-    assert max(steps) < 0.5, steps
+    # Where frames went unshown (s after the audio stopped, step): a loaded browser skips a few
+    # at 2x now and then (0.53 s once in CI, 0.2 s beside two busy loops here); what the switch
+    # must not do is leave out footage, a GOP or more of it.
+    gaps = [(round(a - silenced, 2), round(b - a, 3)) for a, b in itertools.pairwise(shown)]
+    print(
+        f"audio stopped: steps over 0.2 s {[g for g in gaps if g[1] > 0.2]}, note {got['note']!r}"
+    )
+    assert max(steps) < GOP_S, [g for g in gaps if g[1] > 0.2]
     page.close()
