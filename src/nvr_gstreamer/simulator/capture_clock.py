@@ -28,21 +28,20 @@ MAX_LATE_NS = 500_000_000
 class CaptureClock:
     """Timestamps for one media's frames: at the capture cadence, never after arrival."""
 
-    __slots__ = ("_last_capture_ns", "_last_pts_ns", "_max_late_ns")
+    __slots__ = ("_last", "_max_late_ns")
 
     def __init__(self, max_late_ns: int = MAX_LATE_NS) -> None:
         self._max_late_ns = max_late_ns
-        self._last_pts_ns: int | None = None
-        self._last_capture_ns = 0
+        self._last: tuple[int, int] | None = None
+        """The last frame's timestamp and capture time (ns)."""
 
     def stamp(self, arrival_ns: int, capture_ns: int) -> int:
         """The timestamp for a frame captured at ``capture_ns`` (encoder time) that arrived at
         ``arrival_ns`` (the media's running time)."""
         pts = arrival_ns
-        last = self._last_pts_ns
-        if last is not None and capture_ns > self._last_capture_ns:
-            place = last + (capture_ns - self._last_capture_ns)
+        if self._last is not None and capture_ns > self._last[1]:
+            place = self._last[0] + (capture_ns - self._last[1])
             if arrival_ns - place <= self._max_late_ns:
                 pts = min(arrival_ns, place)
-        self._last_pts_ns, self._last_capture_ns = pts, capture_ns
+        self._last = (pts, capture_ns)
         return pts
