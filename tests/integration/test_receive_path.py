@@ -162,12 +162,11 @@ def test_tcp_recordings_on_both_paths_are_equally_regular(
             figures.setdefault(cam, []).append(reg.step_sd_ms)
     print(f"frame step SD (ms): {figures}")
     # The simulator stamps frames at its capture cadence (CaptureClock), so a path that keeps
-    # the RTP timestamps gives 0 ms. A path that stamps badly does so in every file; one moment
-    # of load (a 3.4 ms file among 0.5-0.8 ms ones, in CI, when the simulator stamped on
-    # arrival) spoils one file: each path is judged by its steadier file.
+    # the RTP timestamps gives 0 ms (Matroska's 1 ms rounding aside); stamping on arrival, as
+    # the simulator did before, gave 0.5-0.8 ms per file here. Each path is judged by its
+    # steadier file all the same.
     best = {cam: min(sds) for cam, sds in figures.items()}
-    assert best["stamp"] <= best["jitterbuffer"] + 1.0, figures
-    assert best["native"] <= best["jitterbuffer"] + 1.0, figures
+    assert all(sd < 0.3 for sd in best.values()), figures
 
 
 @pytest.mark.parametrize(("setting", "path"), [("auto", "native"), ("stamp", "stamp")])
