@@ -381,6 +381,58 @@ def test_disk_full_with_nothing_to_free_waits_then_resumes_by_itself(
             )
 
 
+def test_a_file_whose_disk_fails_while_it_is_being_closed_ends_the_recording_at_once(
+    sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    """Storage found full and the file's write failing at the same moment (seen in CI): the
+    session was being finished, its EOS on the way, when the sink failed. The EOS never
+    completes then, and the finish must not wait out its timeout (3 s) for it."""
+    from gi.repository import GLib, Gst  # (after the engine's modules have set the version)
+
+    made: list[RecorderBranch] = []
+
+    class Tracked(GstMedia):
+        def recorder(self, *args: Any, **kwargs: Any) -> RecorderBranch:
+            made.append(super().recorder(*args, **kwargs))
+            return made[-1]
+
+    failed_at: list[float] = []
+
+    def dead_disk_cb(pad: Any, info: Any) -> Any:
+        """Nothing reaches the file any more; the EOS arriving is answered by the error a
+        full disk posts (from this streaming thread, as filesink does)."""
+        if info.type & Gst.PadProbeType.EVENT_DOWNSTREAM:
+            if info.get_event().type != Gst.EventType.EOS:
+                return Gst.PadProbeReturn.OK
+            sink = pad.get_parent_element()
+            error = GLib.Error.new_literal(
+                Gst.ResourceError.quark(), "No space left", Gst.ResourceError.NO_SPACE_LEFT
+            )
+            failed_at.append(time.monotonic())
+            sink.post_message(Gst.Message.new_error(sink, error, "write failed"))
+        return Gst.PadProbeReturn.DROP
+
+    config = engine_config(
+        {"cam1": sim.url("cam1")}, storage=tmp_path / "rec", storage_options={"segment_seconds": 60}
+    )
+    with running(config, media=Tracked) as (app, _watch):
+        wait_until(lambda: app.engine.status("cam1").current_segment is not None, 10, "a file")
+        sink_pad = made[-1]._filesink.get_static_pad("sink")
+        sink_pad.add_probe(
+            Gst.PadProbeType.BUFFER
+            | Gst.PadProbeType.BUFFER_LIST
+            | Gst.PadProbeType.EVENT_DOWNSTREAM,
+            dead_disk_cb,
+        )
+        app.engine.stop_recording("cam1")
+        wait_until(lambda: bool(failed_at), 5, "the EOS at the failing sink")
+        wait_until(lambda: not app.engine.status("cam1").recording, 3, "recording off")
+        took = time.monotonic() - failed_at[0]
+        print(f"recording off {took:.3f} s after the sink failed")
+        assert took < 1.0
+        assert app.engine.status("cam1").state is CameraState.STREAMING
+
+
 @needs_root
 def test_unmounted_drive_pauses_recording_writes_nothing_and_resumes_after_remount(
     sim: SimulatorProcess, tmp_path: Path

@@ -149,6 +149,8 @@ class RecorderBranch:
         self._pipeline: Any = None
         self._gate_passed = threading.Event()  # data reached splitmuxsink: a file will exist
         self._eos_done = threading.Event()  # the branch has finished its EOS: files final
+        # The EOS finished or an element failed: either way a finish waits no longer.
+        self._settled = threading.Event()
         self._lock = threading.Lock()
         self.failed = False  # an element of the branch posted an error: it cannot finalise
         self.current: Path | None = None
@@ -275,6 +277,7 @@ class RecorderBranch:
         if message.type == Gst.MessageType.ERROR:
             self.close_valve()  # at once, from this thread: the tee must never block
             self.failed = True
+            self._settled.set()  # an EOS already on its way never completes now
             return False
         structure = message.get_structure()
         if message.type != Gst.MessageType.ELEMENT or structure is None:
@@ -284,6 +287,7 @@ class RecorderBranch:
             inner = structure.get_value("message")
             if inner is not None and inner.type == Gst.MessageType.EOS:
                 self._eos_done.set()
+                self._settled.set()
             return True
         if name not in ("splitmuxsink-fragment-opened", "splitmuxsink-fragment-closed"):
             return False
@@ -332,7 +336,10 @@ class RecorderBranch:
             for i in range(len(self._audio)):
                 self.end_audio(i)
             self._queue.get_static_pad("sink").send_event(Gst.Event.new_eos())
-        return self._eos_done.wait(timeout_s)
+        # An element that fails meanwhile (the disk filled as the file was being closed)
+        # ends the wait at once: the EOS would never reach the end of the branch.
+        self._settled.wait(timeout_s)
+        return self._eos_done.is_set()
 
     def dispose(self) -> None:
         """Take the bin to NULL and out of its pipeline (a worker thread, after finish)."""
