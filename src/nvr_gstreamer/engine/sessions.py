@@ -222,8 +222,8 @@ class RecorderSessions:
             else:
                 if not ok:
                     self._log.warning(
-                        "recording did not finalise its file in time; "
-                        "it is repaired at the next start"
+                        "recording could not finalise its file (a write failed or it took "
+                        "too long); it is repaired at the next start"
                     )
                 self._log.info("recording off: %s", session.reason)
         self._finished(number, ok)
