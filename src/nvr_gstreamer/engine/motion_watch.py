@@ -43,6 +43,8 @@ Box = tuple[float, float, float, float]
 DETECT_HEIGHT = 90
 # Without a frame this long, the tracker is told that nothing moves (so an event ends).
 _QUIET_AFTER_S = 1.0
+# A picture that changed as a whole (recalibrated) is logged at most this often.
+_RELEARNT_SAID_EVERY_S = 60.0
 
 
 def motion_format(config: MotionConfig) -> LiveFormat:
@@ -108,6 +110,7 @@ class MotionWatch:
         self._peak_boxes: tuple[Box, ...] = ()
         self._last_frame_at: float | None = None
         self._last_t = 0.0  # the tracker's time never goes back (the wall clock may)
+        self._relearnt_said = -_RELEARNT_SAID_EVERY_S
         self.frames = 0
 
     @property
@@ -173,6 +176,15 @@ class MotionWatch:
                 if isinstance(item, EventPeaked):
                     self._peak_frame = frame  # frames are immutable copies: keep a reference
                     self._peak_boxes = item.boxes
+            relearnt = result.recalibrated and now - self._relearnt_said >= _RELEARNT_SAID_EVERY_S
+            if relearnt:
+                self._relearnt_said = now
+        if relearnt:  # a user who misses an event can see why (lights, infrared, a moved camera)
+            self._log.info(
+                "motion: the whole picture changed at once; not motion, the scene is learnt "
+                "anew (said at most every %.0f s)",
+                _RELEARNT_SAID_EVERY_S,
+            )
         self._emit(out)
 
     def _emit(self, items: list[EventChange] | list[EventEnded]) -> None:
