@@ -81,6 +81,7 @@ struct _NvrLiveSink
   guint64 last_duration;        /* ticks */
   guint32 sequence;
   guint64 skipped;              /* frames a behind viewer did not get */
+  guint64 frames;               /* frames received: a stream that stalls stops counting */
   guint backlog_max;
   guint frames_per_send;
 };
@@ -95,6 +96,7 @@ enum
   PROP_CODEC,
   PROP_BACKLOG_MAX,
   PROP_FRAMES_PER_SEND,
+  PROP_FRAMES,
 };
 
 enum
@@ -634,6 +636,7 @@ nvr_live_sink_render (GstBaseSink * sink, GstBuffer * buf)
   if (!GST_BUFFER_PTS_IS_VALID (buf) && !GST_BUFFER_DTS_IS_VALID (buf))
     return GST_FLOW_OK;
   g_mutex_lock (&self->lock);
+  self->frames++;
   if (self->init == NULL) {
     g_mutex_unlock (&self->lock);
     return GST_FLOW_OK;
@@ -778,6 +781,11 @@ nvr_live_sink_get_property (GObject * object, guint id, GValue * value, GParamSp
       g_value_set_uint64 (value, self->skipped);
       g_mutex_unlock (&self->lock);
       break;
+    case PROP_FRAMES:
+      g_mutex_lock (&self->lock);
+      g_value_set_uint64 (value, self->frames);
+      g_mutex_unlock (&self->lock);
+      break;
     case PROP_BACKLOG_MAX:
       g_mutex_lock (&self->lock);
       g_value_set_uint (value, self->backlog_max);
@@ -848,6 +856,9 @@ nvr_live_sink_class_init (NvrLiveSinkClass * klass)
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (object_class, PROP_SKIPPED,
       g_param_spec_uint64 ("skipped", "Skipped", "Frames a viewer that was behind did not get",
+          0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (object_class, PROP_FRAMES,
+      g_param_spec_uint64 ("frames", "Frames", "Frames received (a stalled stream stops counting)",
           0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (object_class, PROP_BACKLOG_MAX,
       g_param_spec_uint ("backlog-max", "Backlog max",

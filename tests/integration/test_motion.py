@@ -225,6 +225,7 @@ def test_motion_is_looked_for_on_the_sub_stream(
     frames = detector.frames
     moved = time.monotonic()
     scene_status = s.sim.object_start("cam3")
+    answered = time.monotonic() - moved
     try:
         heard, started = s.watch.wait_motion("cam3", True, 5, after=moved)
     except AssertionError as e:  # rare in a full run: say what the detector was shown
@@ -233,12 +234,15 @@ def test_motion_is_looked_for_on_the_sub_stream(
             f"{e}: {detector.frames - frames} frames looked at since the object moved "
             f"(an event {'in progress' if detector.active else 'not begun'} there), "
             f"motion from {view.source}, camera {status.state.value}; "
-            f"loops last turned {s.app.heartbeats.ages()} s ago; simulator: {scene_status}; "
-            f"frames delivered since: {seen.summary(since=moved)}"
+            f"loops last turned {s.app.heartbeats.ages()} s ago; simulator: {scene_status} "
+            f"(answered after {answered:.2f} s); frames delivered since: {seen.summary(moved)}"
         ) from None
     finally:
         s.app.engine.loop.call_sync(lambda: view.remove_viewer(token))
-    print(f"event began {heard - moved:.2f} s after the object started; {seen.summary(moved)}")
+    print(
+        f"event began {heard - moved:.2f} s after the object started (the simulator answered "
+        f"after {answered:.2f} s); {seen.summary(moved)}"
+    )
     assert heard - moved <= LATE_S
     s.sim.object_remove("cam3")
     _heard, ended = s.watch.wait_motion("cam3", False, OFF_DELAY_S + 5, after=moved)
@@ -253,19 +257,24 @@ def test_noise_and_brightness_steps_make_no_event(
 ) -> None:
     caplog.set_level(logging.INFO)
     s = scene
+    detector = s.app.engine.runtimes["cam2"].motion
+    assert detector is not None
+    relearnt_before = detector.recalibrations
     start = time.monotonic()
     for level in (-0.4, 0.0, 0.35, 0.0):
         s.sim.brightness("cam2", level)
         _looked_at(s, "cam2", 10)  # 2 s at 5 fps: an event begins with its first motion frame
     ours = [e for at, e in s.watch.motion_events if e.camera_id == "cam2" and at > start]
     assert ours == []
-    # The log says why nothing was seen (once a minute at most, not once a step).
+    # The steps were learnt anew, and the log says so once a minute at most, not once a step
+    # (a line in the minute before the test may stand for these).
+    assert detector.recalibrations > relearnt_before
     relearnt = [
         r
         for r in caplog.records
         if getattr(r, "camera", None) == "cam2" and "the whole picture changed" in r.getMessage()
     ]
-    assert len(relearnt) == 1, caplog.messages
+    assert len(relearnt) <= 1, caplog.messages
 
 
 def test_events_mode_records_only_around_motion_and_says_no_motion_between(

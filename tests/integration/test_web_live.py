@@ -106,12 +106,15 @@ def test_a_first_viewer_starts_at_once_from_the_newest_keyframe_with_a_long_gop(
             engine.stop()
 
 
-def test_a_camera_with_an_h264_live_url_is_watched_from_it(tmp_path: Path) -> None:
-    """The classic set-up: an H.265 main stream (recorded), an H.264 sub-stream for viewing."""
+def test_a_camera_with_an_h264_live_url_is_watched_from_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The classic set-up: an H.265 main stream (recorded), an H.264 sub-stream for viewing.
+    A sub-stream that ends, or goes silent with its connection open, is tried again."""
     with SimulatorProcess(
         cameras=2, fps=FPS, gop_seconds=1.0, camera_codecs={"cam1": Codec.H265}
     ) as sim:
-        config = engine_config({"cam1": sim.url("cam1")})
+        config = engine_config({"cam1": sim.url("cam1")}, stall_timeout_seconds=2)
         camera = config.cameras[0].model_copy(update={"live_url": sim.url("cam2")})
         engine = CameraEngine(config.model_copy(update={"cameras": [camera]}))
         watch = EngineWatch(engine)
@@ -137,6 +140,26 @@ def test_a_camera_with_an_h264_live_url_is_watched_from_it(tmp_path: Path) -> No
                 assert len(viewer.codecs()) == 2 and viewer.reading
                 _codec, count, sent = played(viewer, tmp_path / "again.mp4")
                 assert count == sent
+                # Silent with its connection open (rtspsrc alone would say so after ~27 s):
+                # closed after the stall timeout and tried again, on the same socket.
+                frozen = time.monotonic()
+                sim.freeze("cam2")
+                try:
+                    wait_until(
+                        lambda: "browser live view (live_url) failed: no video" in caplog.text,
+                        10,
+                        "the stall noticed",
+                    )
+                    noticed = time.monotonic() - frozen
+                    print(f"web sub-stream stall noticed {noticed:.2f} s after the freeze")
+                    assert noticed <= 2 + 2.5  # the stall timeout, two 0.5 s polls, and load
+                finally:
+                    sim.resume("cam2")
+                seen = len(viewer.fragments())
+                wait_until(
+                    lambda: len(viewer.fragments()) >= seen + FPS, 20, "the sub-stream after it"
+                )
+                assert len(viewer.codecs()) == 3 and viewer.reading
                 status = engine.status("cam1")
                 assert status.state is CameraState.STREAMING and status.stalls == 0
                 engine.remove_web_viewer("cam1", token)

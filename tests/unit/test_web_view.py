@@ -168,3 +168,48 @@ def test_the_main_pipeline_going_closes_the_sub_stream_and_no_retry_follows() ->
     assert len(media.web_streams) == 2
     web.pipeline_going()
     assert media.web_streams[1].released and media.web_streams[1].clients == []
+
+
+STALL_S, CONNECT_S = 3.0, 5.0
+
+
+def _poll(web: WebView, scheduler: FakeScheduler, seconds: float, step: float = 0.5) -> None:
+    """The camera's poll, every ``step`` seconds for ``seconds``."""
+    for _ in range(round(seconds / step)):
+        scheduler.run(step)
+        web.check_stall(scheduler.clock.monotonic(), STALL_S, CONNECT_S)
+
+
+def test_a_sub_stream_gone_silent_is_closed_and_tried_again_with_its_viewers() -> None:
+    web, scheduler, media, _, fds, failures = make("h265", SUB)
+    web.add_viewer(fds.socket())
+    (first,) = media.web_streams
+    for _ in range(20):  # frames reach the sink: never judged
+        first.frames += 1
+        _poll(web, scheduler, 0.5)
+    assert not first.released and failures == []
+    _poll(web, scheduler, STALL_S - 0.5)  # silent, not yet for the stall timeout
+    assert not first.released
+    _poll(web, scheduler, 1.0)
+    assert first.released and first.clients == [] and failures == [1]
+    assert not web.attached
+    scheduler.run(LIVE_RETRY_S)
+    second = media.web_streams[1]
+    assert second.started and len(second.clients) == 1  # the viewer is handed to the new one
+
+
+def test_before_its_first_frame_a_web_sub_stream_has_the_connect_timeout() -> None:
+    web, scheduler, media, _, fds, _ = make("h265", SUB)
+    web.add_viewer(fds.socket())
+    (stream,) = media.web_streams
+    _poll(web, scheduler, CONNECT_S - 0.5)
+    assert not stream.released
+    _poll(web, scheduler, 1.0)
+    assert stream.released
+
+
+def test_the_main_streams_branch_is_never_judged_by_the_web_view() -> None:
+    web, scheduler, media, _, fds, failures = make()
+    web.add_viewer(fds.socket())
+    _poll(web, scheduler, 4 * CONNECT_S)
+    assert media.web_branches[0].clients and failures == [] and web.source == "main"

@@ -202,6 +202,11 @@ class WebStreamLike(WebSinkLike, Protocol):
 
     def release(self) -> None: ...
 
+    @property
+    def frames(self) -> int:
+        """Frames that reached the sink so far (the sub-stream's watchdog reads it)."""
+        ...
+
 
 class LiveStreamLike(Protocol):
     def start(self) -> None: ...

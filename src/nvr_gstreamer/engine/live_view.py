@@ -29,6 +29,30 @@ LIVE_RETRY_S = 5.0
 MIN_STALL_S = 2.0
 
 
+class SilenceWatch:
+    """A sub-stream's watchdog (loop thread): given the stream's frame count at each poll, it
+    says how long nothing has come once that is a stall: ``stall_s`` (at least
+    :data:`MIN_STALL_S`) after a frame, ``connect_s`` before the first. rtspsrc alone notices a
+    silent camera only after ~27 s; until then a view would be blind."""
+
+    def __init__(self) -> None:
+        self._at_start = 0
+        self._quiet: tuple[int, float] | None = None  # (count, since when) it last changed
+
+    def restart(self, frames: int) -> None:
+        """A new stream; ``frames`` is the count now (the first frame makes it bigger)."""
+        self._at_start, self._quiet = frames, None
+
+    def stalled(self, frames: int, now: float, stall_s: float, connect_s: float) -> float | None:
+        """Seconds without a frame if the stream has stalled, else None."""
+        if self._quiet is None or self._quiet[0] != frames:
+            self._quiet = (frames, now)
+            return None
+        silent = now - self._quiet[1]
+        limit = max(MIN_STALL_S, stall_s) if frames > self._at_start else connect_s
+        return silent if silent >= limit else None
+
+
 class LiveView:
     def __init__(
         self,
@@ -56,11 +80,8 @@ class LiveView:
         self._branch: Any = None
         self._stream: LiveStreamLike | None = None
         self._retry: Cancellable | None = None
-        # The sub-stream's watchdog: frames delivered (streaming thread), and on the loop the
-        # count at its start and (count, since when) the count last changed.
-        self._frames = 0
-        self._frames_at_start = 0
-        self._quiet: tuple[int, float] | None = None
+        self._frames = 0  # delivered (streaming thread), for the sub-stream's watchdog
+        self._silence = SilenceWatch()
 
     @property
     def attached(self) -> bool:
@@ -114,19 +135,14 @@ class LiveView:
     def check_stall(self, now: float, stall_s: float, connect_s: float) -> None:
         """Loop thread, from the camera's poll: a sub-stream that brings no frame for
         ``stall_s`` (``connect_s`` before its first) is closed and tried again after
-        :data:`LIVE_RETRY_S`. rtspsrc alone notices a silent camera only after ~27 s, and
-        until then the view and motion detection would be blind. A branch on the main
-        pipeline needs no watchdog: the camera's own covers it."""
+        :data:`LIVE_RETRY_S` (:class:`SilenceWatch`), so neither the view nor motion detection
+        stays blind. A branch on the main pipeline needs no watchdog: the camera's own covers
+        it."""
         stream = self._stream
         if stream is None:
             return
-        frames = self._frames
-        if self._quiet is None or self._quiet[0] != frames:
-            self._quiet = (frames, now)
-            return
-        silent = now - self._quiet[1]
-        limit = max(MIN_STALL_S, stall_s) if frames > self._frames_at_start else connect_s
-        if silent >= limit:
+        silent = self._silence.stalled(self._frames, now, stall_s, connect_s)
+        if silent is not None:
             stream.release()
             self._failed(f"no video for {silent:.1f} s (stalled)")
 
@@ -144,7 +160,7 @@ class LiveView:
             spec = replace(self._live_spec, transport=self._transport)
             stream = self._media.live_stream(spec, self._format, self._deliver, self._failed)
             self._stream = stream
-            self._frames_at_start, self._quiet = self._frames, None
+            self._silence.restart(self._frames)
             stream.start()
             self._log.debug("%s on, from live_url", self._what)
             return

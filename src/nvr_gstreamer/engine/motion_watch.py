@@ -112,6 +112,7 @@ class MotionWatch:
         self._last_t = 0.0  # the tracker's time never goes back (the wall clock may)
         self._relearnt_said = -_RELEARNT_SAID_EVERY_S
         self.frames = 0
+        self.recalibrations = 0  # frames that changed as a whole (not motion: learnt anew)
 
     @property
     def active(self) -> bool:
@@ -176,6 +177,7 @@ class MotionWatch:
                 if isinstance(item, EventPeaked):
                     self._peak_frame = frame  # frames are immutable copies: keep a reference
                     self._peak_boxes = item.boxes
+            self.recalibrations += result.recalibrated
             relearnt = result.recalibrated and now - self._relearnt_said >= _RELEARNT_SAID_EVERY_S
             if relearnt:
                 self._relearnt_said = now

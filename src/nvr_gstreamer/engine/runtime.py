@@ -465,7 +465,7 @@ class CameraRuntime:
         self.counters.sample(now)
         if self.motion is not None:
             self.motion.tick()
-        for view in (self.live, self.motion_view):
+        for view in (self.live, self.motion_view, self.web):
             if view is not None:
                 view.check_stall(
                     now, self._settings.stall_timeout_s, self._settings.supervisor.connect_timeout_s

@@ -28,7 +28,7 @@ from nvr_gstreamer.camera.media import (
     WebStreamLike,
 )
 from nvr_gstreamer.core.logsetup import CameraLogger
-from nvr_gstreamer.engine.live_view import LIVE_RETRY_S
+from nvr_gstreamer.engine.live_view import LIVE_RETRY_S, SilenceWatch
 
 LINGER_S = 30.0
 
@@ -70,6 +70,7 @@ class WebView:
         self._linger: Cancellable | None = None
         self._tokens = itertools.count(1)
         self._viewers: dict[int, _Viewer] = {}
+        self._silence = SilenceWatch()
 
     @property
     def attached(self) -> bool:
@@ -127,6 +128,18 @@ class WebView:
         self._detach()
         self._pipeline = None
 
+    def check_stall(self, now: float, stall_s: float, connect_s: float) -> None:
+        """Loop thread, from the camera's poll: a ``live_url`` sub-stream that brings no frame
+        for ``stall_s`` (``connect_s`` before its first) is closed and tried again after
+        :data:`LIVE_RETRY_S`, as the decoded view's is; the branch on the main stream is
+        covered by the camera's own watchdog."""
+        stream = self._stream
+        if stream is None:
+            return
+        silent = self._silence.stalled(stream.frames, now, stall_s, connect_s)
+        if silent is not None:
+            self._stream_failed(f"no video for {silent:.1f} s (stalled)")
+
     def rebuild(self) -> None:
         """The branch failed: a fresh one (the camera and its recording are untouched)."""
         self._detach()
@@ -154,6 +167,7 @@ class WebView:
             spec = replace(self._live_spec, transport=self._transport)
             stream = self._media.web_stream(spec, self._stream_failed)
             self._stream = stream
+            self._silence.restart(stream.frames)
             stream.start()
             self._log.debug("browser live view on, from live_url")
         elif self._codec in ("h264", "h265"):

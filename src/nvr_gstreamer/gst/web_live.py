@@ -90,6 +90,12 @@ class WebLiveBranch(BinBranch):
         count: int = self.sink.get_property("skipped")
         return count
 
+    @property
+    def frames(self) -> int:
+        """Frames that reached the sink (any thread)."""
+        count: int = self.sink.get_property("frames")
+        return count
+
 
 class WebStream(SubStream):
     """The browser live view from a camera's own ``live_url`` (a sub-stream, often H.264 where
@@ -118,6 +124,12 @@ class WebStream(SubStream):
                 os.close(fd)
             elif self.branch is not None:
                 self.branch.remove_client(fd)
+
+    @property
+    def frames(self) -> int:
+        """Frames that reached the sink; 0 until the sub-stream has said its codec."""
+        branch = self.branch
+        return 0 if branch is None else branch.frames
 
     def release(self) -> None:
         with self._lock:

@@ -317,6 +317,7 @@ class FakeWebStream(FakeLiveStream, FakeWebSink):
         FakeLiveStream.__init__(self, on_failed)
         FakeWebSink.__init__(self)
         self.spec = spec
+        self.frames = 0  # a test counts the frames that reach the sink
 
 
 class FakeWebRtcBranch:
