@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nvr_gstreamer.storage import catalog as catalog_module
@@ -177,9 +177,35 @@ def _write(root: Path, facts: dict, url: str | None = None, others: dict | None 
     return c
 
 
+# Found by this test on PostgreSQL (once in a few runs): equal interruptions of two reasons
+# came back in one order for the day and in another for the range, and the gap's reason with it.
+_EQUAL_STARTS = {
+    "segments": [],
+    "interruptions": [
+        *[("camera_down", 0.0, 0.0)] * 4,
+        *[("camera_down", 0.0, 1.0)] * 2,
+        ("camera_down", 1.0, 1.0),
+        ("recording_off", 0.0, 1.0),
+    ],
+    "runs": [],
+    "start": 0.0,
+    "end": 2.0,
+    "now": 1.0,
+}
+_EQUAL_OTHERS = {
+    "segments": [],
+    "interruptions": [("camera_down", 0.0, 1.0)] * 3,
+    "runs": [],
+    "start": 0.0,
+    "end": 1.0,
+    "now": 0.0,
+}
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(catalogs(), catalogs(), st.sampled_from([None, 1]))
+@example(_EQUAL_STARTS, _EQUAL_OTHERS, None)
 def test_the_range_timeline_is_the_day_timeline_without_the_segments(
     catalog_urls: CatalogUrls, backend: str, facts: dict, others: dict, current_run: int | None
 ) -> None:

@@ -353,7 +353,7 @@ class Catalog:
             _fence(db, camera, writer)
             open_ = db.execute(
                 "SELECT id, reason, start_utc FROM interruptions WHERE camera=? AND end_utc IS"
-                " NULL ORDER BY start_utc DESC",
+                " NULL ORDER BY start_utc DESC, id DESC",
                 (camera,),
             ).fetchall()
             if open_ and open_[0]["reason"] == reason.value:
@@ -555,7 +555,9 @@ def _interruptions(
     rows = db.execute(
         "SELECT camera, reason, start_utc, end_utc FROM interruptions"
         f" WHERE camera IN ({marks}) AND start_utc < ? AND (end_utc IS NULL OR end_utc > ?)"
-        " ORDER BY camera, start_utc",
+        # Ties in the order they were written: PostgreSQL gives equal keys in any order, and
+        # the reason a gap gets may depend on which of two equal interruptions comes first.
+        " ORDER BY camera, start_utc, id",
         (*cameras, end_utc, start_utc),
     ).fetchall()
     out: dict[str, list[Interruption]] = {}
