@@ -182,6 +182,7 @@ class _SeenFrames:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.frames: list[tuple[float, int | None, bool]] = []  # (arrived, age ms, object)
+        self.where: list[int] = []  # the object's left edge in each frame, -1 if not in it
 
     def frame(self, frame: LiveFrame) -> None:
         w, h = frame.width, frame.height
@@ -193,21 +194,38 @@ class _SeenFrames:
         age = None if stamp is None else age_ms(stamp, now * 1000)
         geometry = SceneGeometry.for_size(w, h)
         middle = (geometry.top + geometry.box // 2) * stride
-        white = max(luma[middle : middle + w]) > _OBJECT_LUMA
+        line = luma[middle : middle + w]
+        peak = max(line)
+        white = peak > _OBJECT_LUMA
         with self._lock:
             self.frames.append((time.monotonic(), age, white))
+            self.where.append(line.index(peak) if white else -1)
+
+    def first_object_made(self) -> float | None:
+        """When the camera made the first frame with the object (monotonic, by its stamp)."""
+        with self._lock:
+            for arrived, age, white in self.frames:
+                if white:
+                    return arrived - (age or 0) / 1000
+        return None
 
     def summary(self, since: float = -1.0) -> str:
         with self._lock:
-            frames = [f for f in self.frames if f[0] > since]
+            kept = [(f, x) for f, x in zip(self.frames, self.where, strict=True) if f[0] > since]
+        frames = [f for f, _ in kept]
+        places = " ".join(f"{f[0] - since:+.2f}:{x}" for f, x in kept[:30])
         ages = sorted(a for _, a, _ in frames if a is not None)
         with_object = sum(1 for _, _, white in frames if white)
         span = f"{frames[-1][0] - frames[0][0]:.1f} s" if frames else "-"
         if not ages:
-            return f"{len(frames)} in {span}, no stamp read, {with_object} with the object"
+            return (
+                f"{len(frames)} in {span}, no stamp read, {with_object} with the object "
+                f"(arrival:left edge, -1 absent: {places})"
+            )
         return (
             f"{len(frames)} in {span}, age {ages[0]}..{ages[len(ages) // 2]}..{ages[-1]} ms "
-            f"(min..median..max), {with_object} with the object"
+            f"(min..median..max), {with_object} with the object (arrival:left edge, -1 "
+            f"absent: {places})"
         )
 
 
@@ -227,7 +245,11 @@ def test_motion_is_looked_for_on_the_sub_stream(
     scene_status = s.sim.object_start("cam3")
     answered = time.monotonic() - moved
     try:
-        heard, started = s.watch.wait_motion("cam3", True, 5, after=moved)
+        # Measured from the first frame the camera made with the object: the NVR cannot see
+        # what the camera has not shown, and the simulator once drew it only 4 s after
+        # answering the command (fresh frames without it until then; the cause is not found).
+        heard, started = s.watch.wait_motion("cam3", True, 10, after=moved)
+        wait_until(lambda: seen.first_object_made() is not None, 2, "the object in a frame")
     except AssertionError as e:  # rare in a full run: say what the detector was shown
         status = s.app.engine.status("cam3")
         raise AssertionError(
@@ -235,15 +257,19 @@ def test_motion_is_looked_for_on_the_sub_stream(
             f"(an event {'in progress' if detector.active else 'not begun'} there), "
             f"motion from {view.source}, camera {status.state.value}; "
             f"loops last turned {s.app.heartbeats.ages()} s ago; simulator: {scene_status} "
-            f"(answered after {answered:.2f} s); frames delivered since: {seen.summary(moved)}"
+            f"(answered after {answered:.2f} s); frames delivered since: {seen.summary(moved)}; "
+            f"events of cam3 in the catalog ({time.time():.2f} now): {_events(s, 'cam3')}"
         ) from None
     finally:
         s.app.engine.loop.call_sync(lambda: view.remove_viewer(token))
+    made = seen.first_object_made()
+    assert made is not None
     print(
-        f"event began {heard - moved:.2f} s after the object started (the simulator answered "
-        f"after {answered:.2f} s); {seen.summary(moved)}"
+        f"event began {heard - made:.2f} s after the camera made the first frame with the "
+        f"object ({made - moved:.2f} s after the command, answered after {answered:.2f} s); "
+        f"{seen.summary(moved)}"
     )
-    assert heard - moved <= LATE_S
+    assert heard - made <= LATE_S
     s.sim.object_remove("cam3")
     _heard, ended = s.watch.wait_motion("cam3", False, OFF_DELAY_S + 5, after=moved)
     assert ended.event_id == started.event_id and ended.thumbnail is not None

@@ -22,7 +22,7 @@ full, so a client never gets a GOP with holes.
 
 A scene camera (:mod:`.scene`) has an encoder of its own, whose picture is a ``compositor``
 of a still background (one videotestsrc frame repeated by ``imagefreeze``), the object (a small
-solid videotestsrc, its ``xpos`` driven by a control source on the pipeline's running time), and
+solid videotestsrc, placed for each output frame at that frame's running time), and
 optionally noise (videotestsrc ``snow`` at a quarter size, scaled up, at low alpha), followed by
 ``videobalance`` for the brightness. :class:`SceneControl` commands it from any thread.
 
@@ -43,17 +43,13 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstApp", "1.0")
-gi.require_version("GstController", "1.0")
-from gi.repository import GLib, Gst, GstApp, GstController  # noqa: E402
+from gi.repository import GLib, Gst, GstApp  # noqa: E402
 
 from nvr_gstreamer.simulator.model import Codec, VideoSize  # noqa: E402
 from nvr_gstreamer.simulator.scene import (  # noqa: E402
-    HISTORY_NS,
-    MOVE_HORIZON_NS,
     OBJECT_PAD,
     SCENE_MIXER,
     ObjectMotion,
-    ObjectState,
     Picture,
     SceneGeometry,
     SceneStatus,
@@ -189,10 +185,12 @@ class Subscription:
 class SceneControl:
     """The object and brightness of one scene encoder's picture.
 
-    Thread-safe (the control endpoint calls it from its own threads). It changes properties and
-    control points only, never element state. The object's path is loaded into an
-    interpolation control source on the compositor pad's ``xpos``; the compositor samples it at
-    each output frame's time, so the motion is exact per frame and needs no timer.
+    Thread-safe (the control endpoint calls it from its own threads). It changes properties
+    only, never element state. The compositor says which output frame it is about to make
+    (``samples-selected``, on its streaming thread) and the object is placed where that frame's
+    running time puts it, so the motion is exact per frame and needs no timer. (A controller
+    with the path as interpolated points left the object still for ~2 s at times, with fresh
+    frames around it: a motion test then saw two events, or none.)
     """
 
     def __init__(
@@ -202,15 +200,33 @@ class SceneControl:
         self._label = label
         self._noise = noise
         self._lock = threading.Lock()
+        # The object from the running time ``since`` on, and before it (frames for a time
+        # before a command may still be drawn after it): read whole on the streaming thread.
         self._motion = ObjectMotion(geometry)
+        self._placed: tuple[int, ObjectMotion, ObjectMotion] = (0, self._motion, self._motion)
         self._brightness = 0.0
         self._balance = pipeline.get_by_name(SCENE_BALANCE)
-        self._object_pad = pipeline.get_by_name(SCENE_MIXER).get_static_pad(OBJECT_PAD)
-        self._path = GstController.InterpolationControlSource()
-        self._path.set_property("mode", GstController.InterpolationMode.LINEAR)
-        self._object_pad.add_control_binding(
-            GstController.DirectControlBinding.new_absolute(self._object_pad, "xpos", self._path)
-        )
+        mixer = pipeline.get_by_name(SCENE_MIXER)
+        self._object_pad = mixer.get_static_pad(OBJECT_PAD)
+        mixer.set_property("emit-signals", True)
+        mixer.connect("samples-selected", self._samples_selected_cb)
+
+    def _samples_selected_cb(
+        self, _mixer: Gst.Element, segment: Gst.Segment, pts: int, *_rest: object
+    ) -> None:
+        """The compositor's streaming thread, before it draws the frame at ``pts``."""
+        if pts == Gst.CLOCK_TIME_NONE:
+            return
+        t = segment.to_running_time(Gst.Format.TIME, pts)
+        since, before, after = self._placed
+        motion = after if t >= since else before
+        box = motion.box_at(max(t, 0))
+        pad = self._object_pad
+        if box is None:
+            pad.set_property("alpha", 0.0)
+        else:
+            pad.set_property("xpos", box[0])
+            pad.set_property("alpha", 1.0)
 
     def running_time_ns(self) -> int:
         """The pipeline's running time now: the time base of the object's path."""
@@ -248,14 +264,7 @@ class SceneControl:
             before = self._motion
             after = change(before, now)
             if after is not before:
-                # The recent past stays: frames for a time before ``now`` may still be drawn.
-                points = before.points(max(0, now - HISTORY_NS), now)[:-1]
-                points += after.points(now, now + MOVE_HORIZON_NS)
-                self._path.unset_all()
-                for t_ns, x in points:
-                    self._path.set(t_ns, x)
-                visible = after.state is not ObjectState.ABSENT
-                self._object_pad.set_property("alpha", 1.0 if visible else 0.0)
+                self._placed = (now, before, after)
                 self._motion = after
                 logger.info(
                     "camera %s: object %s at x=%.0f",

@@ -8,9 +8,9 @@ detector must tell apart. :mod:`.encoder` draws it; this module says where thing
 The object is a white square, a tenth of the picture's height, on a horizontal line at 40 % of
 the height (over smpte's bars, away from the clock at the top and the frame stamp at the bottom).
 Started, it moves a quarter of the picture's width per second and bounces off the left and right
-edges. Its position is a function of the encoder pipeline's running time, fed to the compositor
-as control points (:meth:`ObjectMotion.points`), so each frame shows it exactly where that
-frame's time puts it, however late the control request came. Stopped, it stays where it is;
+edges. Its position is a function of the encoder pipeline's running time
+(:meth:`ObjectMotion.x_at`), evaluated for each frame the compositor makes, so each frame shows
+it exactly where that frame's time puts it. Stopped, it stays where it is;
 removed, it disappears (which a detector sees as motion too).
 """
 
@@ -45,11 +45,6 @@ OBJECT_TOP_FRACTION = 0.4
 """Top edge of the object, as a fraction of the picture height."""
 OBJECT_SPEED_FRACTION = 0.25
 """Object speed: this fraction of the picture's width per second."""
-MOVE_HORIZON_NS = 24 * 3600 * 10**9
-"""A started object moves this long (then stops at its last position)."""
-HISTORY_NS = 10**9
-"""Control points kept from before a change, for frames still being drawn for that time."""
-
 SCENE_MIXER = "scene"
 """Name of the scene's compositor in the encoder pipeline."""
 OBJECT_PAD = "sink_1"
@@ -199,29 +194,6 @@ class ObjectMotion:
         if self.state is ObjectState.ABSENT:
             return self
         return self._frozen(t_ns, ObjectState.ABSENT)
-
-    def points(self, start_ns: int, end_ns: int) -> list[tuple[int, float]]:
-        """Control points ``(t_ns, x)`` whose linear interpolation is the path from ``start_ns``
-        to ``end_ns``: both ends and every bounce in between."""
-        if end_ns < start_ns:
-            return []
-        result = [(start_ns, self.x_at(start_ns))]
-        g = self.geometry
-        if self.state is ObjectState.MOVING and g.x_max > 0 and self.since_ns < end_ns:
-            t = max(start_ns, self.since_ns)
-            if t > start_ns:
-                result.append((t, self.x))
-            x, direction = self.x_at(t), self.direction_at(t)
-            while True:
-                wall = float(g.x_max) if direction > 0 else 0.0
-                t_wall = t + round(abs(wall - x) / g.speed_px_s * _NS_PER_S)
-                if t_wall >= end_ns:
-                    break
-                if t_wall > t:
-                    result.append((t_wall, wall))
-                t, x, direction = t_wall, wall, -direction
-        result.append((end_ns, self.x_at(end_ns)))
-        return result
 
     def _frozen(self, t_ns: int, state: ObjectState) -> ObjectMotion:
         t = max(t_ns, self.since_ns)
