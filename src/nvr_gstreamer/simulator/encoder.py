@@ -204,6 +204,7 @@ class SceneControl:
         # before a command may still be drawn after it): read whole on the streaming thread.
         self._motion = ObjectMotion(geometry)
         self._placed: tuple[int, ObjectMotion, ObjectMotion] = (0, self._motion, self._motion)
+        self._drawn_x: int | None = None  # where the streaming thread last drew it (None: not)
         self._brightness = 0.0
         self._balance = pipeline.get_by_name(SCENE_BALANCE)
         mixer = pipeline.get_by_name(SCENE_MIXER)
@@ -215,18 +216,19 @@ class SceneControl:
         self, _mixer: Gst.Element, segment: Gst.Segment, pts: int, *_rest: object
     ) -> None:
         """The compositor's streaming thread, before it draws the frame at ``pts``."""
-        if pts == Gst.CLOCK_TIME_NONE:
-            return
         t = segment.to_running_time(Gst.Format.TIME, pts)
+        if pts == Gst.CLOCK_TIME_NONE or t == Gst.CLOCK_TIME_NONE:
+            return  # no time, or outside the segment: the object stays as it was drawn
         since, before, after = self._placed
-        motion = after if t >= since else before
-        box = motion.box_at(max(t, 0))
+        box = (after if t >= since else before).box_at(t)
+        x = None if box is None else box[0]
+        if x == self._drawn_x:
+            return  # a still object (or none) costs no property change
+        self._drawn_x = x
         pad = self._object_pad
-        if box is None:
-            pad.set_property("alpha", 0.0)
-        else:
-            pad.set_property("xpos", box[0])
-            pad.set_property("alpha", 1.0)
+        if x is not None:
+            pad.set_property("xpos", x)
+        pad.set_property("alpha", 0.0 if x is None else 1.0)
 
     def running_time_ns(self) -> int:
         """The pipeline's running time now: the time base of the object's path."""
