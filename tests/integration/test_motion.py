@@ -246,8 +246,8 @@ def test_motion_is_looked_for_on_the_sub_stream(
     answered = time.monotonic() - moved
     try:
         # Measured from the first frame the camera made with the object: the NVR cannot see
-        # what the camera has not shown, and the simulator once drew it only 4 s after
-        # answering the command (fresh frames without it until then; the cause is not found).
+        # what the camera has not shown (the simulator, when a controller moved the object,
+        # once showed it only seconds after the command).
         heard, started = s.watch.wait_motion("cam3", True, 10, after=moved)
         wait_until(lambda: seen.first_object_made() is not None, 2, "the object in a frame")
     except AssertionError as e:  # rare in a full run: say what the detector was shown
